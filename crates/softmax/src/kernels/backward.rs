@@ -1,0 +1,105 @@
+//! Backward row kernels (vector–Jacobian products) and the softmax Jacobian.
+//!
+//! Dot products and sums are accumulated in double-double from exact products, so the only
+//! rounding that reaches an output is the final one plus a relative 2⁻¹⁰⁴ of the row's norms.
+
+use super::dd::{Dd, two_prod};
+use super::exp::exp_dd;
+use super::forward::{Temperature, included};
+
+/// Whether any taking-part position of `a` or `b` is NaN.
+#[inline(always)]
+fn row_has_nan(a: &[f64], b: &[f64], mask: Option<&[bool]>) -> bool {
+    a.iter().zip(b).enumerate().any(|(i, (x, y))| included(mask, i) && (x.is_nan() || y.is_nan()))
+}
+
+/// Fills the outputs of a row that holds a NaN: NaN where the position takes part, 0 where it
+/// is masked (a masked position's gradient is 0 under every policy).
+fn fill_nan_row(mask: Option<&[bool]>, out: &mut [f64]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = if included(mask, i) { f64::NAN } else { 0.0 };
+    }
+}
+
+/// `dx = y ⊙ (dy − ⟨dy, y⟩) / τ`, over the positions that take part; 0 elsewhere.
+pub(crate) fn softmax_backward_row(
+    y: &[f64],
+    dy: &[f64],
+    mask: Option<&[bool]>,
+    tau: Temperature,
+    out: &mut [f64],
+) {
+    if row_has_nan(y, dy, mask) {
+        return fill_nan_row(mask, out);
+    }
+    let mut dot = Dd::ZERO;
+    for (i, (&yi, &dyi)) in y.iter().zip(dy).enumerate() {
+        if included(mask, i) {
+            let (p, e) = two_prod(yi, dyi);
+            dot = dot.add(Dd { hi: p, lo: e });
+        }
+    }
+    for (i, (o, (&yi, &dyi))) in out.iter_mut().zip(y.iter().zip(dy)).enumerate() {
+        *o = if included(mask, i) && yi != 0.0 {
+            tau.divide(Dd::new(dyi).sub(dot).mul_f64(yi))
+        } else {
+            // A zero probability (a −inf logit, or a masked position) has gradient 0.
+            0.0
+        };
+    }
+}
+
+/// `dx = (dy − exp(ly) · Σ dy) / τ`, over the positions that take part; 0 at masked positions
+/// and where `ly = −inf` (a `−inf` logit gets gradient 0, as SPEC.md says).
+pub(crate) fn log_softmax_backward_row(
+    ly: &[f64],
+    dy: &[f64],
+    mask: Option<&[bool]>,
+    tau: Temperature,
+    out: &mut [f64],
+) {
+    if row_has_nan(ly, dy, mask) {
+        return fill_nan_row(mask, out);
+    }
+    let mut total = Dd::ZERO;
+    for (i, &dyi) in dy.iter().enumerate() {
+        if included(mask, i) {
+            total = total.add_f64(dyi);
+        }
+    }
+    for (i, (o, (&lyi, &dyi))) in out.iter_mut().zip(ly.iter().zip(dy)).enumerate() {
+        *o = if included(mask, i) && lyi != f64::NEG_INFINITY {
+            let (p, n) = exp_dd(Dd::new(lyi));
+            tau.divide(Dd::new(dyi).sub(total.mul(p.ldexp(n))))
+        } else {
+            0.0
+        };
+    }
+}
+
+/// `dx = dy ⊙ y ⊙ (1 − y) / τ`, one element.
+#[inline(always)]
+pub(crate) fn sigmoid_backward_one(y: f64, dy: f64, tau: Temperature) -> f64 {
+    if y.is_nan() || dy.is_nan() {
+        return f64::NAN;
+    }
+    // 1 − y is exact in double-double.
+    tau.divide(Dd::ONE.sub(Dd::new(y)).mul_f64(y).mul_f64(dy))
+}
+
+/// One row's Jacobian `(diag(y) − y yᵀ) / τ`, given the row's softmax `y`, into a `K × K`
+/// row-major block.
+pub(crate) fn softmax_jacobian_row(y: &[f64], tau: Temperature, out: &mut [f64]) {
+    let k = y.len();
+    for (i, &yi) in y.iter().enumerate() {
+        for (j, &yj) in y.iter().enumerate() {
+            let entry = if i == j {
+                Dd::ONE.sub(Dd::new(yi)).mul_f64(yi)
+            } else {
+                let (p, e) = two_prod(yi, yj);
+                Dd { hi: -p, lo: -e }
+            };
+            out[i * k + j] = tau.divide(entry);
+        }
+    }
+}

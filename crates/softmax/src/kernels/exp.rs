@@ -1,0 +1,105 @@
+//! `exp` and `ln(1 + u)` to about 2⁻⁵⁸ relative, returning double-double values, with the power
+//! of two kept apart so that tiny terms keep their bits until the final store.
+
+use super::dd::{Dd, fast_two_sum, two_prod, two_sum};
+
+/// ln 2 split in three: `LN2_HI` has 32 significant bits, so `n * LN2_HI` is exact for
+/// `|n| < 2^21`; the three parts together are good to 2⁻¹⁶⁰.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+const LN2_LO2: f64 = 1.161_222_722_936_253_2e-26;
+const LOG2_E: f64 = std::f64::consts::LOG2_E;
+
+/// Below this argument `exp` is under 2⁻¹¹⁰⁰ and is returned as exactly zero: no result of this
+/// crate can see it (every sum it joins is at least 1, and an `f64` output stops at 2⁻¹⁰⁷⁴).
+const EXP_ZERO_BELOW: f64 = -762.0;
+/// Above this argument the power of two would leave `ldexp`'s range; callers never get near it
+/// (they exponentiate differences to a maximum, or logarithms of sums).
+const EXP_INF_ABOVE: f64 = 1400.0;
+
+/// `1/k!` for k = 3..=14: Taylor coefficients of `(exp(a) - 1 - a - a²/2) / a³`, whose
+/// truncation after `a^14/14!` leaves under 2⁻⁶³ on `|a| <= ln2/2`.
+const INV_FACT: [f64; 12] = [
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+    1.0 / 87178291200.0,
+];
+
+/// `exp(t)` as `(p, n)` with `exp(t) ≈ p · 2^n`, `p` in `[0.70, 1.42]` (or exactly 0), accurate to
+/// about 2⁻⁵⁸ relative. `exp(0)` is exactly `(1, 0)`. NaN gives NaN, `-inf` gives 0, and
+/// arguments above 1400 give `+inf`.
+#[inline(always)]
+pub(crate) fn exp_dd(t: Dd) -> (Dd, i32) {
+    if t.hi < EXP_ZERO_BELOW {
+        return (Dd::ZERO, 0);
+    }
+    if t.hi.is_nan() || t.hi > EXP_INF_ABOVE {
+        return (Dd::new(t.hi * f64::INFINITY), 0);
+    }
+    let n = (t.hi * LOG2_E).round_ties_even();
+    // Exact: n * LN2_HI has at most 43 significant bits, and it lies within a factor two of
+    // t.hi whenever n != 0 (Sterbenz).
+    let r_hi = t.hi - n * LN2_HI;
+    let (c_hi, c_lo) = two_prod(n, LN2_LO);
+    let (a, b) = two_sum(r_hi, -c_hi);
+    let (r, r_lo) = fast_two_sum(a, b - c_lo - n * LN2_LO2 + t.lo);
+    (exp_reduced(r, r_lo), n as i32)
+}
+
+/// `exp(r + r_lo)` for `|r| <= ln2/2 + tiny` and `|r_lo| <= ulp(r)`.
+#[inline(always)]
+fn exp_reduced(r: f64, r_lo: f64) -> Dd {
+    // exp(r) = 1 + r + r²/2 + r³·P(r): the first three terms are summed in double-double, and
+    // r²/2 is split exactly, so only r³·P(r) (at most 0.0075) carries an f64 rounding error.
+    let (sq, sq_err) = two_prod(r, r);
+    let half_sq = 0.5 * sq;
+    let mut poly = INV_FACT[INV_FACT.len() - 1];
+    for &c in INV_FACT[..INV_FACT.len() - 1].iter().rev() {
+        poly = poly.mul_add(r, c);
+    }
+    let cubic = sq * r * poly;
+    let (s1, e1) = fast_two_sum(1.0, r);
+    let (s2, e2) = two_sum(s1, half_sq);
+    // exp(r + r_lo) = exp(r) (1 + r_lo + …): r_lo · (1 + r + r²/2) is its first-order part.
+    let lo = e1 + e2 + (0.5 * sq_err + cubic + r_lo * s2);
+    let (hi, lo) = fast_two_sum(s2, lo);
+    Dd { hi, lo }
+}
+
+/// `exp(t) - 1`, with relative accuracy about 2⁻⁵⁶ for every `t >= -0.5`, tiny `t` included.
+#[inline(always)]
+fn expm1_dd(t: Dd) -> Dd {
+    let (p, n) = exp_dd(t);
+    if n == 0 {
+        // p = 1 + (small part): subtracting 1 is exact in double-double.
+        let (h, e) = two_sum(p.hi, -1.0);
+        let (hi, lo) = fast_two_sum(h, e + p.lo);
+        Dd { hi, lo }
+    } else {
+        p.ldexp(n).add_f64(-1.0)
+    }
+}
+
+/// `ln(1 + u)` for `u >= 0` (or NaN/+inf, passed through), to about 2⁻⁵⁶ relative: the `f64`
+/// `ln_1p` of `u.hi`, then one Newton step on `expm1(L) = u` carried in double-double.
+#[inline(always)]
+pub(crate) fn ln_1p_dd(u: Dd) -> Dd {
+    let l0 = u.hi.ln_1p();
+    if !l0.is_finite() || l0 == 0.0 {
+        return Dd::new(l0 + u.lo);
+    }
+    let residual = u.sub(expm1_dd(Dd::new(l0)));
+    // d/dL expm1(L) = 1 + u at the root.
+    let step = residual.hi / (1.0 + u.hi);
+    let (hi, lo) = fast_two_sum(l0, step);
+    Dd { hi, lo }
+}

@@ -1,0 +1,234 @@
+//! Forward row kernels: the `(max, sum)` statistics of a row, and softmax, log-softmax and
+//! logsumexp from them.
+//!
+//! The exactness comes from three choices:
+//! - `x/τ` is carried as a double-double `q`, and `q − max` is formed in double-double, so the
+//!   exponential's argument is never rounded (the rounding of `x − max` is what costs the usual
+//!   implementations their 64–98 ulp);
+//! - each `exp` is accurate to about 2⁻⁵⁸ and summed in double-double, with its power of two kept
+//!   apart until the final store, so tiny terms keep their bits;
+//! - `ln s` is `ln_1p(s − 1)` with `s − 1` formed exactly, so a dominant class gets its
+//!   log-probability `−tiny` to full relative accuracy, and every quotient is a double-double
+//!   division rounded once.
+
+use super::dd::{Dd, two_sum};
+use super::exp::{exp_dd, ln_1p_dd};
+use crate::options::MaskedRows;
+
+/// The temperature as the kernels use it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Temperature {
+    tau: f64,
+}
+
+impl Temperature {
+    /// `tau` must already be validated (finite and positive).
+    pub fn new(tau: f64) -> Self {
+        Temperature { tau }
+    }
+
+    /// `x / τ` as a double-double (exact up to 2⁻¹⁰⁴ relative). A quotient that overflows is
+    /// infinite and then follows the `±inf` rules.
+    #[inline(always)]
+    pub fn scale(self, x: f64) -> Dd {
+        if self.tau == 1.0 {
+            return Dd::new(x);
+        }
+        let hi = x / self.tau;
+        if !hi.is_finite() || hi == 0.0 {
+            return Dd::new(hi);
+        }
+        Dd { hi, lo: (-hi).mul_add(self.tau, x) / self.tau }
+    }
+
+    /// `v / τ` for a double-double, rounded to `f64`.
+    #[inline(always)]
+    pub fn divide(self, v: Dd) -> f64 {
+        if self.tau == 1.0 { v.to_f64() } else { v.div(Dd::new(self.tau)).to_f64() }
+    }
+}
+
+/// Whether position `i` takes part (no mask: every position does).
+#[inline(always)]
+pub(crate) fn included(mask: Option<&[bool]>, i: usize) -> bool {
+    mask.is_none_or(|m| m[i])
+}
+
+/// The log-sum-exp statistics of a row or of a chunk of one: a commutative monoid under
+/// [`RowStats::merge`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RowStats {
+    /// Largest finite `q` taking part (`-inf` when there is none).
+    pub max: Dd,
+    /// `Σ exp(q − max)` over the finite `q` taking part (at least 1 when `max` is finite).
+    pub sum: Dd,
+    /// How many `q` taking part are `+inf`.
+    pub posinf: u64,
+    /// Whether a NaN takes part.
+    pub nan: bool,
+}
+
+/// What a row's outputs are, decided by its statistics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RowKind {
+    /// A NaN takes part: every output is NaN.
+    Nan,
+    /// `k` entries are `+inf`: they share the mass.
+    PosInf(u64),
+    /// Nothing finite or `+inf` takes part (all `-inf`, all masked, or empty).
+    NoMass,
+    /// The ordinary case: `ln s` as a double-double.
+    Finite { ln_sum: Dd },
+}
+
+impl RowStats {
+    pub const EMPTY: RowStats =
+        RowStats { max: Dd { hi: f64::NEG_INFINITY, lo: 0.0 }, sum: Dd::ZERO, posinf: 0, nan: false };
+
+    /// Two passes over the row: the maximum, then the sum of exponentials.
+    pub fn of_row(x: &[f64], mask: Option<&[bool]>, tau: Temperature) -> RowStats {
+        let mut stats = RowStats::EMPTY;
+        for (i, &xi) in x.iter().enumerate() {
+            if !included(mask, i) {
+                continue;
+            }
+            if xi.is_nan() {
+                stats.nan = true;
+                continue;
+            }
+            let q = tau.scale(xi);
+            if q.hi == f64::INFINITY {
+                stats.posinf += 1;
+            } else if q.hi > stats.max.hi || (q.hi == stats.max.hi && q.lo > stats.max.lo) {
+                stats.max = q;
+            }
+        }
+        if stats.nan || stats.posinf > 0 || stats.max.hi == f64::NEG_INFINITY {
+            return stats;
+        }
+        let mut sum = Dd::ZERO;
+        for (i, &xi) in x.iter().enumerate() {
+            if included(mask, i) {
+                let (p, n) = exp_dd(tau.scale(xi).sub(stats.max));
+                sum = sum.add(p.ldexp(n));
+            }
+        }
+        stats.sum = sum;
+        stats
+    }
+
+    /// Combines the statistics of two disjoint parts of a row.
+    pub fn merge(self, other: RowStats) -> RowStats {
+        let nan = self.nan || other.nan;
+        let posinf = self.posinf + other.posinf;
+        let (big, small) =
+            if other.max.hi > self.max.hi || (other.max.hi == self.max.hi && other.max.lo > self.max.lo) {
+                (other, self)
+            } else {
+                (self, other)
+            };
+        let sum = if small.max.hi == f64::NEG_INFINITY {
+            big.sum
+        } else {
+            let (p, n) = exp_dd(small.max.sub(big.max));
+            big.sum.add(small.sum.mul(p.ldexp(n)))
+        };
+        RowStats { max: big.max, sum, posinf, nan }
+    }
+
+    pub fn kind(&self) -> RowKind {
+        if self.nan {
+            RowKind::Nan
+        } else if self.posinf > 0 {
+            RowKind::PosInf(self.posinf)
+        } else if self.max.hi == f64::NEG_INFINITY {
+            RowKind::NoMass
+        } else {
+            // s ≥ 1, and s − 1 is formed exactly before the logarithm.
+            let (h, e) = two_sum(self.sum.hi, -1.0);
+            RowKind::Finite { ln_sum: ln_1p_dd(Dd::new(h).add_f64(e + self.sum.lo)) }
+        }
+    }
+
+    /// `ln Σ exp(q)`: `+inf` with an `+inf` entry, `-inf` when nothing has mass (whatever the
+    /// masked-row policy: it is `ln 0`, as for an empty row), NaN with a NaN.
+    pub fn logsumexp(&self) -> f64 {
+        match self.kind() {
+            RowKind::Nan => f64::NAN,
+            RowKind::PosInf(_) => f64::INFINITY,
+            RowKind::NoMass => f64::NEG_INFINITY,
+            RowKind::Finite { ln_sum } => self.max.add(ln_sum).to_f64(),
+        }
+    }
+
+    /// Softmax of the positions of `x` (the whole row or one chunk of it) given the row's
+    /// statistics.
+    pub fn softmax_into(
+        &self,
+        x: &[f64],
+        mask: Option<&[bool]>,
+        tau: Temperature,
+        policy: MaskedRows,
+        out: &mut [f64],
+    ) {
+        match self.kind() {
+            RowKind::Nan => out.fill(f64::NAN),
+            RowKind::NoMass => out.fill(match policy {
+                MaskedRows::Nan => f64::NAN,
+                MaskedRows::Zeros => 0.0,
+            }),
+            RowKind::PosInf(k) => {
+                let share = 1.0 / k as f64;
+                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
+                    let at_inf = included(mask, i) && tau.scale(xi).hi == f64::INFINITY;
+                    *o = if at_inf { share } else { 0.0 };
+                }
+            }
+            RowKind::Finite { .. } => {
+                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
+                    *o = if included(mask, i) {
+                        let (p, n) = exp_dd(tau.scale(xi).sub(self.max));
+                        super::dd::ldexp(p.div(self.sum).to_f64(), n)
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+
+    /// Log-softmax of the positions of `x` given the row's statistics.
+    pub fn log_softmax_into(
+        &self,
+        x: &[f64],
+        mask: Option<&[bool]>,
+        tau: Temperature,
+        policy: MaskedRows,
+        out: &mut [f64],
+    ) {
+        match self.kind() {
+            RowKind::Nan => out.fill(f64::NAN),
+            RowKind::NoMass => out.fill(match policy {
+                MaskedRows::Nan => f64::NAN,
+                MaskedRows::Zeros => f64::NEG_INFINITY,
+            }),
+            RowKind::PosInf(k) => {
+                let share = -(k as f64).ln();
+                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
+                    let at_inf = included(mask, i) && tau.scale(xi).hi == f64::INFINITY;
+                    *o = if at_inf { share } else { f64::NEG_INFINITY };
+                }
+            }
+            RowKind::Finite { ln_sum } => {
+                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
+                    *o = if included(mask, i) {
+                        // (q − max) − ln s, both terms ≤ 0: no cancellation.
+                        tau.scale(xi).sub(self.max).sub(ln_sum).to_f64()
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Backward operations (vector–Jacobian products) and the batched softmax Jacobian.
+
+use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, Dimension, Zip};
+
+use super::{Normalize, check_mask, check_same_shape, load, load_mask, normalize_row, store};
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::backward::{sigmoid_backward_one, softmax_jacobian_row};
+use crate::kernels::dispatch::kernels;
+use crate::kernels::forward::Temperature;
+use crate::options::{Options, check_axis, check_temperature};
+
+/// The backward pass of [`crate::softmax`]: given its output `y` and the upstream gradient `dy`,
+/// `dx = y ⊙ (dy − ⟨dy, y⟩) / τ` along `opts.axis` (the dot product accumulated exactly).
+///
+/// Use the same `opts` as the forward call. Masked positions, and positions whose probability is
+/// 0 (a `−inf` logit), get gradient 0; a NaN in `y` or `dy` makes the row's gradient NaN (but
+/// never at a masked position).
+///
+/// ```
+/// use ndarray::array;
+/// let opts = softmax::Options::new();
+/// let y = softmax::softmax(&array![1.0f64, 2.0, 3.0], &opts).unwrap();
+/// let dx = softmax::softmax_backward(&y, &array![1.0, 0.0, 0.0], &opts).unwrap();
+/// // The gradient of y₀: y₀ (1 − y₀), −y₀ y₁, −y₀ y₂.
+/// assert!((dx[0] - y[0] * (1.0 - y[0])).abs() < 1e-15);
+/// ```
+///
+/// # Errors
+/// An axis out of range, a bad temperature, or `dy` (or the mask) of another shape than `y`.
+pub fn softmax_backward<T, S, S2, D>(
+    y: &ArrayBase<S, D>,
+    dy: &ArrayBase<S2, D>,
+    opts: &Options<'_>,
+) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+{
+    let mut out = Array::from_elem(y.raw_dim(), T::from_f64(0.0));
+    backward_dyn(false, y.view().into_dyn(), dy.view().into_dyn(), out.view_mut().into_dyn(), opts)?;
+    Ok(out)
+}
+
+/// The backward pass of [`crate::log_softmax`]: given its output `ly` and the upstream gradient
+/// `dy`, `dx = (dy − exp(ly) · Σ dy) / τ` along `opts.axis`.
+///
+/// Masked positions, and positions where `ly = −inf`, get gradient 0.
+///
+/// ```
+/// use ndarray::array;
+/// let opts = softmax::Options::new();
+/// let ly = softmax::log_softmax(&array![0.5f32, -1.0], &opts).unwrap();
+/// let dx = softmax::log_softmax_backward(&ly, &array![1.0, 1.0], &opts).unwrap();
+/// assert!(dx.iter().all(|g| g.abs() < 1e-7)); // Σ ly has zero gradient along the simplex
+/// ```
+///
+/// # Errors
+/// As [`softmax_backward`].
+pub fn log_softmax_backward<T, S, S2, D>(
+    ly: &ArrayBase<S, D>,
+    dy: &ArrayBase<S2, D>,
+    opts: &Options<'_>,
+) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+{
+    let mut out = Array::from_elem(ly.raw_dim(), T::from_f64(0.0));
+    backward_dyn(true, ly.view().into_dyn(), dy.view().into_dyn(), out.view_mut().into_dyn(), opts)?;
+    Ok(out)
+}
+
+fn backward_dyn<T: Element>(
+    log: bool,
+    y: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    opts: &Options<'_>,
+) -> Result<()> {
+    let axis = Axis(check_axis(opts.axis, y.ndim())?);
+    check_temperature(opts.temperature)?;
+    check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
+    check_mask(opts.mask.as_ref(), y.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let k = kernels();
+    let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
+    let (mut y_row, mut dy_row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
+    let lanes = y.lanes(axis).into_iter().zip(dy.lanes(axis)).zip(out.lanes_mut(axis));
+    for ((y_lane, dy_lane), out_lane) in lanes {
+        load(y_lane, &mut y_row);
+        load(dy_lane, &mut dy_row);
+        result.resize(y_row.len(), 0.0);
+        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
+            Some(lane) => {
+                load_mask(lane, &mut mask_row);
+                Some(mask_row.as_slice())
+            }
+            None => None,
+        };
+        row_kernel(&y_row, &dy_row, mask, tau, &mut result);
+        store(&result, out_lane);
+    }
+    Ok(())
+}
+
+/// The backward pass of [`crate::sigmoid`]: `dx = dy ⊙ y ⊙ (1 − y) / τ`, element by element
+/// (masked positions get 0).
+///
+/// ```
+/// use ndarray::array;
+/// let dx = softmax::sigmoid_backward(&array![0.5f64], &array![2.0], &softmax::Options::new()).unwrap();
+/// assert_eq!(dx[0], 0.5);
+/// ```
+///
+/// # Errors
+/// A bad temperature, or `dy` (or the mask) of another shape than `y`.
+pub fn sigmoid_backward<T, S, S2, D>(
+    y: &ArrayBase<S, D>,
+    dy: &ArrayBase<S2, D>,
+    opts: &Options<'_>,
+) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+{
+    check_temperature(opts.temperature)?;
+    check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
+    check_mask(opts.mask.as_ref(), y.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let mut out = Array::from_elem(y.raw_dim(), T::from_f64(0.0));
+    let grad = |y: &T, dy: &T| T::from_f64(sigmoid_backward_one(y.to_f64(), dy.to_f64(), tau));
+    let mut out_dyn = out.view_mut().into_dyn();
+    let (y, dy) = (y.view().into_dyn(), dy.view().into_dyn());
+    match &opts.mask {
+        None => Zip::from(&mut out_dyn).and(&y).and(&dy).for_each(|o, y, dy| *o = grad(y, dy)),
+        Some(mask) => Zip::from(&mut out_dyn)
+            .and(&y)
+            .and(&dy)
+            .and(mask)
+            .for_each(|o, y, dy, &keep| *o = if keep { grad(y, dy) } else { T::from_f64(0.0) }),
+    }
+    Ok(out)
+}
+
+/// The softmax Jacobian of every row along `opts.axis`: an array of shape
+/// `(…, K, K)`, where `…` is the shape of `x` without the axis and
+/// `J[…, i, j] = (δᵢⱼ yᵢ − yᵢ yⱼ) / τ` with `y = softmax(x)`. Masked positions have zero rows and
+/// columns.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[0.0f64, 0.0], [1.0, 1.0]];
+/// let j = softmax::softmax_jacobian(&x, &softmax::Options::new()).unwrap();
+/// assert_eq!(j.shape(), &[2, 2, 2]);
+/// assert_eq!(j[[1, 0, 0]], 0.25);
+/// assert_eq!(j[[1, 0, 1]], -0.25);
+/// ```
+///
+/// # Errors
+/// As [`crate::softmax`].
+pub fn softmax_jacobian<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<ArrayD<T>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    let x = x.view().into_dyn();
+    let axis_index = check_axis(opts.axis, x.ndim())?;
+    let axis = Axis(axis_index);
+    check_temperature(opts.temperature)?;
+    check_mask(opts.mask.as_ref(), x.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let k = x.len_of(axis);
+    let mut shape: Vec<usize> = x.shape().to_vec();
+    shape.remove(axis_index);
+    let rows: usize = shape.iter().product();
+    shape.extend([k, k]);
+    let mut data = Vec::with_capacity(rows * k * k);
+    let (mut row, mut mask_row, mut probs, mut block) =
+        (Vec::new(), Vec::new(), vec![0.0; k], vec![0.0; k * k]);
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
+    for x_lane in x.lanes(axis) {
+        load(x_lane, &mut row);
+        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
+            Some(lane) => {
+                load_mask(lane, &mut mask_row);
+                Some(mask_row.as_slice())
+            }
+            None => None,
+        };
+        normalize_row(Normalize::Softmax, &row, mask, tau, opts.masked_rows, &mut probs);
+        softmax_jacobian_row(&probs, tau, &mut block);
+        data.extend(block.iter().map(|&v| T::from_f64(v)));
+    }
+    data.resize(rows * k * k, T::from_f64(0.0));
+    ArrayD::from_shape_vec(shape, data)
+        .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: Jacobian shape: {e}")))
+}

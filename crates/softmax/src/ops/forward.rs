@@ -1,0 +1,246 @@
+//! Forward operations on N-D arrays: softmax, log-softmax, logsumexp, sigmoid, log-sigmoid.
+
+use ndarray::{
+    Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, RemoveAxis, Zip,
+};
+
+use super::{Normalize, check_mask, check_same_shape, into_dim, load, load_mask, normalize_row, store};
+use crate::element::Element;
+use crate::error::Result;
+use crate::kernels::dd::Dd;
+use crate::kernels::dispatch::kernels;
+use crate::kernels::forward::Temperature;
+use crate::kernels::sigmoid;
+use crate::options::{Options, check_axis, check_temperature};
+
+/// The softmax of `x` along `opts.axis`: `exp(x/τ − m) / Σ exp(x/τ − m)`.
+///
+/// Each output is within 2 ulp of the exact result (in practice at most about half an ulp plus the
+/// final rounding), at any temperature and row length, and for rows offset by any constant.
+/// Special values follow SPEC.md: a NaN taking part makes the whole row NaN; `+inf` entries share
+/// the mass evenly; `−inf` entries get 0; a row with nothing finite follows `opts.masked_rows`.
+///
+/// ```
+/// use ndarray::array;
+/// let p = softmax::softmax(&array![1.0f32, 2.0, 3.0], &softmax::Options::new()).unwrap();
+/// assert!((p.sum() - 1.0).abs() < 1e-6);
+/// ```
+///
+/// # Errors
+/// An axis out of range, a temperature that is not finite and positive, or a mask of another
+/// shape.
+pub fn softmax<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    let mut out = Array::from_elem(x.raw_dim(), T::from_f64(0.0));
+    normalize_dyn(Normalize::Softmax, x.view().into_dyn(), out.view_mut().into_dyn(), opts)?;
+    Ok(out)
+}
+
+/// [`softmax`] written into `out`, which must have the shape of `x`.
+///
+/// # Errors
+/// As [`softmax`], and an `out` of another shape.
+pub fn softmax_into<T, S, SO, D>(
+    x: &ArrayBase<S, D>,
+    out: &mut ArrayBase<SO, D>,
+    opts: &Options<'_>,
+) -> Result<()>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    SO: DataMut<Elem = T>,
+    D: Dimension,
+{
+    check_same_shape("the output", out.shape(), x.shape())?;
+    normalize_dyn(Normalize::Softmax, x.view().into_dyn(), out.view_mut().into_dyn(), opts)
+}
+
+/// The log-softmax of `x` along `opts.axis`: `x/τ − m − ln Σ exp(x/τ − m)`, never computed as
+/// `ln(softmax)`: the dominant class of a peaked row gets its tiny negative value to full
+/// relative accuracy.
+///
+/// ```
+/// use ndarray::array;
+/// let ly = softmax::log_softmax(&array![0.0f64, -40.0, -50.0], &softmax::Options::new()).unwrap();
+/// assert!(ly[0] < 0.0 && ly[0] > -5e-18); // −(e⁻⁴⁰ + e⁻⁵⁰), not 0
+/// ```
+///
+/// # Errors
+/// As [`softmax`].
+pub fn log_softmax<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    let mut out = Array::from_elem(x.raw_dim(), T::from_f64(0.0));
+    normalize_dyn(Normalize::LogSoftmax, x.view().into_dyn(), out.view_mut().into_dyn(), opts)?;
+    Ok(out)
+}
+
+/// [`log_softmax`] written into `out`, which must have the shape of `x`.
+///
+/// # Errors
+/// As [`softmax`], and an `out` of another shape.
+pub fn log_softmax_into<T, S, SO, D>(
+    x: &ArrayBase<S, D>,
+    out: &mut ArrayBase<SO, D>,
+    opts: &Options<'_>,
+) -> Result<()>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    SO: DataMut<Elem = T>,
+    D: Dimension,
+{
+    check_same_shape("the output", out.shape(), x.shape())?;
+    normalize_dyn(Normalize::LogSoftmax, x.view().into_dyn(), out.view_mut().into_dyn(), opts)
+}
+
+fn normalize_dyn<T: Element>(
+    op: Normalize,
+    x: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    opts: &Options<'_>,
+) -> Result<()> {
+    let axis = Axis(check_axis(opts.axis, x.ndim())?);
+    check_temperature(opts.temperature)?;
+    check_mask(opts.mask.as_ref(), x.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
+    for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
+        load(x_lane, &mut row);
+        result.resize(row.len(), 0.0);
+        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
+            Some(lane) => {
+                load_mask(lane, &mut mask_row);
+                Some(mask_row.as_slice())
+            }
+            None => None,
+        };
+        normalize_row(op, &row, mask, tau, opts.masked_rows, &mut result);
+        store(&result, out_lane);
+    }
+    Ok(())
+}
+
+/// `ln Σ exp(x/τ)` along `opts.axis`, which is removed from the shape.
+///
+/// An empty axis, or a row with nothing finite (all `−inf` or masked), gives `−inf` (the
+/// logarithm of an empty sum, as SciPy gives) under either masked-row policy; `+inf` in the row
+/// gives `+inf`; NaN gives NaN.
+///
+/// ```
+/// use ndarray::array;
+/// let lse = softmax::logsumexp(&array![[1000.0f64, 1000.0]], &softmax::Options::new()).unwrap();
+/// assert!((lse[0] - (1000.0 + std::f64::consts::LN_2)).abs() < 1e-12);
+/// ```
+///
+/// # Errors
+/// As [`softmax`].
+pub fn logsumexp<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D::Smaller>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension + RemoveAxis,
+{
+    let x = x.view().into_dyn();
+    let axis = Axis(check_axis(opts.axis, x.ndim())?);
+    check_temperature(opts.temperature)?;
+    check_mask(opts.mask.as_ref(), x.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let mut out = ArrayD::from_elem(x.raw_dim().remove_axis(axis), T::from_f64(0.0));
+    let (mut row, mut mask_row) = (Vec::new(), Vec::new());
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
+    for (x_lane, o) in x.lanes(axis).into_iter().zip(out.iter_mut()) {
+        load(x_lane, &mut row);
+        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
+            Some(lane) => {
+                load_mask(lane, &mut mask_row);
+                Some(mask_row.as_slice())
+            }
+            None => None,
+        };
+        *o = T::from_f64((kernels().stats)(&row, mask, tau).logsumexp());
+    }
+    into_dim(out)
+}
+
+/// The logistic sigmoid `1 / (1 + exp(−x/τ))`, element by element, stable for every finite `x`.
+///
+/// `opts.axis` and `opts.masked_rows` play no part; masked-out positions give 0.
+///
+/// ```
+/// use ndarray::array;
+/// let y = softmax::sigmoid(&array![0.0f64, 800.0, -800.0], &softmax::Options::new()).unwrap();
+/// assert_eq!(y, array![0.5, 1.0, 0.0]);
+/// ```
+///
+/// # Errors
+/// A temperature that is not finite and positive, or a mask of another shape.
+pub fn sigmoid<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    elementwise(x, opts, 0.0, sigmoid::sigmoid)
+}
+
+/// `ln sigmoid(x/τ) = −softplus(−x/τ)`, element by element, never computed as `ln(sigmoid)`.
+///
+/// `opts.axis` and `opts.masked_rows` play no part; masked-out positions give `−inf`.
+///
+/// ```
+/// use ndarray::array;
+/// let y = softmax::log_sigmoid(&array![-800.0f64, 40.0], &softmax::Options::new()).unwrap();
+/// assert_eq!(y[0], -800.0);
+/// assert!((y[1] + 4.248354255291589e-18).abs() < 1e-33);
+/// ```
+///
+/// # Errors
+/// As [`sigmoid`].
+pub fn log_sigmoid<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    elementwise(x, opts, f64::NEG_INFINITY, sigmoid::log_sigmoid)
+}
+
+fn elementwise<T, S, D>(
+    x: &ArrayBase<S, D>,
+    opts: &Options<'_>,
+    masked_value: f64,
+    f: fn(Dd) -> f64,
+) -> Result<Array<T, D>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    check_temperature(opts.temperature)?;
+    check_mask(opts.mask.as_ref(), x.shape())?;
+    let tau = Temperature::new(opts.temperature);
+    let mut out = Array::from_elem(x.raw_dim(), T::from_f64(0.0));
+    let apply = |v: &T| T::from_f64(f(tau.scale(v.to_f64())));
+    match &opts.mask {
+        None => Zip::from(&mut out).and(x).for_each(|o, v| *o = apply(v)),
+        Some(mask) => {
+            let mask = mask.view().into_shape_with_order(x.raw_dim()).map_err(|e| {
+                crate::error::Error::new(crate::error::ErrorKind::Shape, format!("mask: {e}"))
+            })?;
+            Zip::from(&mut out)
+                .and(x)
+                .and(&mask)
+                .for_each(|o, v, &keep| *o = if keep { apply(v) } else { T::from_f64(masked_value) })
+        }
+    }
+    Ok(out)
+}

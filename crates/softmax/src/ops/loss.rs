@@ -1,0 +1,584 @@
+//! Losses with the semantics of `torch.nn.functional`: cross-entropy (class indices or
+//! probabilities, class weights, `ignore_index`, label smoothing), NLL, and binary cross-entropy
+//! with logits.
+
+use ndarray::{
+    Array, ArrayBase, ArrayD, ArrayView, ArrayView1, ArrayView1 as Lane, ArrayViewD, Axis, Data, Dimension,
+    IxDyn,
+};
+
+use super::{check_same_shape, load, store};
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::dd::Dd;
+use crate::kernels::loss::{bce_with_logits_one, cross_entropy_row};
+use crate::options::check_axis;
+
+/// How per-sample losses are combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// One loss per sample, in the shape of the batch.
+    None,
+    /// The sum of the per-sample losses.
+    Sum,
+    /// The mean, as PyTorch defines it: for class-index targets the sum divided by the summed
+    /// class weights of the targets that are not ignored (so NaN when every target is ignored);
+    /// for probability targets and binary cross-entropy the sum divided by the number of samples.
+    #[default]
+    Mean,
+}
+
+/// The target of [`cross_entropy`].
+#[derive(Clone, Debug)]
+pub enum Target<'a, T> {
+    /// One class index per sample: the logits' shape without the class axis.
+    Classes(ArrayViewD<'a, i64>),
+    /// A probability per class and sample: the logits' shape.
+    Probs(ArrayViewD<'a, T>),
+}
+
+impl<'a, T> Target<'a, T> {
+    /// Class-index targets of any dimension type.
+    pub fn classes<D: Dimension>(target: ArrayView<'a, i64, D>) -> Self {
+        Target::Classes(target.into_dyn())
+    }
+
+    /// Probability targets of any dimension type.
+    pub fn probs<D: Dimension>(target: ArrayView<'a, T, D>) -> Self {
+        Target::Probs(target.into_dyn())
+    }
+}
+
+/// Options of [`cross_entropy`] and [`nll_loss`], with PyTorch's defaults.
+#[derive(Clone, Debug)]
+pub struct LossOptions<'a, T> {
+    /// The class axis; `None` means PyTorch's convention: axis 1, or 0 for 1-D logits.
+    pub class_axis: Option<isize>,
+    /// A weight per class (length = number of classes).
+    pub weight: Option<ArrayView1<'a, T>>,
+    /// Class-index targets equal to this are ignored: loss 0, gradient 0, and no part in the
+    /// mean. Default `Some(-100)`, as in PyTorch.
+    pub ignore_index: Option<i64>,
+    /// Label smoothing `ε ∈ [0, 1]`: the target becomes `(1 − ε)·target + ε/K`.
+    pub label_smoothing: f64,
+    /// How per-sample losses are combined.
+    pub reduction: Reduction,
+}
+
+impl<T> Default for LossOptions<'_, T> {
+    fn default() -> Self {
+        LossOptions {
+            class_axis: None,
+            weight: None,
+            ignore_index: Some(-100),
+            label_smoothing: 0.0,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
+impl<'a, T> LossOptions<'a, T> {
+    /// PyTorch's defaults: class axis 1 (0 for 1-D), no weights, `ignore_index = -100`, no
+    /// smoothing, mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the class axis.
+    pub fn class_axis(mut self, axis: isize) -> Self {
+        self.class_axis = Some(axis);
+        self
+    }
+    /// Sets the class weights.
+    pub fn weight(mut self, weight: ArrayView1<'a, T>) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+    /// Sets (or, with `None`, removes) the ignored class index.
+    pub fn ignore_index(mut self, index: Option<i64>) -> Self {
+        self.ignore_index = index;
+        self
+    }
+    /// Sets the label smoothing.
+    pub fn label_smoothing(mut self, epsilon: f64) -> Self {
+        self.label_smoothing = epsilon;
+        self
+    }
+    /// Sets the reduction.
+    pub fn reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+}
+
+/// Options of [`binary_cross_entropy_with_logits`].
+#[derive(Clone, Debug)]
+pub struct BceOptions<'a, T> {
+    /// A weight per element, broadcast to the logits' shape.
+    pub weight: Option<ArrayViewD<'a, T>>,
+    /// A weight for the positive term, broadcast to the logits' shape (usually one per class,
+    /// along the last axis).
+    pub pos_weight: Option<ArrayViewD<'a, T>>,
+    /// How the element losses are combined (mean: over all elements).
+    pub reduction: Reduction,
+}
+
+impl<T> Default for BceOptions<'_, T> {
+    fn default() -> Self {
+        BceOptions { weight: None, pos_weight: None, reduction: Reduction::Mean }
+    }
+}
+
+impl<'a, T> BceOptions<'a, T> {
+    /// No weights, mean reduction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the element weights.
+    pub fn weight<D: Dimension>(mut self, weight: ArrayView<'a, T, D>) -> Self {
+        self.weight = Some(weight.into_dyn());
+        self
+    }
+    /// Sets the positive-term weights.
+    pub fn pos_weight<D: Dimension>(mut self, pos_weight: ArrayView<'a, T, D>) -> Self {
+        self.pos_weight = Some(pos_weight.into_dyn());
+        self
+    }
+    /// Sets the reduction.
+    pub fn reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+}
+
+/// Cross-entropy of `logits` against `target`, with the semantics of
+/// `torch.nn.functional.cross_entropy`; see [`cross_entropy_with_grad`] for the gradient too.
+///
+/// The result has the batch shape (`Reduction::None`) or is 0-dimensional. Each per-sample loss
+/// is within a few ulp of the exact value: it is `Σⱼ aⱼ · (−log_softmax(x)ⱼ)`, a sum of
+/// non-negative terms accumulated in double-double. A term whose coefficient is 0 contributes 0
+/// even where the log-probability is `−inf` (where PyTorch's probability-target path gives NaN).
+///
+/// ```
+/// use ndarray::array;
+/// use softmax::{LossOptions, Target};
+/// let logits = array![[2.0f64, 0.0, -1.0], [0.0, 3.0, 0.0]];
+/// let target = array![0i64, 1];
+/// let loss = softmax::cross_entropy(&logits, Target::classes(target.view()), &LossOptions::new()).unwrap();
+/// let expected = (-softmax::log_softmax(&logits, &Default::default()).unwrap()[[0, 0]]
+///     - softmax::log_softmax(&logits, &Default::default()).unwrap()[[1, 1]]) / 2.0;
+/// assert!((loss[[]] - expected).abs() < 1e-15);
+/// ```
+///
+/// # Errors
+/// Logits of rank 0, a class axis out of range, a target of the wrong shape, a class index out of
+/// range (the message names its position), a weight vector of the wrong length, or a label
+/// smoothing outside `[0, 1]`.
+pub fn cross_entropy<T, S, D>(
+    logits: &ArrayBase<S, D>,
+    target: Target<'_, T>,
+    opts: &LossOptions<'_, T>,
+) -> Result<ArrayD<T>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    Ok(cross_entropy_dyn(logits.view().into_dyn(), &target, opts, false)?.0)
+}
+
+/// [`cross_entropy`] and `∂loss/∂logits` from the same pass (for `Reduction::None`, the gradient
+/// of the summed losses).
+///
+/// ```
+/// use ndarray::array;
+/// use softmax::{LossOptions, Target};
+/// let logits = array![[0.0f32, 0.0]];
+/// let (loss, grad) = softmax::cross_entropy_with_grad(
+///     &logits, Target::classes(array![1i64].view()), &LossOptions::new()).unwrap();
+/// assert!((loss[[]] - std::f32::consts::LN_2).abs() < 1e-7);
+/// assert_eq!(grad, array![[0.5f32, -0.5]]);
+/// ```
+///
+/// # Errors
+/// As [`cross_entropy`].
+pub fn cross_entropy_with_grad<T, S, D>(
+    logits: &ArrayBase<S, D>,
+    target: Target<'_, T>,
+    opts: &LossOptions<'_, T>,
+) -> Result<(ArrayD<T>, Array<T, D>)>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
+    let (loss, grad) = cross_entropy_dyn(logits.view().into_dyn(), &target, opts, true)?;
+    let grad = grad.unwrap_or_else(|| ArrayD::from_elem(logits.shape(), T::from_f64(0.0)));
+    Ok((loss, super::into_dim(grad)?))
+}
+
+/// The class axis, number of classes and batch shape of a loss call, validated.
+struct LossLayout {
+    axis: Axis,
+    classes: usize,
+    batch_shape: Vec<usize>,
+}
+
+fn loss_layout<T: Element>(shape: &[usize], opts: &LossOptions<'_, T>, what: &str) -> Result<LossLayout> {
+    if shape.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Shape,
+            format!("{what} must have at least one axis (the classes), got a 0-dimensional array"),
+        ));
+    }
+    let default_axis = if shape.len() >= 2 { 1 } else { 0 };
+    let axis = check_axis(opts.class_axis.unwrap_or(default_axis), shape.len())?;
+    let classes = shape[axis];
+    let mut batch_shape = shape.to_vec();
+    batch_shape.remove(axis);
+    if let Some(w) = &opts.weight
+        && w.len() != classes
+    {
+        return Err(Error::new(
+            ErrorKind::Shape,
+            format!(
+                "the class weights have length {} but there are {classes} classes (axis {axis} of shape {shape:?})",
+                w.len()
+            ),
+        ));
+    }
+    let eps = opts.label_smoothing;
+    if !(0.0..=1.0).contains(&eps) {
+        return Err(Error::new(ErrorKind::Option, format!("label_smoothing must be in [0, 1], got {eps}")));
+    }
+    Ok(LossLayout { axis: Axis(axis), classes, batch_shape })
+}
+
+/// Checks class-index targets: the batch shape, and every index in range or ignored.
+fn check_classes(
+    target: &ArrayViewD<'_, i64>,
+    layout: &LossLayout,
+    ignore: Option<i64>,
+    shape: &[usize],
+) -> Result<()> {
+    if target.shape() != layout.batch_shape.as_slice() {
+        return Err(Error::new(
+            ErrorKind::Shape,
+            format!(
+                "the class-index target has shape {:?} but logits of shape {shape:?} with class axis {} need {:?}",
+                target.shape(),
+                layout.axis.index(),
+                layout.batch_shape
+            ),
+        ));
+    }
+    let classes = layout.classes as i64;
+    for (position, &c) in target.indexed_iter() {
+        if Some(c) != ignore && !(0..classes).contains(&c) {
+            return Err(Error::new(
+                ErrorKind::ClassIndex,
+                format!(
+                    "class index {c} at position {:?} is out of range for {classes} classes",
+                    position.slice()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Combines per-sample losses (double-double sum) by the reduction; returns the loss array and
+/// the factor every gradient is scaled by.
+fn reduce<T: Element>(
+    losses: &[f64],
+    batch_shape: &[usize],
+    reduction: Reduction,
+    denominator: Dd,
+) -> Result<(ArrayD<T>, f64)> {
+    let sum = losses.iter().fold(Dd::ZERO, |acc, &l| acc.add_f64(l));
+    let (value, scale) = match reduction {
+        Reduction::None => {
+            let data = losses.iter().map(|&l| T::from_f64(l)).collect();
+            let loss = ArrayD::from_shape_vec(IxDyn(batch_shape), data)
+                .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: loss shape: {e}")))?;
+            return Ok((loss, 1.0));
+        }
+        Reduction::Sum => (sum.to_f64(), 1.0),
+        Reduction::Mean => (sum.div(denominator).to_f64(), 1.0 / denominator.to_f64()),
+    };
+    Ok((ArrayD::from_elem(IxDyn(&[]), T::from_f64(value)), scale))
+}
+
+fn cross_entropy_dyn<T: Element>(
+    logits: ArrayViewD<'_, T>,
+    target: &Target<'_, T>,
+    opts: &LossOptions<'_, T>,
+    want_grad: bool,
+) -> Result<(ArrayD<T>, Option<ArrayD<T>>)> {
+    let shape = logits.shape().to_vec();
+    let layout = loss_layout(&shape, opts, "the logits")?;
+    let (axis, k) = (layout.axis, layout.classes);
+    let eps = opts.label_smoothing;
+    let weight: Vec<f64> = match &opts.weight {
+        Some(w) => w.iter().map(|v| v.to_f64()).collect(),
+        None => vec![1.0; k],
+    };
+    let smooth = if k == 0 { 0.0 } else { eps / k as f64 };
+    let mut grad = want_grad.then(|| ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0)));
+    let mut grad_lanes = grad.as_mut().map(|g| g.lanes_mut(axis).into_iter());
+    let (mut row, mut coefficients, mut scratch, mut target_row) =
+        (Vec::new(), vec![0.0; k], vec![0.0; k], Vec::new());
+    let mut row_grad = vec![0.0; k];
+    let mut losses = Vec::with_capacity(layout.batch_shape.iter().product());
+    let mut denominator = Dd::ZERO;
+    // Samples whose gradient stays 0 (ignored targets) skip the store.
+    let mut sample = |x_lane: Lane<'_, T>, coefficients: Option<&[f64]>, losses: &mut Vec<f64>| {
+        let grad_lane = grad_lanes.as_mut().and_then(Iterator::next);
+        let Some(a) = coefficients else {
+            losses.push(0.0);
+            return;
+        };
+        load(x_lane, &mut row);
+        let g = grad_lane.is_some().then_some(row_grad.as_mut_slice());
+        losses.push(cross_entropy_row(&row, a, g, &mut scratch));
+        if let Some(lane) = grad_lane {
+            store(&row_grad, lane);
+        }
+    };
+    match target {
+        Target::Classes(t) => {
+            check_classes(t, &layout, opts.ignore_index, &shape)?;
+            for (x_lane, &c) in logits.lanes(axis).into_iter().zip(t.iter()) {
+                if Some(c) == opts.ignore_index {
+                    sample(x_lane, None, &mut losses);
+                    continue;
+                }
+                let c = c as usize;
+                for (a, &w) in coefficients.iter_mut().zip(&weight) {
+                    *a = smooth * w;
+                }
+                coefficients[c] += (1.0 - eps) * weight[c];
+                denominator = denominator.add_f64(weight[c]);
+                sample(x_lane, Some(&coefficients), &mut losses);
+            }
+        }
+        Target::Probs(t) => {
+            check_same_shape("the probability target", t.shape(), &shape)?;
+            for (x_lane, t_lane) in logits.lanes(axis).into_iter().zip(t.lanes(axis)) {
+                load(t_lane, &mut target_row);
+                for ((a, &w), &p) in coefficients.iter_mut().zip(&weight).zip(&target_row) {
+                    *a = w * ((1.0 - eps) * p + smooth);
+                }
+                denominator = denominator.add_f64(1.0);
+                sample(x_lane, Some(&coefficients), &mut losses);
+            }
+        }
+    }
+    let (loss, scale) = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
+    if let Some(g) = grad.as_mut()
+        && scale != 1.0
+    {
+        g.mapv_inplace(|v| T::from_f64(v.to_f64() * scale));
+    }
+    Ok((loss, grad))
+}
+
+/// The negative log-likelihood loss of `log_probs` (for example the output of
+/// [`crate::log_softmax`]) at class-index targets: `−w[c] · log_probs[c]` per sample, with the
+/// semantics of `torch.nn.functional.nll_loss` (weights, `ignore_index`, reductions).
+/// `opts.label_smoothing` must be 0.
+///
+/// ```
+/// use ndarray::array;
+/// let lp = array![[-0.1f64, -2.0], [-3.0, -0.05]];
+/// let loss = softmax::nll_loss(&lp, &array![0i64, 1], &softmax::LossOptions::new()).unwrap();
+/// assert!((loss[[]] - 0.075).abs() < 1e-16);
+/// ```
+///
+/// # Errors
+/// As [`cross_entropy`], and a non-zero label smoothing.
+pub fn nll_loss<T, S, S2, D, D2>(
+    log_probs: &ArrayBase<S, D>,
+    target: &ArrayBase<S2, D2>,
+    opts: &LossOptions<'_, T>,
+) -> Result<ArrayD<T>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = i64>,
+    D: Dimension,
+    D2: Dimension,
+{
+    Ok(nll_dyn(log_probs.view().into_dyn(), target.view().into_dyn(), opts, false)?.0)
+}
+
+/// [`nll_loss`] and its gradient with respect to `log_probs` (for `Reduction::None`, the
+/// gradient of the summed losses).
+///
+/// # Errors
+/// As [`nll_loss`].
+pub fn nll_loss_with_grad<T, S, S2, D, D2>(
+    log_probs: &ArrayBase<S, D>,
+    target: &ArrayBase<S2, D2>,
+    opts: &LossOptions<'_, T>,
+) -> Result<(ArrayD<T>, Array<T, D>)>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = i64>,
+    D: Dimension,
+    D2: Dimension,
+{
+    let (loss, grad) = nll_dyn(log_probs.view().into_dyn(), target.view().into_dyn(), opts, true)?;
+    let grad = grad.unwrap_or_else(|| ArrayD::from_elem(log_probs.shape(), T::from_f64(0.0)));
+    Ok((loss, super::into_dim(grad)?))
+}
+
+fn nll_dyn<T: Element>(
+    log_probs: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, i64>,
+    opts: &LossOptions<'_, T>,
+    want_grad: bool,
+) -> Result<(ArrayD<T>, Option<ArrayD<T>>)> {
+    if opts.label_smoothing != 0.0 {
+        return Err(Error::new(
+            ErrorKind::Option,
+            format!("nll_loss takes no label smoothing (got {}); use cross_entropy", opts.label_smoothing),
+        ));
+    }
+    let shape = log_probs.shape().to_vec();
+    let layout = loss_layout(&shape, opts, "the log-probabilities")?;
+    check_classes(&target, &layout, opts.ignore_index, &shape)?;
+    let weight = |c: usize| opts.weight.as_ref().map_or(1.0, |w| w[c].to_f64());
+    let mut losses = Vec::with_capacity(target.len());
+    let mut denominator = Dd::ZERO;
+    let mut picked = Vec::with_capacity(target.len());
+    for (lane, &c) in log_probs.lanes(layout.axis).into_iter().zip(target.iter()) {
+        if Some(c) == opts.ignore_index {
+            losses.push(0.0);
+            picked.push(None);
+            continue;
+        }
+        let c = c as usize;
+        let w = weight(c);
+        losses.push(Dd::new(-lane[c].to_f64()).mul_f64(w).to_f64());
+        denominator = denominator.add_f64(w);
+        picked.push(Some((c, w)));
+    }
+    let (loss, scale) = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
+    let grad = want_grad.then(|| {
+        let mut grad = ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0));
+        for (mut lane, pick) in grad.lanes_mut(layout.axis).into_iter().zip(&picked) {
+            if let Some((c, w)) = *pick {
+                lane[c] = T::from_f64(-w * scale);
+            }
+        }
+        grad
+    });
+    Ok((loss, grad))
+}
+
+/// Binary cross-entropy with logits, element by element, with the semantics of
+/// `torch.nn.functional.binary_cross_entropy_with_logits`:
+/// `w · (p·t·softplus(−x) + (1 − t)·softplus(x))`, computed from softplus (never
+/// `ln(sigmoid)`) and without cancellation between the two terms.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[0.0f64, 50.0]];
+/// let t = array![[1.0, 1.0]];
+/// let opts = softmax::BceOptions::new().reduction(softmax::Reduction::None);
+/// let loss = softmax::binary_cross_entropy_with_logits(&x, &t, &opts).unwrap();
+/// assert!((loss[[0, 0]] - std::f64::consts::LN_2).abs() < 1e-16);
+/// assert!((loss[[0, 1]] - 1.9287498479639178e-22).abs() < 1e-36);
+/// ```
+///
+/// # Errors
+/// A target of another shape than `x`, or weights that do not broadcast to it.
+pub fn binary_cross_entropy_with_logits<T, S, S2, D>(
+    x: &ArrayBase<S, D>,
+    target: &ArrayBase<S2, D>,
+    opts: &BceOptions<'_, T>,
+) -> Result<ArrayD<T>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+{
+    Ok(bce_dyn(x.view().into_dyn(), target.view().into_dyn(), opts, false)?.0)
+}
+
+/// [`binary_cross_entropy_with_logits`] and its gradient with respect to `x` (for
+/// `Reduction::None`, the gradient of the summed losses).
+///
+/// # Errors
+/// As [`binary_cross_entropy_with_logits`].
+pub fn binary_cross_entropy_with_logits_with_grad<T, S, S2, D>(
+    x: &ArrayBase<S, D>,
+    target: &ArrayBase<S2, D>,
+    opts: &BceOptions<'_, T>,
+) -> Result<(ArrayD<T>, Array<T, D>)>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+{
+    let (loss, grad) = bce_dyn(x.view().into_dyn(), target.view().into_dyn(), opts, true)?;
+    let grad = grad.unwrap_or_else(|| ArrayD::from_elem(x.shape(), T::from_f64(0.0)));
+    Ok((loss, super::into_dim(grad)?))
+}
+
+/// Broadcasts an optional weight array to `shape`, naming it in the error.
+fn broadcast_weight<'a, T>(
+    w: &'a Option<ArrayViewD<'a, T>>,
+    shape: &[usize],
+    what: &str,
+) -> Result<Option<ArrayViewD<'a, T>>> {
+    match w {
+        None => Ok(None),
+        Some(w) => w.broadcast(shape).map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Shape,
+                format!("{what} of shape {:?} does not broadcast to the logits' shape {shape:?}", w.shape()),
+            )
+        }),
+    }
+}
+
+fn bce_dyn<T: Element>(
+    x: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, T>,
+    opts: &BceOptions<'_, T>,
+    want_grad: bool,
+) -> Result<(ArrayD<T>, Option<ArrayD<T>>)> {
+    check_same_shape("the target", target.shape(), x.shape())?;
+    let shape = x.shape().to_vec();
+    let weight = broadcast_weight(&opts.weight, &shape, "the weight")?;
+    let pos_weight = broadcast_weight(&opts.pos_weight, &shape, "pos_weight")?;
+    let mut losses = Vec::with_capacity(x.len());
+    let mut grads = Vec::with_capacity(if want_grad { x.len() } else { 0 });
+    let one =
+        |w: &Option<ArrayViewD<'_, T>>, index: &IxDyn| w.as_ref().map_or(1.0, |w| w[index.clone()].to_f64());
+    // Logical (row-major) order, whatever the strides, to match the output's layout.
+    for ((index, xi), ti) in x.indexed_iter().zip(target.iter()) {
+        let (l, g) =
+            bce_with_logits_one(xi.to_f64(), ti.to_f64(), one(&pos_weight, &index), one(&weight, &index));
+        losses.push(l);
+        if want_grad {
+            grads.push(g);
+        }
+    }
+    let count = Dd::new(x.len() as f64);
+    let (loss, scale) = reduce(&losses, &shape, opts.reduction, count)?;
+    let grad = if want_grad {
+        let data = grads.iter().map(|&g| T::from_f64(g * scale)).collect();
+        Some(
+            ArrayD::from_shape_vec(IxDyn(&shape), data)
+                .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: gradient shape: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok((loss, grad))
+}

@@ -1,0 +1,84 @@
+//! The N-D operations users call: validation, layout (any axis, any strides) and the mapping of
+//! rows onto the row kernels. No numerics live here.
+
+pub(crate) mod backward;
+pub(crate) mod forward;
+pub(crate) mod loss;
+
+use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, Dimension};
+
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::dispatch::kernels;
+use crate::kernels::forward::Temperature;
+use crate::options::MaskedRows;
+
+/// Which normalisation a forward row computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Normalize {
+    Softmax,
+    LogSoftmax,
+}
+
+/// One forward row, through the dispatch table: statistics, then the normalised outputs.
+pub(crate) fn normalize_row(
+    op: Normalize,
+    x: &[f64],
+    mask: Option<&[bool]>,
+    tau: Temperature,
+    policy: MaskedRows,
+    out: &mut [f64],
+) {
+    let k = kernels();
+    let stats = (k.stats)(x, mask, tau);
+    let normalize = match op {
+        Normalize::Softmax => k.softmax,
+        Normalize::LogSoftmax => k.log_softmax,
+    };
+    normalize(&stats, x, mask, tau, policy, out);
+}
+
+/// `Error` for two shapes that must be equal.
+pub(crate) fn check_same_shape(what: &str, shape: &[usize], input_shape: &[usize]) -> Result<()> {
+    if shape == input_shape {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Shape,
+            format!("{what} has shape {shape:?} but the input has shape {input_shape:?}"),
+        ))
+    }
+}
+
+/// Checks an optional mask against the input's shape.
+pub(crate) fn check_mask(mask: Option<&ArrayViewD<'_, bool>>, input_shape: &[usize]) -> Result<()> {
+    match mask {
+        Some(m) => check_same_shape("the mask", m.shape(), input_shape),
+        None => Ok(()),
+    }
+}
+
+/// Widens a lane (any stride) into a reusable `f64` buffer.
+pub(crate) fn load<T: Element>(lane: ArrayView1<'_, T>, buffer: &mut Vec<f64>) {
+    buffer.clear();
+    buffer.extend(lane.iter().map(|v| v.to_f64()));
+}
+
+/// Copies a mask lane into a reusable buffer.
+pub(crate) fn load_mask(lane: ArrayView1<'_, bool>, buffer: &mut Vec<bool>) {
+    buffer.clear();
+    buffer.extend(lane.iter().copied());
+}
+
+/// Rounds results once into a lane (any stride).
+pub(crate) fn store<T: Element>(values: &[f64], lane: ArrayViewMut1<'_, T>) {
+    for (dst, &v) in lane.into_iter().zip(values) {
+        *dst = T::from_f64(v);
+    }
+}
+
+/// Turns an internal dynamic-rank result back into the caller's dimension type.
+pub(crate) fn into_dim<T, D: Dimension>(a: ndarray::ArrayD<T>) -> Result<ndarray::Array<T, D>> {
+    a.into_dimensionality::<D>()
+        .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: result rank does not fit: {e}")))
+}
