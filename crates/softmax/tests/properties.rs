@@ -1,0 +1,159 @@
+//! Properties of the softmax family, on random inputs (proptest).
+
+use ndarray::{Array1, Array3, Axis};
+use proptest::prelude::*;
+use softmax::{LseStats, Options, RowOptions};
+
+/// A row of values that are multiples of 2⁻²⁰ in ±`scale`, so adding an integer offset below 2³²
+/// is exact in f64 and the shifted row is exactly the same row plus a constant.
+fn row(max_len: usize, scale: f64) -> impl Strategy<Value = Vec<f64>> {
+    let units = (scale * 1048576.0) as i64;
+    prop::collection::vec(-units..=units, 1..max_len)
+        .prop_map(|v| v.into_iter().map(|u| u as f64 / 1048576.0).collect())
+}
+
+fn scale() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(1.0), Just(10.0), Just(100.0), Just(300.0)]
+}
+
+fn temperature() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(1.0), Just(0.05), Just(0.5), Just(3.0), 0.01f64..10.0]
+}
+
+fn ulps_apart(a: f64, b: f64) -> u64 {
+    if a == b {
+        return 0;
+    }
+    let key = |v: f64| {
+        let bits = v.to_bits() as i64;
+        if bits < 0 { i64::MIN - bits } else { bits }
+    };
+    key(a).abs_diff(key(b))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn outputs_sum_to_one(x in (scale()).prop_flat_map(|s| row(200, s)), tau in temperature()) {
+        let y = softmax::softmax(&Array1::from(x.clone()), &Options::new().temperature(tau)).unwrap();
+        // Each output is within an ulp of exact; the f64 sum adds at most len·ε.
+        let sum: f64 = y.iter().sum();
+        prop_assert!((sum - 1.0).abs() <= (x.len() as f64 + 2.0) * f64::EPSILON, "sum {}", sum);
+        let y32 = softmax::softmax(&Array1::from(x.iter().map(|&v| v as f32).collect::<Vec<_>>()), &Options::new().temperature(tau)).unwrap();
+        let sum32: f64 = y32.iter().map(|&v| f64::from(v)).sum();
+        prop_assert!((sum32 - 1.0).abs() <= (x.len() as f64 + 2.0) * f64::from(f32::EPSILON), "sum {}", sum32);
+    }
+
+    #[test]
+    fn shifting_the_row_changes_nothing(x in (scale()).prop_flat_map(|s| row(100, s)), c in -4_000_000_000i64..4_000_000_000) {
+        // softmax(x + c) = softmax(x): x − max is formed exactly, so the outputs are identical.
+        let shifted: Vec<f64> = x.iter().map(|&v| v + c as f64).collect();
+        let o = Options::new();
+        let (x, shifted) = (Array1::from(x), Array1::from(shifted));
+        prop_assert_eq!(softmax::softmax(&x, &o).unwrap(), softmax::softmax(&shifted, &o).unwrap());
+        prop_assert_eq!(softmax::log_softmax(&x, &o).unwrap(), softmax::log_softmax(&shifted, &o).unwrap());
+    }
+
+    #[test]
+    fn two_classes_are_a_sigmoid(a in -2000.0f64..2000.0, b in -2000.0f64..2000.0) {
+        // Round a and b to multiples of 2⁻²⁰ so that a − b is exact.
+        let (a, b) = ((a * 1048576.0).round() / 1048576.0, (b * 1048576.0).round() / 1048576.0);
+        let o = Options::new();
+        let y = softmax::softmax(&Array1::from(vec![a, b]), &o).unwrap();
+        let s = softmax::sigmoid(&Array1::from(vec![a - b]), &o).unwrap();
+        prop_assert!(ulps_apart(y[0], s[0]) <= 1, "{} vs {}", y[0], s[0]);
+        let ly = softmax::log_softmax(&Array1::from(vec![a, b]), &o).unwrap();
+        let ls = softmax::log_sigmoid(&Array1::from(vec![a - b]), &o).unwrap();
+        prop_assert!(ulps_apart(ly[0], ls[0]) <= 1, "{} vs {}", ly[0], ls[0]);
+    }
+
+    #[test]
+    fn log_softmax_is_the_log_of_softmax(x in (scale()).prop_flat_map(|s| row(100, s)), tau in temperature()) {
+        let o = Options::new().temperature(tau);
+        let x = Array1::from(x);
+        let y = softmax::softmax(&x, &o).unwrap();
+        let ly = softmax::log_softmax(&x, &o).unwrap();
+        for (&yi, &lyi) in y.iter().zip(&ly) {
+            if yi >= f64::MIN_POSITIVE {
+                // ln of a value within an ulp of exact is off by at most 2ε absolute.
+                let bound = 2.0 * f64::EPSILON * (1.0 + lyi.abs());
+                prop_assert!((yi.ln() - lyi).abs() <= bound, "ln {} vs {}", yi, lyi);
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_logsumexp_equals_the_whole(x in (scale()).prop_flat_map(|s| row(300, s)), cuts in prop::collection::vec(0usize..300, 0..6), tau in temperature()) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (x.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(x.len());
+        cuts.sort_unstable();
+        // Merge right to left, to use a different association than the row kernel.
+        let mut merged = LseStats::new(tau).unwrap();
+        for w in cuts.windows(2).rev() {
+            merged = LseStats::from_chunk(&x[w[0]..w[1]], tau).unwrap().merge(&merged).unwrap();
+        }
+        let whole = softmax::logsumexp(&Array1::from(x.clone()), &Options::new().temperature(tau)).unwrap()[[]];
+        let m = x.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b)) / tau;
+        // Within an ulp of the result, or of the maximum when they cancel.
+        let bound = 2.0 * f64::EPSILON * whole.abs().max(m.abs() * 1e-3).max(f64::MIN_POSITIVE);
+        prop_assert!((merged.logsumexp() - whole).abs() <= bound, "{} vs {}", merged.logsumexp(), whole);
+        // Normalising each chunk with the merged statistics gives the whole row's softmax.
+        let y = softmax::softmax(&Array1::from(x.clone()), &Options::new().temperature(tau)).unwrap();
+        for w in cuts.windows(2) {
+            let mut part = vec![0.0; w[1] - w[0]];
+            merged.softmax_chunk(&x[w[0]..w[1]], &mut part, Default::default()).unwrap();
+            for (a, b) in part.iter().zip(y.slice(ndarray::s![w[0]..w[1]])) {
+                prop_assert!(ulps_apart(*a, *b) <= 1 || (a - b).abs() < f64::MIN_POSITIVE, "{} vs {}", a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn any_axis_and_any_strides_match_the_contiguous_last_axis(
+        dims in (1usize..5, 1usize..6, 1usize..7),
+        seed in 0u64..u64::MAX,
+        axis in 0usize..3,
+        tau in temperature(),
+    ) {
+        let mut state = seed;
+        let x = Array3::from_shape_simple_fn(dims, || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 60.0
+        });
+        let o = Options::new().axis(axis as isize).temperature(tau);
+        let y = softmax::softmax(&x, &o).unwrap();
+        let ly = softmax::log_softmax(&x, &o).unwrap();
+        let lse = softmax::logsumexp(&x, &o).unwrap();
+        // The same rows, made contiguous along the last axis.
+        let mut moved = x.view();
+        moved.swap_axes(axis, 2);
+        let contiguous = moved.as_standard_layout().to_owned();
+        let last = Options::new().temperature(tau);
+        let mut y_last = softmax::softmax(&contiguous, &last).unwrap();
+        y_last.swap_axes(axis, 2);
+        prop_assert_eq!(&y, &y_last);
+        let mut ly_last = softmax::log_softmax(&contiguous, &last).unwrap();
+        ly_last.swap_axes(axis, 2);
+        prop_assert_eq!(&ly, &ly_last);
+        // A reversed, strided view computes the same as its contiguous copy.
+        let reversed = x.slice(ndarray::s![..;-1, .., ..;-1]);
+        prop_assert_eq!(softmax::softmax(&reversed, &o).unwrap(), softmax::softmax(&reversed.to_owned(), &o).unwrap());
+        // logsumexp drops the axis.
+        let summed = x.sum_axis(Axis(axis));
+        prop_assert_eq!(lse.shape(), summed.shape());
+        // The slice API agrees with the N-D API, out of place and in place.
+        let flat: Vec<f64> = contiguous.iter().copied().collect();
+        let row_len = contiguous.shape()[2];
+        let mut out = vec![0.0; flat.len()];
+        let ro = RowOptions::new().temperature(tau);
+        softmax::slice::softmax(&flat, &mut out, row_len, &ro).unwrap();
+        let expected: Vec<f64> = softmax::softmax(&contiguous, &last).unwrap().iter().copied().collect();
+        prop_assert_eq!(&out, &expected);
+        let mut inplace = flat.clone();
+        softmax::slice::log_softmax_inplace(&mut inplace, row_len, &ro).unwrap();
+        let expected: Vec<f64> = softmax::log_softmax(&contiguous, &last).unwrap().iter().copied().collect();
+        prop_assert_eq!(&inplace, &expected);
+    }
+}
