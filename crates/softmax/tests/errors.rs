@@ -34,7 +34,9 @@ fn temperature_must_be_finite_and_positive() {
         assert!(softmax::softmax_backward(&x, &x, &Options::new().temperature(bad)).is_err());
         assert!(LseStats::from_chunk(&[1.0f32], bad).is_err());
         let mut out = [0.0; 2];
-        assert!(softmax::slice::softmax(&[1.0, 2.0], &mut out, 2, &RowOptions::new().temperature(bad)).is_err());
+        assert!(
+            softmax::slice::softmax(&[1.0, 2.0], &mut out, 2, &RowOptions::new().temperature(bad)).is_err()
+        );
     }
 }
 
@@ -81,19 +83,15 @@ fn class_index_out_of_range_names_the_position() {
     assert_eq!(kind, ErrorKind::ClassIndex);
     assert_eq!(msg, "class index 12 at position [3] is out of range for 10 classes");
     let negative = array![0i64, -1, 0, 0];
-    let (_, msg) =
-        message(softmax::nll_loss(&logits, &negative, &LossOptions::new()));
+    let (_, msg) = message(softmax::nll_loss(&logits, &negative, &LossOptions::new()));
     assert!(msg.contains("class index -1 at position [1]"), "{msg}");
     // The ignored index is not an error, whatever its value.
     let ignored = array![0i64, -100, 0, 0];
     assert!(softmax::cross_entropy(&logits, Target::classes(ignored.view()), &LossOptions::new()).is_ok());
     let logits3 = ArrayD::<f64>::zeros(IxDyn(&[2, 3, 2]));
     let target3 = array![[0i64, 1], [2, 3]];
-    let (_, msg) = message(softmax::cross_entropy(
-        &logits3,
-        Target::classes(target3.view()),
-        &LossOptions::new(),
-    ));
+    let (_, msg) =
+        message(softmax::cross_entropy(&logits3, Target::classes(target3.view()), &LossOptions::new()));
     assert!(msg.contains("class index 3 at position [1, 1]") && msg.contains("3 classes"), "{msg}");
 }
 
@@ -113,11 +111,8 @@ fn loss_options_are_checked() {
     assert_eq!(kind, ErrorKind::Shape);
     assert!(msg.contains("length 4") && msg.contains("3 classes"), "{msg}");
     let wrong_target = array![0i64, 1, 2];
-    let (_, msg) = message(softmax::cross_entropy(
-        &logits,
-        Target::classes(wrong_target.view()),
-        &LossOptions::new(),
-    ));
+    let (_, msg) =
+        message(softmax::cross_entropy(&logits, Target::classes(wrong_target.view()), &LossOptions::new()));
     assert!(msg.contains("[3]") && msg.contains("[2]"), "{msg}");
     let probs = Array2::<f64>::zeros((2, 4));
     assert!(softmax::cross_entropy(&logits, Target::probs(probs.view()), &LossOptions::new()).is_err());
@@ -133,11 +128,8 @@ fn bce_weights_must_broadcast() {
     let x = Array2::<f64>::zeros((4, 3));
     let t = Array2::<f64>::zeros((4, 3));
     let pw = Array1::<f64>::ones(2);
-    let (kind, msg) = message(softmax::binary_cross_entropy_with_logits(
-        &x,
-        &t,
-        &BceOptions::new().pos_weight(pw.view()),
-    ));
+    let (kind, msg) =
+        message(softmax::binary_cross_entropy_with_logits(&x, &t, &BceOptions::new().pos_weight(pw.view())));
     assert_eq!(kind, ErrorKind::Shape);
     assert!(msg.contains("pos_weight") && msg.contains("[2]") && msg.contains("[4, 3]"), "{msg}");
     let t_bad = Array2::<f64>::zeros((3, 4));

@@ -140,7 +140,10 @@ fn masked_positions_take_no_part() {
 fn masked_nan_in_a_row_is_ignored_but_a_nan_taking_part_poisons_the_row() {
     let x = array![1.0, NAN];
     let keep_first = array![true, false];
-    assert_eq!(softmax::softmax(&x, &Options::new().mask(keep_first.view())).unwrap().to_vec(), vec![1.0, 0.0]);
+    assert_eq!(
+        softmax::softmax(&x, &Options::new().mask(keep_first.view())).unwrap().to_vec(),
+        vec![1.0, 0.0]
+    );
     let y = softmax::softmax(&x, &Options::new()).unwrap();
     assert!(y.iter().all(|v| v.is_nan()));
 }

@@ -53,8 +53,10 @@ where
 /// use ndarray::array;
 /// let opts = softmax::Options::new();
 /// let ly = softmax::log_softmax(&array![0.5f32, -1.0], &opts).unwrap();
-/// let dx = softmax::log_softmax_backward(&ly, &array![1.0, 1.0], &opts).unwrap();
-/// assert!(dx.iter().all(|g| g.abs() < 1e-7)); // Σ ly has zero gradient along the simplex
+/// // The negative log-likelihood of class 0 has dy = [−1, 0], and gradient p − onehot(0).
+/// let dx = softmax::log_softmax_backward(&ly, &array![-1.0, 0.0], &opts).unwrap();
+/// let p = softmax::softmax(&array![0.5f32, -1.0], &opts).unwrap();
+/// assert!((dx[0] - (p[0] - 1.0)).abs() < 1e-7 && (dx[1] - p[1]).abs() < 1e-7);
 /// ```
 ///
 /// # Errors
