@@ -61,8 +61,7 @@ impl Element for f16 {
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
-        // `half` rounds straight from f64 (one rounding, ties to even).
-        f16::from_f64(value)
+        f16::from_f32(f32_round_to_odd(value))
     }
 }
 
@@ -74,6 +73,91 @@ impl Element for bf16 {
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
-        bf16::from_f64(value)
+        bf16::from_f32(f32_round_to_odd(value))
+    }
+}
+
+/// `value` rounded to `f32` with round-to-odd: exact when representable, otherwise the
+/// neighbour toward zero with its last bit forced to 1.
+///
+/// Rounding that to a format with at least two bits fewer (f16, bf16) to nearest-even gives the
+/// correctly rounded result of `value` in that format: one rounding, as if done directly.
+/// (`half`'s own `from_f64` drops the low 32 bits of the significand first, which can turn a value
+/// just above a halfway point into a tie and round it the wrong way.)
+#[inline(always)]
+fn f32_round_to_odd(value: f64) -> f32 {
+    let nearest = value as f32;
+    if !nearest.is_finite() || f64::from(nearest) == value {
+        return nearest;
+    }
+    let mut bits = nearest.to_bits();
+    if f64::from(nearest).abs() > value.abs() {
+        // Step one toward zero: the magnitude is in the low 31 bits.
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nearest value of a format, by exhaustive comparison with its neighbours.
+    fn check_nearest<T: Element>(value: f64, step_up: impl Fn(T) -> T, step_down: impl Fn(T) -> T) {
+        let got = T::from_f64(value);
+        let g = got.to_f64();
+        if !g.is_finite() {
+            return;
+        }
+        for neighbour in [step_up(got).to_f64(), step_down(got).to_f64()] {
+            let (d_got, d_other) = ((value - g).abs(), (value - neighbour).abs());
+            assert!(d_got <= d_other, "{value:e}: got {g:e}, but {neighbour:e} is nearer");
+        }
+    }
+
+    #[test]
+    fn half_types_round_once_to_nearest() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for i in 0..200_000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let magnitude = ((state >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * 40.0;
+            let mut v = (if i % 2 == 0 { 1.0 } else { -1.0 }) * magnitude.exp2();
+            if i % 3 == 0 {
+                // Just above or below a halfway point of f16 (11 bits) or bf16 (8 bits): the case
+                // a truncating conversion gets wrong.
+                let bits = v.to_bits() & !((1u64 << 41) - 1) | (1u64 << 41) >> 1;
+                v = f64::from_bits(if i % 6 == 0 { bits + 1 } else { bits - 1 });
+            }
+            check_nearest::<f16>(
+                v,
+                |h| f16::from_bits(h.to_bits() + 1),
+                |h| f16::from_bits(h.to_bits().wrapping_sub(1)),
+            );
+            check_nearest::<bf16>(
+                v,
+                |h| bf16::from_bits(h.to_bits() + 1),
+                |h| bf16::from_bits(h.to_bits().wrapping_sub(1)),
+            );
+        }
+    }
+
+    #[test]
+    fn ties_go_to_even_and_specials_pass_through() {
+        // 1 + 2^-11 is halfway between two f16 values: ties to the even one, 1.0.
+        assert_eq!(f16::from_f64(1.0 + 2f64.powi(-11)).to_f64(), 1.0);
+        assert_eq!(
+            <f16 as Element>::from_f64(1.0 + 2f64.powi(-11) + 2f64.powi(-40)).to_f64(),
+            1.0 + 2f64.powi(-10)
+        );
+        assert_eq!(
+            <bf16 as Element>::from_f64(1.0 + 2f64.powi(-8) + 2f64.powi(-45)).to_f64(),
+            1.0 + 2f64.powi(-7)
+        );
+        assert!(<f16 as Element>::from_f64(f64::NAN).is_nan());
+        assert_eq!(<f16 as Element>::from_f64(1e6).to_f64(), f64::INFINITY);
+        assert_eq!(<bf16 as Element>::from_f64(-1e300).to_f64(), f64::NEG_INFINITY);
+        assert_eq!(<f16 as Element>::from_f64(1e-9).to_f64(), 0.0);
+        assert_eq!(<f32 as Element>::from_f64(1e-46), 0.0);
+        assert!(<f32 as Element>::from_f64(1e-45) > 0.0);
     }
 }
