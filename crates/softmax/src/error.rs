@@ -16,6 +16,8 @@ pub enum ErrorKind {
     ClassIndex,
     /// Any other option out of its range (label smoothing, row length, …).
     Option,
+    /// A call out of order: a layer's backward pass before its forward pass.
+    Order,
 }
 
 /// Everything that can go wrong in a call of this crate: a kind, and a message that names the

@@ -32,7 +32,7 @@ use crate::ops::loss::{LossOptions, Reduction, Target};
 use crate::options::{MaskedRows, Options, check_temperature};
 
 fn not_run(layer: &str) -> Error {
-    Error::new(ErrorKind::Shape, format!("{layer}.backward was called before forward"))
+    Error::new(ErrorKind::Order, format!("{layer}.backward was called before forward"))
 }
 
 fn grad_shape(layer: &str, got: &[usize], cached: &[usize]) -> Result<()> {
@@ -146,13 +146,66 @@ normalising_layer!(
     crate::ops::backward::log_softmax_backward
 );
 
-normalising_layer!(
-    /// The logistic sigmoid, element by element (the axis plays no part):
-    /// `forward(x) = σ(x/τ)`, `backward(dy) = dy ⊙ y ⊙ (1 − y)/τ`.
-    Sigmoid,
-    crate::ops::forward::sigmoid,
-    crate::ops::backward::sigmoid_backward
-);
+/// The logistic sigmoid, element by element: `forward(x) = σ(x/τ)`,
+/// `backward(dy) = dy ⊙ y ⊙ (1 − y)/τ`.
+#[derive(Clone, Debug)]
+pub struct Sigmoid<T: Element> {
+    temperature: f64,
+    output: Option<ArrayD<T>>,
+}
+
+impl<T: Element> Default for Sigmoid<T> {
+    fn default() -> Self {
+        Sigmoid { temperature: 1.0, output: None }
+    }
+}
+
+impl<T: Element> Sigmoid<T> {
+    /// At temperature 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At `temperature`.
+    ///
+    /// # Errors
+    /// A temperature that is not finite and positive.
+    pub fn with_temperature(temperature: f64) -> Result<Self> {
+        check_temperature(temperature)?;
+        Ok(Sigmoid { temperature, output: None })
+    }
+
+    /// The forward pass; keeps its output for [`Self::backward`].
+    ///
+    /// # Errors
+    /// None in practice (the temperature was checked at construction); the `Result` keeps the
+    /// layers uniform.
+    pub fn forward<S, D>(&mut self, x: &ArrayBase<S, D>) -> Result<ndarray::Array<T, D>>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+    {
+        let y = crate::ops::forward::sigmoid(x, &Options::new().temperature(self.temperature))?;
+        self.output = Some(y.clone().into_dyn());
+        Ok(y)
+    }
+
+    /// The backward pass: the gradient with respect to the last forward input.
+    ///
+    /// # Errors
+    /// No forward pass yet, or `dy` of another shape than the forward output.
+    pub fn backward<S, D>(&self, dy: &ArrayBase<S, D>) -> Result<ndarray::Array<T, D>>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+    {
+        let y = self.output.as_ref().ok_or_else(|| not_run("Sigmoid"))?;
+        grad_shape("Sigmoid", dy.shape(), y.shape())?;
+        let opts = Options::new().temperature(self.temperature);
+        let dx = crate::ops::backward::sigmoid_backward(y, &dy.view().into_dyn(), &opts)?;
+        crate::ops::into_dim(dx)
+    }
+}
 
 /// Cross-entropy on logits with PyTorch's semantics ([`crate::cross_entropy`]); `forward`
 /// computes the loss and its gradient in one pass, `backward` returns that gradient.

@@ -97,7 +97,7 @@ impl LseStats {
 
     /// `s = Σ exp(x/τ − m)` over the finite entries seen, rounded to `f64`.
     pub fn sum(&self) -> f64 {
-        self.stats.sum.to_f64()
+        self.stats.sum().to_f64()
     }
 
     /// `ln Σ exp(x/τ)` of everything merged so far (`+inf` if an entry was `+inf`, NaN if one was
@@ -164,15 +164,16 @@ impl LseStats {
 
     /// The statistics as 7 numbers, to send to another process (for example in an MPI
     /// all-reduce with a user-defined operation that calls [`LseStats::from_words`] and
-    /// [`LseStats::merge`]): `[m_hi, m_lo, s_hi, s_lo, count of +inf, 1 if NaN else 0, τ]`, where
-    /// `m = m_hi + m_lo` and `s = s_hi + s_lo` are double-double values.
+    /// [`LseStats::merge`]): `[m_hi, m_lo, r_hi, r_lo, count of +inf, 1 if NaN else 0, τ]`, where
+    /// `m = m_hi + m_lo` is the maximum and `s = 1 + r_hi + r_lo` the sum, in double-double (the
+    /// sum is carried as `s − 1` so that a dominant entry keeps every bit of the others).
     pub fn to_words(&self) -> [f64; 7] {
         let s = &self.stats;
         [
             s.max.hi,
             s.max.lo,
-            s.sum.hi,
-            s.sum.lo,
+            s.rest.hi,
+            s.rest.lo,
             s.posinf as f64,
             f64::from(u8::from(s.nan)),
             self.temperature,
@@ -183,19 +184,21 @@ impl LseStats {
     ///
     /// # Errors
     /// Words that no call of `to_words` produces (a bad temperature, a negative or fractional
-    /// count, a NaN flag other than 0 or 1, a negative sum).
+    /// count, a NaN flag other than 0 or 1, a negative sum, a sum without a maximum).
     pub fn from_words(words: [f64; 7]) -> Result<Self> {
-        let [m_hi, m_lo, s_hi, s_lo, posinf, nan, temperature] = words;
+        let [m_hi, m_lo, r_hi, r_lo, posinf, nan, temperature] = words;
         check_temperature(temperature)?;
         let count_ok = posinf >= 0.0 && posinf.fract() == 0.0 && posinf < 2f64.powi(63);
         let nan_ok = nan == 0.0 || nan == 1.0;
-        let sum_ok = s_hi >= 0.0 && s_hi.is_finite() && s_lo.is_finite() && !m_hi.is_nan() && !m_lo.is_nan();
+        let empty = m_hi == f64::NEG_INFINITY;
+        let sum_ok = r_hi >= 0.0 && r_hi.is_finite() && r_lo.is_finite() && !m_hi.is_nan() && !m_lo.is_nan();
+        let sum_ok = sum_ok && m_hi != f64::INFINITY && (!empty || (r_hi == 0.0 && r_lo == 0.0));
         if !(count_ok && nan_ok && sum_ok) {
             return Err(Error::new(ErrorKind::Option, format!("not log-sum-exp statistics: {words:?}")));
         }
         let stats = RowStats {
             max: Dd { hi: m_hi, lo: m_lo },
-            sum: Dd { hi: s_hi, lo: s_lo },
+            rest: Dd { hi: r_hi, lo: r_lo },
             posinf: posinf as u64,
             nan: nan == 1.0,
         };

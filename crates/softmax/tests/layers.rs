@@ -86,7 +86,7 @@ fn normalising_layers_agree_with_the_free_functions() {
                 "LogSoftmax backward, {ctx}"
             );
 
-            let mut layer = Sigmoid::<f64>::with_options(axis, tau).unwrap();
+            let mut layer = Sigmoid::<f64>::with_temperature(tau).unwrap();
             let s = layer.forward(&x).unwrap();
             assert_eq!(s, softmax::sigmoid(&x, &o).unwrap(), "Sigmoid forward, {ctx}");
             let dx = layer.backward(&dy).unwrap();
@@ -165,7 +165,7 @@ fn layer_misuse_is_an_error_that_names_the_layer_and_the_shapes() {
         layer.forward(&x).unwrap();
         let msg = expect_error("Sigmoid.backward with a (2, 4) gradient", layer.backward(&bad_dy));
         assert!(names(&msg, name) && msg.contains("[2, 4]") && msg.contains("[2, 3]"), "{name}: {msg:?}");
-        assert!(Sigmoid::<f64>::with_options(-1, -1.0).is_err(), "{name}: temperature −1");
+        assert!(Sigmoid::<f64>::with_temperature(-1.0).is_err(), "{name}: temperature −1");
     }
 
     // Linear.
@@ -349,7 +349,7 @@ fn loss_layer() -> CrossEntropyLoss<f64> {
 /// Linear → Sigmoid (τ = 0.75) → Linear → CrossEntropyLoss (weighted, smoothed, mean): the loss.
 fn model_loss(m: &Model, target: &Array1<i64>) -> f64 {
     let mut l1 = Linear::from_parameters(m.w1.clone(), m.b1.clone()).unwrap();
-    let mut act = Sigmoid::with_options(-1, SIGMOID_TAU).unwrap();
+    let mut act = Sigmoid::with_temperature(SIGMOID_TAU).unwrap();
     let mut l2 = Linear::from_parameters(m.w2.clone(), m.b2.clone()).unwrap();
     let h = act.forward(&l1.forward(&m.x).unwrap()).unwrap();
     loss_layer().forward(&l2.forward(&h).unwrap(), Target::classes(target.view())).unwrap()[[]]
@@ -370,7 +370,7 @@ fn two_layer_model_gradient_matches_finite_differences() {
 
     // The analytic gradient, by the layers' backward passes.
     let mut l1 = Linear::from_parameters(model.w1.clone(), model.b1.clone()).unwrap();
-    let mut act = Sigmoid::with_options(-1, SIGMOID_TAU).unwrap();
+    let mut act = Sigmoid::with_temperature(SIGMOID_TAU).unwrap();
     let mut l2 = Linear::from_parameters(model.w2.clone(), model.b2.clone()).unwrap();
     let mut loss_fn = loss_layer();
     let h = act.forward(&l1.forward(&model.x).unwrap()).unwrap();

@@ -58,8 +58,14 @@ pub(crate) fn exp_dd(t: Dd) -> (Dd, i32) {
 /// `exp(r + r_lo)` for `|r| <= ln2/2 + tiny` and `|r_lo| <= ulp(r)`.
 #[inline(always)]
 fn exp_reduced(r: f64, r_lo: f64) -> Dd {
-    // exp(r) = 1 + r + r²/2 + r³·P(r): the first three terms are summed in double-double, and
-    // r²/2 is split exactly, so only r³·P(r) (at most 0.0075) carries an f64 rounding error.
+    Dd::ONE.add(expm1_reduced(r, r_lo))
+}
+
+/// `exp(r + r_lo) − 1` for `|r| <= ln2/2 + tiny`, to about 2⁻⁵⁸ relative, however small `r` is.
+#[inline(always)]
+fn expm1_reduced(r: f64, r_lo: f64) -> Dd {
+    // r + r²/2 + r³·P(r): r²/2 is split exactly, so only r³·P(r) (at most 0.0075, and tiny
+    // relative to r when r is small) carries an f64 rounding error.
     let (sq, sq_err) = two_prod(r, r);
     let half_sq = 0.5 * sq;
     let mut poly = INV_FACT[INV_FACT.len() - 1];
@@ -67,24 +73,22 @@ fn exp_reduced(r: f64, r_lo: f64) -> Dd {
         poly = poly.mul_add(r, c);
     }
     let cubic = sq * r * poly;
-    let (s1, e1) = fast_two_sum(1.0, r);
-    let (s2, e2) = two_sum(s1, half_sq);
-    // exp(r + r_lo) = exp(r) (1 + r_lo + …): r_lo · (1 + r + r²/2) is its first-order part.
-    let lo = e1 + e2 + (0.5 * sq_err + cubic + r_lo * s2);
-    let (hi, lo) = fast_two_sum(s2, lo);
+    let (s, e) = two_sum(r, half_sq);
+    // exp(r + r_lo) − 1 = expm1(r) + r_lo·exp(r) + …: r_lo·(1 + r + r²/2) is its first-order part.
+    let lo = e + (0.5 * sq_err + cubic + r_lo * (1.0 + (r + half_sq)));
+    let (hi, lo) = fast_two_sum(s, lo);
     Dd { hi, lo }
 }
 
 /// `exp(t) - 1`, with relative accuracy about 2⁻⁵⁶ for every `t >= -0.5`, tiny `t` included.
 #[inline(always)]
 fn expm1_dd(t: Dd) -> Dd {
-    let (p, n) = exp_dd(t);
-    if n == 0 {
-        // p = 1 + (small part): subtracting 1 is exact in double-double.
-        let (h, e) = two_sum(p.hi, -1.0);
-        let (hi, lo) = fast_two_sum(h, e + p.lo);
-        Dd { hi, lo }
+    if (t.hi * LOG2_E).round_ties_even() == 0.0 {
+        // No reduction: t itself is the reduced argument.
+        let (r, r_lo) = fast_two_sum(t.hi, t.lo);
+        expm1_reduced(r, r_lo)
     } else {
+        let (p, n) = exp_dd(t);
         p.ldexp(n).add_f64(-1.0)
     }
 }

@@ -7,11 +7,11 @@
 //!   implementations their 64–98 ulp);
 //! - each `exp` is accurate to about 2⁻⁵⁸ and summed in double-double, with its power of two kept
 //!   apart until the final store, so tiny terms keep their bits;
-//! - `ln s` is `ln_1p(s − 1)` with `s − 1` formed exactly, so a dominant class gets its
+//! - the sum is kept as `1 + rest`, and `ln s` is `ln_1p(rest)`, so a dominant class gets its
 //!   log-probability `−tiny` to full relative accuracy, and every quotient is a double-double
 //!   division rounded once.
 
-use super::dd::{Dd, two_sum};
+use super::dd::Dd;
 use super::exp::{exp_dd, ln_1p_dd};
 use crate::options::MaskedRows;
 
@@ -56,12 +56,17 @@ pub(crate) fn included(mask: Option<&[bool]>, i: usize) -> bool {
 
 /// The log-sum-exp statistics of a row or of a chunk of one: a commutative monoid under
 /// [`RowStats::merge`].
+///
+/// The sum is kept as `s = 1 + rest`: one entry attaining the maximum contributes exactly 1, and
+/// `rest` sums all the others. A dominant class then keeps the full relative accuracy of `rest`
+/// (which may be 1e-30), where `1 + rest` in double-double would keep only 2⁻¹⁰⁶ of 1 and
+/// `ln s` would lose its last bits.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct RowStats {
     /// Largest finite `q` taking part (`-inf` when there is none).
     pub max: Dd,
-    /// `Σ exp(q − max)` over the finite `q` taking part (at least 1 when `max` is finite).
-    pub sum: Dd,
+    /// `Σ exp(q − max) − 1` over the finite `q` taking part (0 when there is none).
+    pub rest: Dd,
     /// How many `q` taking part are `+inf`.
     pub posinf: u64,
     /// Whether a NaN takes part.
@@ -83,11 +88,13 @@ pub(crate) enum RowKind {
 
 impl RowStats {
     pub const EMPTY: RowStats =
-        RowStats { max: Dd { hi: f64::NEG_INFINITY, lo: 0.0 }, sum: Dd::ZERO, posinf: 0, nan: false };
+        RowStats { max: Dd { hi: f64::NEG_INFINITY, lo: 0.0 }, rest: Dd::ZERO, posinf: 0, nan: false };
 
-    /// Two passes over the row: the maximum, then the sum of exponentials.
+    /// Two passes over the row: the maximum (and where it is), then the sum of the other
+    /// exponentials.
     pub fn of_row(x: &[f64], mask: Option<&[bool]>, tau: Temperature) -> RowStats {
         let mut stats = RowStats::EMPTY;
+        let mut argmax = 0;
         for (i, &xi) in x.iter().enumerate() {
             if !included(mask, i) {
                 continue;
@@ -101,20 +108,26 @@ impl RowStats {
                 stats.posinf += 1;
             } else if q.hi > stats.max.hi || (q.hi == stats.max.hi && q.lo > stats.max.lo) {
                 stats.max = q;
+                argmax = i;
             }
         }
         if stats.nan || stats.posinf > 0 || stats.max.hi == f64::NEG_INFINITY {
             return stats;
         }
-        let mut sum = Dd::ZERO;
+        let mut rest = Dd::ZERO;
         for (i, &xi) in x.iter().enumerate() {
-            if included(mask, i) {
+            if i != argmax && included(mask, i) {
                 let (p, n) = exp_dd(tau.scale(xi).sub(stats.max));
-                sum = sum.add(p.ldexp(n));
+                rest = rest.add(p.ldexp(n));
             }
         }
-        stats.sum = sum;
+        stats.rest = rest;
         stats
+    }
+
+    /// `s = Σ exp(q − max)`, at least 1 when anything finite takes part.
+    pub fn sum(&self) -> Dd {
+        if self.max.hi == f64::NEG_INFINITY { Dd::ZERO } else { Dd::ONE.add(self.rest) }
     }
 
     /// Combines the statistics of two disjoint parts of a row.
@@ -127,13 +140,15 @@ impl RowStats {
             } else {
                 (self, other)
             };
-        let sum = if small.max.hi == f64::NEG_INFINITY {
-            big.sum
+        let rest = if small.max.hi == f64::NEG_INFINITY {
+            big.rest
         } else {
+            // big.rest + f·(1 + small.rest), with f = exp(small.max − big.max) ≤ 1.
             let (p, n) = exp_dd(small.max.sub(big.max));
-            big.sum.add(small.sum.mul(p.ldexp(n)))
+            let factor = p.ldexp(n);
+            big.rest.add(factor.add(factor.mul(small.rest)))
         };
-        RowStats { max: big.max, sum, posinf, nan }
+        RowStats { max: big.max, rest, posinf, nan }
     }
 
     pub fn kind(&self) -> RowKind {
@@ -144,9 +159,7 @@ impl RowStats {
         } else if self.max.hi == f64::NEG_INFINITY {
             RowKind::NoMass
         } else {
-            // s ≥ 1, and s − 1 is formed exactly before the logarithm.
-            let (h, e) = two_sum(self.sum.hi, -1.0);
-            RowKind::Finite { ln_sum: ln_1p_dd(Dd::new(h).add_f64(e + self.sum.lo)) }
+            RowKind::Finite { ln_sum: ln_1p_dd(self.rest) }
         }
     }
 
@@ -185,10 +198,11 @@ impl RowStats {
                 }
             }
             RowKind::Finite { .. } => {
+                let sum = self.sum();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
                     *o = if included(mask, i) {
                         let (p, n) = exp_dd(tau.scale(xi).sub(self.max));
-                        super::dd::ldexp(p.div(self.sum).to_f64(), n)
+                        super::dd::ldexp(p.div(sum).to_f64(), n)
                     } else {
                         0.0
                     };

@@ -13,8 +13,9 @@ use crate::options::MaskedRows;
 ///
 /// Terms with `aⱼ = 0` contribute nothing, even where `log_softmax(x)ⱼ = −inf` (the `0 · ln 0 = 0`
 /// convention). With `aⱼ ≥ 0` every term is non-negative, so the sum has no cancellation and the
-/// loss is good to about one rounding. `scratch` holds at least `x.len()` values.
-pub(crate) fn cross_entropy_row(x: &[f64], a: &[f64], grad: Option<&mut [f64]>, scratch: &mut [f64]) -> f64 {
+/// loss is good to about one rounding. The coefficients are double-double so that weights times
+/// `ε/K` and `1 − ε` enter unrounded. `scratch` holds at least `x.len()` values.
+pub(crate) fn cross_entropy_row(x: &[f64], a: &[Dd], grad: Option<&mut [f64]>, scratch: &mut [f64]) -> f64 {
     let unit = Temperature::new(1.0);
     let k = kernels();
     let stats = (k.stats)(x, None, unit);
@@ -23,17 +24,18 @@ pub(crate) fn cross_entropy_row(x: &[f64], a: &[f64], grad: Option<&mut [f64]>, 
     match stats.kind() {
         RowKind::Finite { ln_sum } => {
             for (&xi, &ai) in x.iter().zip(a) {
-                coefficient_sum = coefficient_sum.add_f64(ai);
-                if ai != 0.0 {
+                coefficient_sum = coefficient_sum.add(ai);
+                if ai.hi != 0.0 {
                     // −log_softmax = ln s − (x − max) ≥ 0.
-                    loss = loss.add(ln_sum.sub(Dd::new(xi).sub(stats.max)).mul_f64(ai));
+                    loss = loss.add(ln_sum.sub(Dd::new(xi).sub(stats.max)).mul(ai));
                 }
             }
             if let Some(grad) = grad {
+                let sum = stats.sum();
                 for ((g, &xi), &ai) in grad.iter_mut().zip(x).zip(a) {
                     let (p, n) = exp_dd(Dd::new(xi).sub(stats.max));
-                    let y = p.div(stats.sum).ldexp(n);
-                    *g = y.mul(coefficient_sum).add_f64(-ai).to_f64();
+                    let y = p.div(sum).ldexp(n);
+                    *g = y.mul(coefficient_sum).sub(ai).to_f64();
                 }
             }
         }
@@ -42,15 +44,15 @@ pub(crate) fn cross_entropy_row(x: &[f64], a: &[f64], grad: Option<&mut [f64]>, 
             let log_probs = &mut scratch[..x.len()];
             (k.log_softmax)(&stats, x, None, unit, MaskedRows::Nan, log_probs);
             for (&ly, &ai) in log_probs.iter().zip(a) {
-                coefficient_sum = coefficient_sum.add_f64(ai);
-                if ai != 0.0 {
-                    loss = loss.add(Dd::new(-ly).mul_f64(ai));
+                coefficient_sum = coefficient_sum.add(ai);
+                if ai.hi != 0.0 {
+                    loss = loss.add(Dd::new(-ly).mul(ai));
                 }
             }
             if let Some(grad) = grad {
                 (k.softmax)(&stats, x, None, unit, MaskedRows::Nan, grad);
                 for (g, &ai) in grad.iter_mut().zip(a) {
-                    *g = Dd::new(*g).mul(coefficient_sum).add_f64(-ai).to_f64();
+                    *g = Dd::new(*g).mul(coefficient_sum).sub(ai).to_f64();
                 }
             }
         }

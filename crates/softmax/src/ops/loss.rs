@@ -322,16 +322,18 @@ fn cross_entropy_dyn<T: Element>(
         Some(w) => w.iter().map(|v| v.to_f64()).collect(),
         None => vec![1.0; k],
     };
-    let smooth = if k == 0 { 0.0 } else { eps / k as f64 };
+    // ε/K and 1 − ε as double-doubles: the coefficients enter the loss unrounded.
+    let smooth = if k == 0 { Dd::ZERO } else { Dd::new(eps).div(Dd::new(k as f64)) };
+    let keep = Dd::ONE.sub(Dd::new(eps));
     let mut grad = want_grad.then(|| ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0)));
     let mut grad_lanes = grad.as_mut().map(|g| g.lanes_mut(axis).into_iter());
     let (mut row, mut coefficients, mut scratch, mut target_row) =
-        (Vec::new(), vec![0.0; k], vec![0.0; k], Vec::new());
+        (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
     let mut row_grad = vec![0.0; k];
     let mut losses = Vec::with_capacity(layout.batch_shape.iter().product());
     let mut denominator = Dd::ZERO;
     // Samples whose gradient stays 0 (ignored targets) skip the store.
-    let mut sample = |x_lane: Lane<'_, T>, coefficients: Option<&[f64]>, losses: &mut Vec<f64>| {
+    let mut sample = |x_lane: Lane<'_, T>, coefficients: Option<&[Dd]>, losses: &mut Vec<f64>| {
         let grad_lane = grad_lanes.as_mut().and_then(Iterator::next);
         let Some(a) = coefficients else {
             losses.push(0.0);
@@ -354,9 +356,9 @@ fn cross_entropy_dyn<T: Element>(
                 }
                 let c = c as usize;
                 for (a, &w) in coefficients.iter_mut().zip(&weight) {
-                    *a = smooth * w;
+                    *a = smooth.mul_f64(w);
                 }
-                coefficients[c] += (1.0 - eps) * weight[c];
+                coefficients[c] = coefficients[c].add(keep.mul_f64(weight[c]));
                 denominator = denominator.add_f64(weight[c]);
                 sample(x_lane, Some(&coefficients), &mut losses);
             }
@@ -366,7 +368,7 @@ fn cross_entropy_dyn<T: Element>(
             for (x_lane, t_lane) in logits.lanes(axis).into_iter().zip(t.lanes(axis)) {
                 load(t_lane, &mut target_row);
                 for ((a, &w), &p) in coefficients.iter_mut().zip(&weight).zip(&target_row) {
-                    *a = w * ((1.0 - eps) * p + smooth);
+                    *a = keep.mul_f64(p).add(smooth).mul_f64(w);
                 }
                 denominator = denominator.add_f64(1.0);
                 sample(x_lane, Some(&coefficients), &mut losses);
@@ -377,7 +379,12 @@ fn cross_entropy_dyn<T: Element>(
     if let Some(g) = grad.as_mut()
         && scale != 1.0
     {
-        g.mapv_inplace(|v| T::from_f64(v.to_f64() * scale));
+        // An ignored sample's gradient is 0 even when every target is ignored and the mean
+        // divides by 0 (the loss is then NaN, the gradient 0, as in PyTorch).
+        g.mapv_inplace(|v| {
+            let v = v.to_f64();
+            T::from_f64(if v == 0.0 { v } else { v * scale })
+        });
     }
     Ok((loss, grad))
 }
