@@ -97,13 +97,48 @@ fn expm1_dd(t: Dd) -> Dd {
 /// `ln_1p` of `u.hi`, then one Newton step on `expm1(L) = u` carried in double-double.
 #[inline(always)]
 pub(crate) fn ln_1p_dd(u: Dd) -> Dd {
+    ln_1p_newton(u, expm1_dd)
+}
+
+/// `ln(1 + u)` as [`ln_1p_dd`], but to about 2⁻¹⁰⁰ relative: the Newton step evaluates
+/// `expm1` entirely in double-double. It costs a few hundred operations, paid once per row: it
+/// is what keeps `logsumexp = m + ln s` exact when the two terms nearly cancel (the logsumexp
+/// of log-probabilities, for example, is a tiny number next to `m`).
+pub(crate) fn ln_1p_precise(u: Dd) -> Dd {
+    ln_1p_newton(u, expm1_precise)
+}
+
+#[inline(always)]
+fn ln_1p_newton(u: Dd, expm1: impl Fn(Dd) -> Dd) -> Dd {
     let l0 = u.hi.ln_1p();
     if !l0.is_finite() || l0 == 0.0 {
         return Dd::new(l0 + u.lo);
     }
-    let residual = u.sub(expm1_dd(Dd::new(l0)));
-    // d/dL expm1(L) = 1 + u at the root.
+    let residual = u.sub(expm1(Dd::new(l0)));
+    // d/dL expm1(L) = 1 + u at the root; the step is tiny, so its own rounding does not matter.
     let step = residual.hi / (1.0 + u.hi);
     let (hi, lo) = fast_two_sum(l0, step);
     Dd { hi, lo }
+}
+
+/// Terms of the double-double Taylor series of `expm1` on `|r| <= ln2/2`: the first omitted
+/// term, `r^24/24!`, is below 2⁻¹²⁰.
+const PRECISE_TERMS: u32 = 23;
+
+/// `exp(t) − 1` for `|t| <= 1400`, to about 2⁻¹⁰⁰ relative: the same reduction as [`exp_dd`],
+/// then the Taylor series in double-double by Horner's rule.
+fn expm1_precise(t: Dd) -> Dd {
+    let n = (t.hi * LOG2_E).round_ties_even();
+    let r_hi = t.hi - n * LN2_HI;
+    let (c_hi, c_lo) = two_prod(n, LN2_LO);
+    let (a, b) = two_sum(r_hi, -c_hi);
+    let (r, r_lo) = fast_two_sum(a, b - c_lo - n * LN2_LO2 + t.lo);
+    let r = Dd { hi: r, lo: r_lo };
+    // expm1(r) = r (1 + r/2 (1 + r/3 (1 + … (1 + r/N)))).
+    let mut acc = Dd::ONE;
+    for k in (2..=PRECISE_TERMS).rev() {
+        acc = Dd::ONE.add(acc.mul(r).div(Dd::new(f64::from(k))));
+    }
+    let expm1_r = acc.mul(r);
+    if n == 0.0 { expm1_r } else { Dd::ONE.add(expm1_r).ldexp(n as i32).add_f64(-1.0) }
 }

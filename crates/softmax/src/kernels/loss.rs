@@ -22,7 +22,8 @@ pub(crate) fn cross_entropy_row(x: &[f64], a: &[Dd], grad: Option<&mut [f64]>, s
     let mut coefficient_sum = Dd::ZERO;
     let mut loss = Dd::ZERO;
     match stats.kind() {
-        RowKind::Finite { ln_sum } => {
+        RowKind::Finite => {
+            let ln_sum = stats.ln_sum();
             for (&xi, &ai) in x.iter().zip(a) {
                 coefficient_sum = coefficient_sum.add(ai);
                 if ai.hi != 0.0 {
