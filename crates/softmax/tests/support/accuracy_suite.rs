@@ -134,6 +134,19 @@ impl Report {
         }
     }
 
+    /// Records an error already measured (in whatever unit the operation's name says).
+    fn record_error<T: Measured>(&mut self, op: &str, family: &str, err: f64, context: impl Fn() -> String) {
+        let entry = self
+            .rows
+            .entry((op.to_string(), T::NAME.to_string(), family.to_string()))
+            .or_insert(Worst { max_ulp: 0.0, outputs: 0, example: String::new(), overflow_misses: 0 });
+        entry.outputs += 1;
+        if err > entry.max_ulp || err.is_nan() {
+            entry.max_ulp = if err.is_nan() { f64::INFINITY } else { err };
+            entry.example = context();
+        }
+    }
+
     /// Every entry whose error exceeds `bound(op, dtype)`.
     pub fn violations(&self, bound: impl Fn(&str, &str) -> f64) -> Vec<String> {
         self.rows
@@ -352,6 +365,74 @@ fn check_losses<T: Measured>(report: &mut Report, rng: &mut Rng, scale: f64) {
     }
 }
 
+/// `ε` of a type: the distance from 1 to the next value.
+fn epsilon<T: Measured>() -> f64 {
+    T::ulp(1.0)
+}
+
+/// The backward passes, norm-wise per row as SPEC.md states them: `‖dx − exact‖₂` in units of
+/// `ε‖y‖‖dy‖/τ` (softmax) and `ε(‖dy‖ + ‖p‖·Σ|dy|)/τ` (log-softmax), the exact result computed
+/// from the same rounded `y` (or `ly`) and `dy`.
+fn check_backward<T: Measured>(report: &mut Report, rng: &mut Rng, len: usize, scale: f64, tau: f64) {
+    let family = format!("scale {scale}, τ {tau}");
+    let x: Vec<T> = make_row(rng, len, scale, 0.0);
+    let dy: Vec<T> = make_row(rng, len, 1.0, 0.0);
+    let o = Options::new().temperature(tau);
+    let (xa, dya) = (Array1::from(x), Array1::from(dy.clone()));
+    let dyw = widen(&dy);
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let exact_tau = Exact::from_f64(tau);
+    let error_norm = |got: &[T], exact: &[Exact]| {
+        let squares: f64 = got
+            .iter()
+            .zip(exact)
+            .map(|(g, e)| {
+                let d = Exact::from_f64(g.to_f64()).sub(e).to_f64();
+                d * d
+            })
+            .sum();
+        squares.sqrt()
+    };
+
+    let y = softmax::softmax(&xa, &o).unwrap();
+    let dx = softmax::softmax_backward(&y, &dya, &o).unwrap();
+    let yw: Vec<f64> = y.iter().map(|v| v.to_f64()).collect();
+    let dot = yw
+        .iter()
+        .zip(&dyw)
+        .fold(Exact::from_f64(0.0), |acc, (&a, &b)| acc.add(&Exact::from_f64(a).mul(&Exact::from_f64(b))));
+    let exact: Vec<Exact> = yw
+        .iter()
+        .zip(&dyw)
+        .map(|(&a, &b)| Exact::from_f64(a).mul(&Exact::from_f64(b).sub(&dot)).div(&exact_tau))
+        .collect();
+    let unit = epsilon::<T>() * norm(&yw) * norm(&dyw) / tau;
+    if unit > 0.0 {
+        let err = error_norm(dx.as_slice().unwrap(), &exact) / unit;
+        report.record_error::<T>("softmax_backward (ε‖y‖‖dy‖/τ)", &family, err, || {
+            format!("len {len}, {err:.3}")
+        });
+    }
+
+    let ly = softmax::log_softmax(&xa, &o).unwrap();
+    let dx = softmax::log_softmax_backward(&ly, &dya, &o).unwrap();
+    let total = dyw.iter().fold(Exact::from_f64(0.0), |acc, &b| acc.add(&Exact::from_f64(b)));
+    let probs: Vec<Exact> = ly.iter().map(|v| Exact::from_f64(v.to_f64()).exp()).collect();
+    let exact: Vec<Exact> = probs
+        .iter()
+        .zip(&dyw)
+        .map(|(p, &b)| Exact::from_f64(b).sub(&p.mul(&total)).div(&exact_tau))
+        .collect();
+    let p_norm = norm(&probs.iter().map(Exact::to_f64).collect::<Vec<_>>());
+    let unit = epsilon::<T>() * (norm(&dyw) + p_norm * dyw.iter().map(|v| v.abs()).sum::<f64>()) / tau;
+    if unit > 0.0 {
+        let err = error_norm(dx.as_slice().unwrap(), &exact) / unit;
+        report.record_error::<T>("log_softmax_backward (ε‖…‖/τ)", &family, err, || {
+            format!("len {len}, {err:.3}")
+        });
+    }
+}
+
 /// The whole suite for one dtype.
 pub fn run_dtype<T: Measured>(report: &mut Report, size: Size, seed: u64) {
     let mut rng = Rng::new(seed);
@@ -388,6 +469,11 @@ pub fn run_dtype<T: Measured>(report: &mut Report, size: Size, seed: u64) {
     }
     for &tau in &TEMPERATURES {
         check_axes::<T>(report, &mut rng, tau);
+        for &scale in &SCALES {
+            for len in [1, 2, 3, 7, 16, 33, 70, 1000] {
+                check_backward::<T>(report, &mut rng, len, scale, tau);
+            }
+        }
     }
     for &scale in &SCALES {
         check_losses::<T>(report, &mut rng, scale);
@@ -415,6 +501,10 @@ pub fn bound(op: &str, dtype: &str) -> f64 {
         "logsumexp, ulp of result" if dtype == "f64" => f64::INFINITY,
         "cross_entropy" | "bce_with_logits" if half => 1.0,
         "cross_entropy" | "bce_with_logits" => 4.0,
+        // Backward passes: norm-wise, in units of ε of the dtype (SPEC: 4 ε, and for the half
+        // types one rounding of the f32 result).
+        _ if op.contains("backward") && half => 1.0,
+        _ if op.contains("backward") => 4.0,
         _ if half => 1.0,
         _ => 2.0,
     }
