@@ -14,9 +14,19 @@ fn every_output_is_within_the_spec_bound() {
     assert!(violations.is_empty(), "outside the SPEC accuracy bound:\n{}", violations.join("\n"));
     // The suite must have measured every operation in every dtype.
     let summary = report.summary();
-    for op in
-        ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "cross_entropy", "bce_with_logits"]
-    {
+    let ops = [
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "logsumexp, ulp of max|x|",
+        "sigmoid",
+        "log_sigmoid",
+        "cross_entropy",
+        "bce_with_logits",
+        "softmax_backward (ε‖y‖‖dy‖/τ)",
+        "log_softmax_backward (ε‖…‖/τ)",
+    ];
+    for op in ops {
         for dtype in ["f64", "f32", "f16", "bf16"] {
             let (_, outputs) = summary.get(&(op.to_string(), dtype.to_string())).copied().unwrap_or_default();
             assert!(outputs > 0, "no {op} output measured in {dtype}");
