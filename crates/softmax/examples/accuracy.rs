@@ -8,6 +8,8 @@
 
 #[path = "../tests/support/accuracy_suite.rs"]
 mod accuracy_suite;
+#[path = "../tests/support/common.rs"]
+mod common;
 
 use accuracy_suite::{Size, bound, run_all};
 

@@ -47,3 +47,12 @@ impl Error {
 
 /// Shorthand for this crate's results.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that `what` has length `expected` (the length of `of`).
+pub(crate) fn check_len(what: &str, len: usize, expected: usize, of: &str) -> Result<()> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::Shape, format!("{what} has length {len} but {of} has length {expected}")))
+    }
+}

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::element::Element;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::kernels;
 use crate::kernels::forward::Temperature;
 use crate::ops::{Normalize, normalize_row};
@@ -31,22 +31,11 @@ fn row_count(len: usize, row_len: usize) -> Result<usize> {
     }
 }
 
-fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
-    if len == expected {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Shape,
-            format!("{what} has length {len} but the input has length {expected}"),
-        ))
-    }
-}
-
 /// Validates the options and returns the temperature and the number of rows.
 fn prepare(len: usize, row_len: usize, opts: &RowOptions<'_>) -> Result<(Temperature, usize)> {
     check_temperature(opts.temperature)?;
     if let Some(mask) = opts.mask {
-        check_len("the mask", mask.len(), len)?;
+        check_len("the mask", mask.len(), len, "the input")?;
     }
     Ok((Temperature::new(opts.temperature), row_count(len, row_len)?))
 }
@@ -59,7 +48,7 @@ fn normalize_rows<T: Element>(
     opts: &RowOptions<'_>,
 ) -> Result<()> {
     if let Some(src) = src {
-        check_len("the output", dst.len(), src.len())?;
+        check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
     let (mut row, mut result) = (vec![0.0; row_len], vec![0.0; row_len]);
@@ -149,8 +138,8 @@ fn backward_rows<T: Element>(
     row_len: usize,
     opts: &RowOptions<'_>,
 ) -> Result<()> {
-    check_len("dy", dy.len(), y.len())?;
-    check_len("the output dx", dx.len(), y.len())?;
+    check_len("dy", dy.len(), y.len(), "the input")?;
+    check_len("the output dx", dx.len(), y.len(), "the input")?;
     let (tau, rows) = prepare(y.len(), row_len, opts)?;
     let k = kernels();
     let kernel = if log { k.log_softmax_backward } else { k.softmax_backward };

@@ -7,7 +7,7 @@
 //! beyond the accuracy bound.
 
 use crate::element::Element;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dd::Dd;
 use crate::kernels::dispatch::kernels;
 use crate::kernels::forward::{RowStats, Temperature};
@@ -57,7 +57,7 @@ impl LseStats {
     /// # Errors
     /// A bad temperature, or a mask of another length.
     pub fn from_masked_chunk<T: Element>(chunk: &[T], mask: &[bool], temperature: f64) -> Result<Self> {
-        check_len("the mask", mask.len(), chunk.len())?;
+        check_len("the mask", mask.len(), chunk.len(), "the chunk")?;
         Self::of(chunk, Some(mask), temperature)
     }
 
@@ -138,7 +138,7 @@ impl LseStats {
         out: &mut [T],
         policy: MaskedRows,
     ) -> Result<()> {
-        check_len("the mask", mask.len(), chunk.len())?;
+        check_len("the mask", mask.len(), chunk.len(), "the chunk")?;
         self.normalize(chunk, Some(mask), out, policy, false)
     }
 
@@ -150,7 +150,7 @@ impl LseStats {
         policy: MaskedRows,
         log: bool,
     ) -> Result<()> {
-        check_len("the output", out.len(), chunk.len())?;
+        check_len("the output", out.len(), chunk.len(), "the chunk")?;
         let row: Vec<f64> = chunk.iter().map(|v| v.to_f64()).collect();
         let mut result = vec![0.0; row.len()];
         let k = kernels();
@@ -203,16 +203,5 @@ impl LseStats {
             nan: nan == 1.0,
         };
         Ok(LseStats { stats, temperature })
-    }
-}
-
-fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
-    if len == expected {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Shape,
-            format!("{what} has length {len} but the chunk has length {expected}"),
-        ))
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "support/accuracy_suite.rs"]
 mod accuracy_suite;
+#[path = "support/common.rs"]
+mod common;
 
 use accuracy_suite::{Size, bound, run_all};
 

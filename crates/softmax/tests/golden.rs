@@ -10,6 +10,11 @@
 //! for the whole row, SPEC.md splits the mass evenly among the `+inf` entries), the SPEC behaviour is
 //! asserted explicitly instead.
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::ulps_f64;
+
 use std::path::PathBuf;
 
 use ndarray::{Array1, ArrayD, Axis, Dimension, IxDyn};
@@ -460,18 +465,6 @@ fn bce_with_logits_matches_pytorch() {
 // Special values
 // ---------------------------------------------------------------------------------------------
 
-/// Distance in f64 ulps (0 for equal values, including +0 and −0).
-fn ulps(a: f64, b: f64) -> u64 {
-    if a == b {
-        return 0;
-    }
-    let key = |v: f64| {
-        let bits = v.to_bits() as i64;
-        if bits < 0 { i64::MIN - bits } else { bits }
-    };
-    key(a).abs_diff(key(b))
-}
-
 /// Softmax values from PyTorch in f64: `exp(x − max) / Σ` with `x − max` rounded. Where `x − max`
 /// is exact (every finite row here), PyTorch is within a few ulp; 1e-13 relative is honest and
 /// still detects any real error. Log-softmax `(x − max) − ln s` can cancel, hence the floor.
@@ -522,12 +515,12 @@ fn softmax_special_values_match_pytorch_or_spec() {
                     let (es, el) =
                         if v == f64::INFINITY { (share, log_share) } else { (0.0, f64::NEG_INFINITY) };
                     assert!(
-                        ulps(got_sm[j], es) <= 2,
+                        ulps_f64(got_sm[j], es) <= 2,
                         "{n}: row {r} [{j}]: SPEC +inf rule: softmax {:e}, expected {es:e}",
                         got_sm[j]
                     );
                     assert!(
-                        ulps(got_lsm[j], el) <= 2,
+                        ulps_f64(got_lsm[j], el) <= 2,
                         "{n}: row {r} [{j}]: SPEC +inf rule: log_softmax {:e}, expected {el:e}",
                         got_lsm[j]
                     );

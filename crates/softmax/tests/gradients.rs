@@ -15,6 +15,11 @@
 //! magnitude below what a wrong formula produces (a missing `1/τ` doubles a gradient at τ = 0.5; a
 //! missing weight, smoothing term or mean divisor changes it by ≥ 5%).
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::{Rng, ulps_f32, ulps_f64};
+
 use ndarray::{Array1, ArrayD, Axis, Dimension, IxDyn, array};
 use softmax::{BceOptions, LossOptions, MaskedRows, Options, Reduction, Target};
 
@@ -24,32 +29,6 @@ const SHAPE: [usize; 3] = [2, 3, 4];
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// SplitMix64: a small deterministic generator, so every run checks the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    fn array(&mut self, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || self.uniform(lo, hi))
-    }
-}
 
 /// Central differences of `f` at `x`, for every position not in `skip`.
 fn numeric_grad(
@@ -122,28 +101,6 @@ fn weighted_sum(dy: &ArrayD<f64>, y: &ArrayD<f64>, keep: Option<&ArrayD<bool>>) 
         }
     }
     sum
-}
-
-fn ulps_f64(a: f64, b: f64) -> u64 {
-    if a == b {
-        return 0;
-    }
-    let key = |v: f64| {
-        let bits = v.to_bits() as i64;
-        if bits < 0 { i64::MIN - bits } else { bits }
-    };
-    key(a).abs_diff(key(b))
-}
-
-fn ulps_f32(a: f32, b: f32) -> u32 {
-    if a == b {
-        return 0;
-    }
-    let key = |v: f32| {
-        let bits = v.to_bits() as i32;
-        if bits < 0 { i32::MIN - bits } else { bits }
-    };
-    key(a).abs_diff(key(b))
 }
 
 /// `Σ aᵢ·bᵢ`, accurate to about ε (products split exactly with an FMA, sums compensated), so

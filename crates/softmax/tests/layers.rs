@@ -1,6 +1,11 @@
 //! The `nn` layers: agreement with the free functions, errors instead of panics, the gradient of a
 //! whole two-layer model against finite differences, and a small training run.
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::Rng;
+
 use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn, array};
 use softmax::nn::{CrossEntropyLoss, Linear, LogSoftmax, Sigmoid, Softmax};
 use softmax::{Error, LossOptions, Options, Reduction, Target};
@@ -8,37 +13,6 @@ use softmax::{Error, LossOptions, Options, Reduction, Target};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// SplitMix64, so every run sees the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    /// A standard normal deviate (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let u = 1.0 - self.unit(); // in (0, 1]
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-    fn array(&mut self, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || self.uniform(lo, hi))
-    }
-    fn matrix(&mut self, rows: usize, cols: usize, lo: f64, hi: f64) -> Array2<f64> {
-        Array2::from_shape_simple_fn((rows, cols), || self.uniform(lo, hi))
-    }
-}
 
 /// Whether `message` contains `word` as a whole word (so "Softmax" is not found in "LogSoftmax").
 fn names(message: &str, word: &str) -> bool {

@@ -1,5 +1,10 @@
 //! Properties of the softmax family, on random inputs (proptest).
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::ulps_f64;
+
 use ndarray::{Array1, Array3, Axis};
 use proptest::prelude::*;
 use softmax::{LseStats, Options, RowOptions};
@@ -18,17 +23,6 @@ fn scale() -> impl Strategy<Value = f64> {
 
 fn temperature() -> impl Strategy<Value = f64> {
     prop_oneof![Just(1.0), Just(0.05), Just(0.5), Just(3.0), 0.01f64..10.0]
-}
-
-fn ulps_apart(a: f64, b: f64) -> u64 {
-    if a == b {
-        return 0;
-    }
-    let key = |v: f64| {
-        let bits = v.to_bits() as i64;
-        if bits < 0 { i64::MIN - bits } else { bits }
-    };
-    key(a).abs_diff(key(b))
 }
 
 proptest! {
@@ -62,10 +56,10 @@ proptest! {
         let o = Options::new();
         let y = softmax::softmax(&Array1::from(vec![a, b]), &o).unwrap();
         let s = softmax::sigmoid(&Array1::from(vec![a - b]), &o).unwrap();
-        prop_assert!(ulps_apart(y[0], s[0]) <= 1, "{} vs {}", y[0], s[0]);
+        prop_assert!(ulps_f64(y[0], s[0]) <= 1, "{} vs {}", y[0], s[0]);
         let ly = softmax::log_softmax(&Array1::from(vec![a, b]), &o).unwrap();
         let ls = softmax::log_sigmoid(&Array1::from(vec![a - b]), &o).unwrap();
-        prop_assert!(ulps_apart(ly[0], ls[0]) <= 1, "{} vs {}", ly[0], ls[0]);
+        prop_assert!(ulps_f64(ly[0], ls[0]) <= 1, "{} vs {}", ly[0], ls[0]);
     }
 
     #[test]
@@ -105,7 +99,7 @@ proptest! {
             let mut part = vec![0.0; w[1] - w[0]];
             merged.softmax_chunk(&x[w[0]..w[1]], &mut part, Default::default()).unwrap();
             for (a, b) in part.iter().zip(y.slice(ndarray::s![w[0]..w[1]])) {
-                prop_assert!(ulps_apart(*a, *b) <= 1 || (a - b).abs() < f64::MIN_POSITIVE, "{} vs {}", a, b);
+                prop_assert!(ulps_f64(*a, *b) <= 1 || (a - b).abs() < f64::MIN_POSITIVE, "{} vs {}", a, b);
             }
         }
     }

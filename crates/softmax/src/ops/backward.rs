@@ -2,7 +2,7 @@
 
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, Dimension, Zip};
 
-use super::{Normalize, check_mask, check_same_shape, load, load_mask, normalize_row, store};
+use super::{Normalize, check_mask, check_same_shape, load, next_mask_row, normalize_row, store};
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::backward::{sigmoid_backward_one, softmax_jacobian_row};
@@ -98,13 +98,7 @@ fn backward_dyn<T: Element>(
         load(y_lane, &mut y_row);
         load(dy_lane, &mut dy_row);
         result.resize(y_row.len(), 0.0);
-        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
-            Some(lane) => {
-                load_mask(lane, &mut mask_row);
-                Some(mask_row.as_slice())
-            }
-            None => None,
-        };
+        let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
         row_kernel(&y_row, &dy_row, mask, tau, &mut result);
         store(&result, out_lane);
     }
@@ -191,13 +185,7 @@ where
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for x_lane in x.lanes(axis) {
         load(x_lane, &mut row);
-        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
-            Some(lane) => {
-                load_mask(lane, &mut mask_row);
-                Some(mask_row.as_slice())
-            }
-            None => None,
-        };
+        let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
         normalize_row(Normalize::Softmax, &row, mask, tau, opts.masked_rows, &mut probs);
         softmax_jacobian_row(&probs, tau, &mut block);
         data.extend(block.iter().map(|&v| T::from_f64(v)));

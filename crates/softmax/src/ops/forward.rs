@@ -4,7 +4,7 @@ use ndarray::{
     Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, RemoveAxis, Zip,
 };
 
-use super::{Normalize, check_mask, check_same_shape, into_dim, load, load_mask, normalize_row, store};
+use super::{Normalize, check_mask, check_same_shape, into_dim, load, next_mask_row, normalize_row, store};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dd::Dd;
@@ -116,13 +116,7 @@ fn normalize_dyn<T: Element>(
     for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
         load(x_lane, &mut row);
         result.resize(row.len(), 0.0);
-        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
-            Some(lane) => {
-                load_mask(lane, &mut mask_row);
-                Some(mask_row.as_slice())
-            }
-            None => None,
-        };
+        let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
         normalize_row(op, &row, mask, tau, opts.masked_rows, &mut result);
         store(&result, out_lane);
     }
@@ -159,13 +153,7 @@ where
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, o) in x.lanes(axis).into_iter().zip(out.iter_mut()) {
         load(x_lane, &mut row);
-        let mask = match mask_lanes.as_mut().and_then(Iterator::next) {
-            Some(lane) => {
-                load_mask(lane, &mut mask_row);
-                Some(mask_row.as_slice())
-            }
-            None => None,
-        };
+        let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
         *o = T::from_f64((kernels().stats)(&row, mask, tau).logsumexp());
     }
     into_dim(out)

@@ -64,10 +64,16 @@ pub(crate) fn load<T: Element>(lane: ArrayView1<'_, T>, buffer: &mut Vec<f64>) {
     buffer.extend(lane.iter().map(|v| v.to_f64()));
 }
 
-/// Copies a mask lane into a reusable buffer.
-pub(crate) fn load_mask(lane: ArrayView1<'_, bool>, buffer: &mut Vec<bool>) {
+/// The next lane of an optional mask (walked in step with the input's lanes), copied into a
+/// reusable buffer; `None` when there is no mask.
+pub(crate) fn next_mask_row<'m, 'b>(
+    lanes: &mut Option<impl Iterator<Item = ArrayView1<'m, bool>>>,
+    buffer: &'b mut Vec<bool>,
+) -> Option<&'b [bool]> {
+    let lane = lanes.as_mut()?.next()?;
     buffer.clear();
     buffer.extend(lane.iter().copied());
+    Some(buffer.as_slice())
 }
 
 /// Rounds results once into a lane (any stride).

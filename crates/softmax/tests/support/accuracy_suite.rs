@@ -9,6 +9,8 @@ use ndarray::{Array1, Array3, ArrayD, Axis, IxDyn};
 use softmax::{Element, LossOptions, Options, Reduction, Target};
 use softmax_oracle::{self as oracle, Exact};
 
+use super::common::Rng;
+
 /// An element type with its ulp measure and its SPEC bound for the forward operations.
 pub trait Measured: Element {
     /// The smallest positive normal value: outputs below it are not covered by the bound.
@@ -176,29 +178,6 @@ impl Report {
     }
 }
 
-/// A small deterministic generator (SplitMix64 and Box–Muller): the suite is the same on every run.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    pub fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 /// How much of the suite to run.
 #[derive(Clone, Copy, Debug)]
 pub struct Size {
@@ -316,7 +295,7 @@ fn check_losses<T: Measured>(report: &mut Report, rng: &mut Rng, scale: f64) {
     let eps = 0.125; // a power of two: the coefficients below are exact
     let opts = LossOptions::new().weight(weight_nd.view()).label_smoothing(eps).reduction(Reduction::None);
     let loss = softmax::cross_entropy(&logits_nd, Target::Classes(classes_nd.view()), &opts).unwrap();
-    let probs: Vec<T> = (0..n * k).map(|_| T::from_f64(rng.uniform())).collect();
+    let probs: Vec<T> = (0..n * k).map(|_| T::from_f64(rng.unit())).collect();
     let probs_nd = ArrayD::from_shape_vec(IxDyn(&[n, k]), probs.clone()).unwrap();
     let plain = LossOptions::new().reduction(Reduction::None);
     let loss_p = softmax::cross_entropy(&logits_nd, Target::Probs(probs_nd.view()), &plain).unwrap();
@@ -435,7 +414,7 @@ fn check_backward<T: Measured>(report: &mut Report, rng: &mut Rng, len: usize, s
 
 /// The whole suite for one dtype.
 pub fn run_dtype<T: Measured>(report: &mut Report, size: Size, seed: u64) {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng(seed);
     for len in 0..=size.max_len {
         for (s, &scale) in SCALES.iter().enumerate() {
             for (t, &tau) in TEMPERATURES.iter().enumerate() {
