@@ -160,3 +160,8 @@ pub use stream::LseStats;
 pub fn isa() -> &'static str {
     kernels::dispatch::kernels().name
 }
+
+/// The README's examples, compiled and run as doctests so that it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
