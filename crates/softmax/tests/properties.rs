@@ -151,3 +151,104 @@ proptest! {
         prop_assert_eq!(&inplace, &expected);
     }
 }
+
+/// Any value, special ones included.
+fn any_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => -50.0f64..50.0,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => prop::num::f64::ANY,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn backward_agrees_with_the_jacobian_and_with_finite_differences(
+        x in prop::collection::vec(-20.0f64..20.0, 1..12),
+        dy in prop::collection::vec(-2.0f64..2.0, 12),
+        tau in prop_oneof![Just(1.0), 0.2f64..5.0],
+    ) {
+        let k = x.len();
+        let o = Options::new().temperature(tau);
+        let xa = Array1::from(x.clone());
+        let dya = Array1::from(dy[..k].to_vec());
+        let y = softmax::softmax(&xa, &o).unwrap();
+        let dx = softmax::softmax_backward(&y, &dya, &o).unwrap();
+        let j = softmax::softmax_jacobian(&xa, &o).unwrap();
+        let scale = y.iter().map(|v| v * v).sum::<f64>().sqrt() * dya.iter().map(|v| v * v).sum::<f64>().sqrt() / tau;
+        for i in 0..k {
+            let jt_dy: f64 = (0..k).map(|r| j[[r, i]] * dya[r]).sum();
+            prop_assert!((jt_dy - dx[i]).abs() <= 8.0 * f64::EPSILON * scale.max(f64::MIN_POSITIVE), "Jᵀdy {} vs {}", jt_dy, dx[i]);
+            // Central differences of ⟨dy, softmax(x)⟩ and ⟨dy, log_softmax(x)⟩: truncation h² and
+            // rounding ε/h, so about 1e-10 relative with h = 1e-5.
+            let h = 1e-5 * (1.0 + x[i].abs());
+            let at = |delta: f64, log: bool| {
+                let mut xp = x.clone();
+                xp[i] += delta;
+                let xp = Array1::from(xp);
+                let out = if log { softmax::log_softmax(&xp, &o) } else { softmax::softmax(&xp, &o) }.unwrap();
+                out.iter().zip(dya.iter()).map(|(a, b)| a * b).sum::<f64>()
+            };
+            let fd = (at(h, false) - at(-h, false)) / (2.0 * h);
+            prop_assert!((fd - dx[i]).abs() <= 1e-7 * (1.0 + scale), "softmax: fd {} vs {}", fd, dx[i]);
+            let ly = softmax::log_softmax(&xa, &o).unwrap();
+            let dlx = softmax::log_softmax_backward(&ly, &dya, &o).unwrap();
+            let fd = (at(h, true) - at(-h, true)) / (2.0 * h);
+            let total: f64 = dya.iter().map(|v| v.abs()).sum();
+            prop_assert!((fd - dlx[i]).abs() <= 1e-7 * (1.0 + total / tau), "log_softmax: fd {} vs {}", fd, dlx[i]);
+        }
+    }
+
+    #[test]
+    fn no_input_makes_any_operation_panic(
+        shape in prop::collection::vec(0usize..4, 0..4),
+        values in prop::collection::vec(any_value(), 64),
+        mask_bits in prop::collection::vec(any::<bool>(), 64),
+        axis in -5isize..5,
+        tau in prop_oneof![Just(1.0), Just(0.0), Just(-1.0), Just(f64::NAN), Just(1e-300), 0.01f64..100.0],
+        zeros in any::<bool>(),
+        class in -3i64..6,
+    ) {
+        use ndarray::{ArrayD, IxDyn};
+        let n: usize = shape.iter().product();
+        let x = ArrayD::from_shape_vec(IxDyn(&shape), values[..n].to_vec()).unwrap();
+        let mask = ArrayD::from_shape_vec(IxDyn(&shape), mask_bits[..n].to_vec()).unwrap();
+        let policy = if zeros { softmax::MaskedRows::Zeros } else { softmax::MaskedRows::Nan };
+        for with_mask in [false, true] {
+            let mut o = Options::new().axis(axis).temperature(tau).masked_rows(policy);
+            if with_mask {
+                o = o.mask(mask.view());
+            }
+            // Each call returns Ok or Err; none may panic.
+            let y = softmax::softmax(&x, &o);
+            let _ = softmax::log_softmax(&x, &o);
+            let _ = softmax::logsumexp(&x, &o);
+            let _ = softmax::sigmoid(&x, &o);
+            let _ = softmax::log_sigmoid(&x, &o);
+            let _ = softmax::softmax_jacobian(&x, &o);
+            if let Ok(y) = y {
+                let _ = softmax::softmax_backward(&y, &x, &o);
+                let _ = softmax::log_softmax_backward(&y, &x, &o);
+                let _ = softmax::sigmoid_backward(&y, &x, &o);
+            }
+        }
+        let mut batch_shape = shape.clone();
+        if !batch_shape.is_empty() {
+            batch_shape.remove(if shape.len() >= 2 { 1 } else { 0 });
+        }
+        let m: usize = batch_shape.iter().product();
+        let target = ArrayD::from_shape_vec(IxDyn(&batch_shape), vec![class; m]).unwrap();
+        let _ = softmax::cross_entropy(&x, softmax::Target::Classes(target.view()), &softmax::LossOptions::new());
+        let _ = softmax::cross_entropy_with_grad(&x, softmax::Target::Probs(x.view()), &softmax::LossOptions::new().label_smoothing(tau));
+        let _ = softmax::nll_loss_with_grad(&x, &target, &softmax::LossOptions::new());
+        let _ = softmax::binary_cross_entropy_with_logits_with_grad(&x, &x, &softmax::BceOptions::new());
+        let flat: Vec<f64> = x.iter().copied().collect();
+        let mut out = vec![0.0; flat.len()];
+        let _ = softmax::slice::softmax(&flat, &mut out, shape.last().copied().unwrap_or(0), &RowOptions::new().temperature(tau));
+        let _ = LseStats::from_chunk(&flat, tau).map(|s| s.logsumexp());
+    }
+}
