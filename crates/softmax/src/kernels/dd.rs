@@ -110,11 +110,46 @@ pub(crate) fn fast_two_sum(a: f64, b: f64) -> (f64, f64) {
     (s, b - (s - a))
 }
 
-/// `a * b = p + err` exactly (barring underflow), with one fused multiply-add.
+/// `a * b = p + err` exactly (barring underflow).
+///
+/// With FMA in the compile-time target this is one fused multiply-add. Without it, `mul_add`
+/// would be a library call, so the portable build splits both factors in halves (Dekker and
+/// Veltkamp) and multiplies those exactly, falling back to `mul_add` only where the halves could
+/// overflow or the error term underflow.
 #[inline(always)]
 pub(crate) fn two_prod(a: f64, b: f64) -> (f64, f64) {
     let p = a * b;
-    (p, a.mul_add(b, -p))
+    if cfg!(target_feature = "fma") {
+        return (p, a.mul_add(b, -p));
+    }
+    const BIG: f64 = 1.0e290;
+    const SMALL: f64 = 1.0e-280;
+    let in_range = a.abs() < BIG && b.abs() < BIG && (p == 0.0 || p.abs() > SMALL);
+    if !in_range || !p.is_finite() {
+        return (p, a.mul_add(b, -p));
+    }
+    let (a_hi, a_lo) = split(a);
+    let (b_hi, b_lo) = split(b);
+    let err = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
+    (p, err)
+}
+
+/// Veltkamp's split: `a = hi + lo` with each half of at most 26 significant bits.
+#[inline(always)]
+fn split(a: f64) -> (f64, f64) {
+    const FACTOR: f64 = 134_217_729.0; // 2^27 + 1
+    let c = FACTOR * a;
+    let hi = c - (c - a);
+    (hi, a - hi)
+}
+
+/// `x` rounded to the nearest integer, ties to even, for `|x| < 2^51`: adding and subtracting
+/// 1.5·2^52 rounds in the FPU's default mode (a library call for `round_ties_even` is avoided on
+/// targets without SSE4.1).
+#[inline(always)]
+pub(crate) fn round_to_int(x: f64) -> f64 {
+    const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    (x + SHIFTER) - SHIFTER
 }
 
 /// `2^k` for `k` in the normal exponent range `-1022..=1023`.
@@ -134,5 +169,51 @@ pub(crate) fn ldexp(x: f64, n: i32) -> f64 {
         // The first factor keeps any x in [2^-60, 2^60] normal; only the second can round.
         let first = n / 2;
         x * pow2(first) * pow2(n - first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split products of the portable build are exact: they agree bit for bit with the fused
+    /// multiply-add, including near the edges of the range where `two_prod` falls back to it.
+    #[test]
+    fn two_prod_is_exact_everywhere() {
+        let mut state = 0x0123_4567_89ab_cdefu64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state
+        };
+        for _ in 0..1_000_000 {
+            let (u, v) = (next(), next());
+            // Random significands, exponents over the whole range, random signs.
+            let a = f64::from_bits((u & 0x800F_FFFF_FFFF_FFFF) | ((u >> 20) % 2046 + 1) << 52);
+            let b = f64::from_bits((v & 0x800F_FFFF_FFFF_FFFF) | ((v >> 20) % 2046 + 1) << 52);
+            let (p, err) = two_prod(a, b);
+            assert_eq!(p, a * b);
+            if p.is_finite() && p.abs() > 1e-290 {
+                assert_eq!(err, a.mul_add(b, -p), "{a:e} × {b:e}");
+            }
+        }
+        for (a, b) in [(1.0 + f64::EPSILON, 1.0 - f64::EPSILON), (3.0, 1.0 / 3.0), (1e200, 1e-150)] {
+            let (p, err) = two_prod(a, b);
+            assert_eq!(err, a.mul_add(b, -p));
+        }
+    }
+
+    #[test]
+    fn round_to_int_rounds_half_to_even() {
+        for (x, n) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, -0.0),
+            (-1.5, -2.0),
+            (1442.7, 1443.0),
+            (-2020.4, -2020.0),
+        ] {
+            assert_eq!(round_to_int(x), n, "{x}");
+        }
     }
 }

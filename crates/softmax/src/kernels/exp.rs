@@ -1,7 +1,7 @@
 //! `exp` and `ln(1 + u)` to about 2⁻⁵⁸ relative, returning double-double values, with the power
 //! of two kept apart so that tiny terms keep their bits until the final store.
 
-use super::dd::{Dd, fast_two_sum, two_prod, two_sum};
+use super::dd::{Dd, fast_two_sum, round_to_int, two_prod, two_sum};
 
 /// ln 2 split in three: `LN2_HI` has 32 significant bits, so `n * LN2_HI` is exact for
 /// `|n| < 2^21`; the three parts together are good to 2⁻¹⁶⁰.
@@ -45,7 +45,7 @@ pub(crate) fn exp_dd(t: Dd) -> (Dd, i32) {
     if t.hi.is_nan() || t.hi > EXP_INF_ABOVE {
         return (Dd::new(t.hi * f64::INFINITY), 0);
     }
-    let n = (t.hi * LOG2_E).round_ties_even();
+    let n = round_to_int(t.hi * LOG2_E);
     // Exact: n * LN2_HI has at most 43 significant bits, and it lies within a factor two of
     // t.hi whenever n != 0 (Sterbenz).
     let r_hi = t.hi - n * LN2_HI;
@@ -68,9 +68,12 @@ fn expm1_reduced(r: f64, r_lo: f64) -> Dd {
     // relative to r when r is small) carries an f64 rounding error.
     let (sq, sq_err) = two_prod(r, r);
     let half_sq = 0.5 * sq;
+    // Plain multiply-and-add, not `mul_add`: the polynomial's own rounding (relative 2⁻⁵², on a
+    // term at most 0.0075) is far below what matters, and without hardware FMA at compile time
+    // `mul_add` is a library call.
     let mut poly = INV_FACT[INV_FACT.len() - 1];
     for &c in INV_FACT[..INV_FACT.len() - 1].iter().rev() {
-        poly = poly.mul_add(r, c);
+        poly = poly * r + c;
     }
     let cubic = sq * r * poly;
     let (s, e) = two_sum(r, half_sq);
@@ -83,7 +86,7 @@ fn expm1_reduced(r: f64, r_lo: f64) -> Dd {
 /// `exp(t) - 1`, with relative accuracy about 2⁻⁵⁶ for every `t >= -0.5`, tiny `t` included.
 #[inline(always)]
 fn expm1_dd(t: Dd) -> Dd {
-    if (t.hi * LOG2_E).round_ties_even() == 0.0 {
+    if round_to_int(t.hi * LOG2_E) == 0.0 {
         // No reduction: t itself is the reduced argument.
         let (r, r_lo) = fast_two_sum(t.hi, t.lo);
         expm1_reduced(r, r_lo)
@@ -128,7 +131,7 @@ const PRECISE_TERMS: u32 = 23;
 /// `exp(t) − 1` for `|t| <= 1400`, to about 2⁻¹⁰⁰ relative: the same reduction as [`exp_dd`],
 /// then the Taylor series in double-double by Horner's rule.
 fn expm1_precise(t: Dd) -> Dd {
-    let n = (t.hi * LOG2_E).round_ties_even();
+    let n = round_to_int(t.hi * LOG2_E);
     let r_hi = t.hi - n * LN2_HI;
     let (c_hi, c_lo) = two_prod(n, LN2_LO);
     let (a, b) = two_sum(r_hi, -c_hi);
