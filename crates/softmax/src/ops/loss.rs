@@ -286,26 +286,29 @@ fn check_classes(
     Ok(())
 }
 
-/// Combines per-sample losses (double-double sum) by the reduction; returns the loss array and
-/// the factor every gradient is scaled by.
+/// Combines per-sample losses (double-double sum) by the reduction.
 fn reduce<T: Element>(
     losses: &[f64],
     batch_shape: &[usize],
     reduction: Reduction,
     denominator: Dd,
-) -> Result<(ArrayD<T>, f64)> {
-    let sum = losses.iter().fold(Dd::ZERO, |acc, &l| acc.add_f64(l));
-    let (value, scale) = match reduction {
+) -> Result<ArrayD<T>> {
+    let sum = || losses.iter().fold(Dd::ZERO, |acc, &l| acc.add_f64(l));
+    let value = match reduction {
         Reduction::None => {
             let data = losses.iter().map(|&l| T::from_f64(l)).collect();
-            let loss = ArrayD::from_shape_vec(IxDyn(batch_shape), data)
-                .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: loss shape: {e}")))?;
-            return Ok((loss, 1.0));
+            return ArrayD::from_shape_vec(IxDyn(batch_shape), data)
+                .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: loss shape: {e}")));
         }
-        Reduction::Sum => (sum.to_f64(), 1.0),
-        Reduction::Mean => (sum.div(denominator).to_f64(), 1.0 / denominator.to_f64()),
+        Reduction::Sum => sum().to_f64(),
+        Reduction::Mean => sum().div(denominator).to_f64(),
     };
-    Ok((ArrayD::from_elem(IxDyn(&[]), T::from_f64(value)), scale))
+    Ok(ArrayD::from_elem(IxDyn(&[]), T::from_f64(value)))
+}
+
+/// What every gradient is divided by: the mean's denominator, or 1.
+fn gradient_divisor(reduction: Reduction, denominator: Dd) -> f64 {
+    if reduction == Reduction::Mean { denominator.to_f64() } else { 1.0 }
 }
 
 fn cross_entropy_dyn<T: Element>(
@@ -330,9 +333,25 @@ fn cross_entropy_dyn<T: Element>(
     let (mut row, mut coefficients, mut scratch, mut target_row) =
         (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
     let mut row_grad = vec![0.0; k];
+    // The mean's denominator first, so that each gradient row is divided before its one store:
+    // PyTorch's weighted rule for class indices (summed weights of the targets not ignored), the
+    // number of samples for probability targets.
+    let denominator = match target {
+        Target::Classes(t) => {
+            check_classes(t, &layout, opts.ignore_index, &shape)?;
+            t.iter()
+                .filter(|&&c| Some(c) != opts.ignore_index)
+                .fold(Dd::ZERO, |acc, &c| acc.add_f64(weight[c as usize]))
+        }
+        Target::Probs(t) => {
+            check_same_shape("the probability target", t.shape(), &shape)?;
+            Dd::new(layout.batch_shape.iter().product::<usize>() as f64)
+        }
+    };
+    let divisor = gradient_divisor(opts.reduction, denominator);
     let mut losses = Vec::with_capacity(layout.batch_shape.iter().product());
-    let mut denominator = Dd::ZERO;
-    // Samples whose gradient stays 0 (ignored targets) skip the store.
+    // An ignored sample (no coefficients) has loss 0 and keeps its zero gradient, even when every
+    // target is ignored and the mean divides by 0 (the loss is then NaN, as in PyTorch).
     let mut sample = |x_lane: Lane<'_, T>, coefficients: Option<&[Dd]>, losses: &mut Vec<f64>| {
         let grad_lane = grad_lanes.as_mut().and_then(Iterator::next);
         let Some(a) = coefficients else {
@@ -343,12 +362,14 @@ fn cross_entropy_dyn<T: Element>(
         let g = grad_lane.is_some().then_some(row_grad.as_mut_slice());
         losses.push(cross_entropy_row(&row, a, g, &mut scratch));
         if let Some(lane) = grad_lane {
+            if divisor != 1.0 {
+                row_grad.iter_mut().for_each(|g| *g /= divisor);
+            }
             store(&row_grad, lane);
         }
     };
     match target {
         Target::Classes(t) => {
-            check_classes(t, &layout, opts.ignore_index, &shape)?;
             for (x_lane, &c) in logits.lanes(axis).into_iter().zip(t.iter()) {
                 if Some(c) == opts.ignore_index {
                     sample(x_lane, None, &mut losses);
@@ -359,33 +380,20 @@ fn cross_entropy_dyn<T: Element>(
                     *a = smooth.mul_f64(w);
                 }
                 coefficients[c] = coefficients[c].add(keep.mul_f64(weight[c]));
-                denominator = denominator.add_f64(weight[c]);
                 sample(x_lane, Some(&coefficients), &mut losses);
             }
         }
         Target::Probs(t) => {
-            check_same_shape("the probability target", t.shape(), &shape)?;
             for (x_lane, t_lane) in logits.lanes(axis).into_iter().zip(t.lanes(axis)) {
                 load(t_lane, &mut target_row);
                 for ((a, &w), &p) in coefficients.iter_mut().zip(&weight).zip(&target_row) {
                     *a = keep.mul_f64(p).add(smooth).mul_f64(w);
                 }
-                denominator = denominator.add_f64(1.0);
                 sample(x_lane, Some(&coefficients), &mut losses);
             }
         }
     }
-    let (loss, scale) = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
-    if let Some(g) = grad.as_mut()
-        && scale != 1.0
-    {
-        // An ignored sample's gradient is 0 even when every target is ignored and the mean
-        // divides by 0 (the loss is then NaN, the gradient 0, as in PyTorch).
-        g.mapv_inplace(|v| {
-            let v = v.to_f64();
-            T::from_f64(if v == 0.0 { v } else { v * scale })
-        });
-    }
+    let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
     Ok((loss, grad))
 }
 
@@ -471,12 +479,13 @@ fn nll_dyn<T: Element>(
         denominator = denominator.add_f64(w);
         picked.push(Some((c, w)));
     }
-    let (loss, scale) = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
+    let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
+    let divisor = gradient_divisor(opts.reduction, denominator);
     let grad = want_grad.then(|| {
         let mut grad = ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0));
         for (mut lane, pick) in grad.lanes_mut(layout.axis).into_iter().zip(&picked) {
             if let Some((c, w)) = *pick {
-                lane[c] = T::from_f64(-w * scale);
+                lane[c] = T::from_f64(-w / divisor);
             }
         }
         grad
@@ -577,9 +586,10 @@ fn bce_dyn<T: Element>(
         }
     }
     let count = Dd::new(x.len() as f64);
-    let (loss, scale) = reduce(&losses, &shape, opts.reduction, count)?;
+    let loss = reduce(&losses, &shape, opts.reduction, count)?;
+    let divisor = gradient_divisor(opts.reduction, count);
     let grad = if want_grad {
-        let data = grads.iter().map(|&g| T::from_f64(g * scale)).collect();
+        let data = grads.iter().map(|&g| T::from_f64(g / divisor)).collect();
         Some(
             ArrayD::from_shape_vec(IxDyn(&shape), data)
                 .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: gradient shape: {e}")))?,
