@@ -22,6 +22,10 @@ mod sealed {
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + sealed::Sealed {
     /// The type's usual name (`"f32"`, `"f64"`, `"f16"`, `"bf16"`).
     const NAME: &'static str;
+    /// Whether results of this type have 24 significant bits or fewer, so that the kernels may
+    /// compute in plain `f64` where the `f64` results need double-double.
+    #[doc(hidden)]
+    const NARROW: bool;
     /// Widens to `f64`, exactly.
     fn to_f64(self) -> f64;
     /// Rounds an `f64` to this type, to nearest with ties to even, keeping subnormals.
@@ -30,6 +34,7 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
 
 impl Element for f64 {
     const NAME: &'static str = "f64";
+    const NARROW: bool = false;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
@@ -42,6 +47,7 @@ impl Element for f64 {
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    const NARROW: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
@@ -55,6 +61,7 @@ impl Element for f32 {
 
 impl Element for f16 {
     const NAME: &'static str = "f16";
+    const NARROW: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f16::to_f64(self)
@@ -67,6 +74,7 @@ impl Element for f16 {
 
 impl Element for bf16 {
     const NAME: &'static str = "bf16";
+    const NARROW: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         bf16::to_f64(self)

@@ -11,7 +11,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
-use crate::kernels::dispatch::kernels;
+use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
@@ -59,7 +59,7 @@ fn normalize_rows<T: Element>(
             *v = x.to_f64();
         }
         let mask = opts.mask.map(|m| &m[range.clone()]);
-        normalize_row(op, &row, mask, tau, opts.masked_rows, &mut result);
+        normalize_row::<T>(op, &row, mask, tau, opts.masked_rows, &mut result);
         for (o, &v) in dst[range].iter_mut().zip(&result) {
             *o = T::from_f64(v);
         }
@@ -125,7 +125,7 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
             *v = x.to_f64();
         }
         let mask = opts.mask.map(|m| &m[range]);
-        *o = T::from_f64((kernels().stats)(&row, mask, tau).logsumexp());
+        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp());
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dd::Dd;
-use crate::kernels::dispatch::kernels;
+use crate::kernels::dispatch::kernels_for;
 use crate::kernels::forward::{RowStats, Temperature};
 use crate::options::{MaskedRows, check_temperature};
 
@@ -64,7 +64,7 @@ impl LseStats {
     fn of<T: Element>(chunk: &[T], mask: Option<&[bool]>, temperature: f64) -> Result<Self> {
         check_temperature(temperature)?;
         let row: Vec<f64> = chunk.iter().map(|v| v.to_f64()).collect();
-        let stats = (kernels().stats)(&row, mask, Temperature::new(temperature));
+        let stats = (kernels_for::<T>().stats)(&row, mask, Temperature::new(temperature));
         Ok(LseStats { stats, temperature })
     }
 
@@ -153,7 +153,7 @@ impl LseStats {
         check_len("the output", out.len(), chunk.len(), "the chunk")?;
         let row: Vec<f64> = chunk.iter().map(|v| v.to_f64()).collect();
         let mut result = vec![0.0; row.len()];
-        let k = kernels();
+        let k = kernels_for::<T>();
         let normalize = if log { k.log_softmax } else { k.softmax };
         normalize(&self.stats, &row, mask, Temperature::new(self.temperature), policy, &mut result);
         for (o, v) in out.iter_mut().zip(result) {

@@ -8,7 +8,8 @@
 use std::sync::OnceLock;
 
 use super::backward::{log_softmax_backward_row, softmax_backward_row};
-use super::forward::{RowStats, Temperature};
+use super::forward::{Exact, Narrow, RowStats, Temperature};
+use crate::element::Element;
 use crate::options::MaskedRows;
 
 type StatsFn = fn(&[f64], Option<&[bool]>, Temperature) -> RowStats;
@@ -26,18 +27,47 @@ pub(crate) struct RowKernels {
     pub log_softmax_backward: BackwardFn,
 }
 
-static PORTABLE: RowKernels = RowKernels {
+static PORTABLE_EXACT: RowKernels = RowKernels {
     name: "portable",
-    stats: RowStats::of_row,
-    softmax: RowStats::softmax_into,
-    log_softmax: RowStats::log_softmax_into,
+    stats: RowStats::of_row::<Exact>,
+    softmax: RowStats::softmax_into::<Exact>,
+    log_softmax: RowStats::log_softmax_into::<Exact>,
     softmax_backward: softmax_backward_row,
     log_softmax_backward: log_softmax_backward_row,
 };
 
-/// The row kernels of this process.
+static PORTABLE_NARROW: RowKernels = RowKernels {
+    name: "portable",
+    stats: RowStats::of_row::<Narrow>,
+    softmax: RowStats::softmax_into::<Narrow>,
+    log_softmax: RowStats::log_softmax_into::<Narrow>,
+    softmax_backward: softmax_backward_row,
+    log_softmax_backward: log_softmax_backward_row,
+};
+
+/// The kernels of one instruction set, in both precisions.
+struct KernelSet {
+    /// For `f64` results: double-double throughout.
+    exact: &'static RowKernels,
+    /// For results of 24 bits or fewer: `f64` where it suffices.
+    narrow: &'static RowKernels,
+}
+
+fn chosen() -> &'static KernelSet {
+    static CHOSEN: OnceLock<KernelSet> = OnceLock::new();
+    CHOSEN.get_or_init(|| KernelSet { exact: &PORTABLE_EXACT, narrow: &PORTABLE_NARROW })
+}
+
+/// The row kernels of this process for results of type `T`.
+#[inline]
+pub(crate) fn kernels_for<T: Element>() -> &'static RowKernels {
+    let set = chosen();
+    if T::NARROW { set.narrow } else { set.exact }
+}
+
+/// The row kernels of this process for `f64` results (and for work whose precision does not
+/// depend on the element type).
 #[inline]
 pub(crate) fn kernels() -> &'static RowKernels {
-    static CHOSEN: OnceLock<&'static RowKernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| &PORTABLE)
+    chosen().exact
 }

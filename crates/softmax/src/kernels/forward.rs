@@ -11,8 +11,8 @@
 //!   log-probability `−tiny` to full relative accuracy, and every quotient is a double-double
 //!   division rounded once.
 
-use super::dd::Dd;
-use super::exp::{exp_dd, ln_1p_precise};
+use super::dd::{Dd, two_prod};
+use super::exp::{exp_dd, exp_f64, ln_1p_precise};
 use crate::options::MaskedRows;
 
 /// The temperature as the kernels use it.
@@ -38,13 +38,77 @@ impl Temperature {
         if !hi.is_finite() || hi == 0.0 {
             return Dd::new(hi);
         }
-        Dd { hi, lo: (-hi).mul_add(self.tau, x) / self.tau }
+        // x − hi·τ exactly: hi·τ is within one rounding of x.
+        let (p, e) = two_prod(hi, self.tau);
+        Dd { hi, lo: ((x - p) - e) / self.tau }
     }
 
     /// `v / τ` for a double-double, rounded to `f64`.
     #[inline(always)]
     pub fn divide(self, v: Dd) -> f64 {
         if self.tau == 1.0 { v.to_f64() } else { v.div(Dd::new(self.tau)).to_f64() }
+    }
+}
+
+/// How the exponentials of a row are computed: the two precisions the kernels come in.
+pub(crate) trait Precision {
+    /// `exp(q − max)`, to be summed.
+    fn term(q: Dd, max: Dd) -> Dd;
+    /// `exp(q − max) / sum`.
+    fn probability(q: Dd, max: Dd, sum: Dd) -> f64;
+    /// `q − max − ln_sum`.
+    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64;
+}
+
+/// For `f64` outputs: every exponential to about 2⁻⁵⁸ in double-double with its power of two
+/// kept apart, double-double sums and quotients.
+pub(crate) struct Exact;
+
+impl Precision for Exact {
+    #[inline(always)]
+    fn term(q: Dd, max: Dd) -> Dd {
+        let (p, n) = exp_dd(q.sub(max));
+        p.ldexp(n)
+    }
+    #[inline(always)]
+    fn probability(q: Dd, max: Dd, sum: Dd) -> f64 {
+        let (p, n) = exp_dd(q.sub(max));
+        super::dd::ldexp(p.div(sum).to_f64(), n)
+    }
+    #[inline(always)]
+    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64 {
+        // (q − max) − ln s, both terms ≤ 0: no cancellation.
+        q.sub(max).sub(ln_sum).to_f64()
+    }
+}
+
+/// For outputs of 24 bits or fewer (`f32`, `f16`, `bf16`): `q − max` and the exponentials in
+/// plain `f64` (relative error a few 2⁻⁵³, about 2⁻²⁸ of an `f32` ulp), summed in
+/// double-double. About ten times cheaper than [`Exact`], and as exact once rounded to `f32`.
+pub(crate) struct Narrow;
+
+impl Narrow {
+    /// `q − max` in `f64`. `q.hi − max.hi` is exact whenever the result can matter (for
+    /// `|t| < 2^10` both lie within a factor two of each other, or both are small), and the low
+    /// parts carry the temperature's rounding.
+    #[inline(always)]
+    fn difference(q: Dd, max: Dd) -> f64 {
+        (q.hi - max.hi) + (q.lo - max.lo)
+    }
+}
+
+impl Precision for Narrow {
+    #[inline(always)]
+    fn term(q: Dd, max: Dd) -> Dd {
+        Dd::new(exp_f64(Self::difference(q, max)))
+    }
+    #[inline(always)]
+    fn probability(q: Dd, max: Dd, sum: Dd) -> f64 {
+        exp_f64(Self::difference(q, max)) / sum.to_f64()
+    }
+    #[inline(always)]
+    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64 {
+        Self::difference(q, max) - ln_sum.to_f64()
     }
 }
 
@@ -92,7 +156,7 @@ impl RowStats {
 
     /// Two passes over the row: the maximum (and where it is), then the sum of the other
     /// exponentials.
-    pub fn of_row(x: &[f64], mask: Option<&[bool]>, tau: Temperature) -> RowStats {
+    pub fn of_row<P: Precision>(x: &[f64], mask: Option<&[bool]>, tau: Temperature) -> RowStats {
         let mut stats = RowStats::EMPTY;
         let mut argmax = 0;
         for (i, &xi) in x.iter().enumerate() {
@@ -117,8 +181,7 @@ impl RowStats {
         let mut rest = Dd::ZERO;
         for (i, &xi) in x.iter().enumerate() {
             if i != argmax && included(mask, i) {
-                let (p, n) = exp_dd(tau.scale(xi).sub(stats.max));
-                rest = rest.add(p.ldexp(n));
+                rest = rest.add(P::term(tau.scale(xi), stats.max));
             }
         }
         stats.rest = rest;
@@ -181,7 +244,7 @@ impl RowStats {
 
     /// Softmax of the positions of `x` (the whole row or one chunk of it) given the row's
     /// statistics.
-    pub fn softmax_into(
+    pub fn softmax_into<P: Precision>(
         &self,
         x: &[f64],
         mask: Option<&[bool]>,
@@ -205,19 +268,14 @@ impl RowStats {
             RowKind::Finite => {
                 let sum = self.sum();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) {
-                        let (p, n) = exp_dd(tau.scale(xi).sub(self.max));
-                        super::dd::ldexp(p.div(sum).to_f64(), n)
-                    } else {
-                        0.0
-                    };
+                    *o = if included(mask, i) { P::probability(tau.scale(xi), self.max, sum) } else { 0.0 };
                 }
             }
         }
     }
 
     /// Log-softmax of the positions of `x` given the row's statistics.
-    pub fn log_softmax_into(
+    pub fn log_softmax_into<P: Precision>(
         &self,
         x: &[f64],
         mask: Option<&[bool]>,
@@ -242,8 +300,7 @@ impl RowStats {
                 let ln_sum = self.ln_sum();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
                     *o = if included(mask, i) {
-                        // (q − max) − ln s, both terms ≤ 0: no cancellation.
-                        tau.scale(xi).sub(self.max).sub(ln_sum).to_f64()
+                        P::log_probability(tau.scale(xi), self.max, ln_sum)
                     } else {
                         f64::NEG_INFINITY
                     };

@@ -186,7 +186,7 @@ where
     for x_lane in x.lanes(axis) {
         load(x_lane, &mut row);
         let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
-        normalize_row(Normalize::Softmax, &row, mask, tau, opts.masked_rows, &mut probs);
+        normalize_row::<T>(Normalize::Softmax, &row, mask, tau, opts.masked_rows, &mut probs);
         softmax_jacobian_row(&probs, tau, &mut block);
         data.extend(block.iter().map(|&v| T::from_f64(v)));
     }

@@ -8,7 +8,7 @@ use super::{Normalize, check_mask, check_same_shape, into_dim, load, next_mask_r
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dd::Dd;
-use crate::kernels::dispatch::kernels;
+use crate::kernels::dispatch::kernels_for;
 use crate::kernels::forward::Temperature;
 use crate::kernels::sigmoid;
 use crate::options::{Options, check_axis, check_temperature};
@@ -117,7 +117,7 @@ fn normalize_dyn<T: Element>(
         load(x_lane, &mut row);
         result.resize(row.len(), 0.0);
         let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
-        normalize_row(op, &row, mask, tau, opts.masked_rows, &mut result);
+        normalize_row::<T>(op, &row, mask, tau, opts.masked_rows, &mut result);
         store(&result, out_lane);
     }
     Ok(())
@@ -154,7 +154,7 @@ where
     for (x_lane, o) in x.lanes(axis).into_iter().zip(out.iter_mut()) {
         load(x_lane, &mut row);
         let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
-        *o = T::from_f64((kernels().stats)(&row, mask, tau).logsumexp());
+        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp());
     }
     into_dim(out)
 }

@@ -9,7 +9,7 @@ use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, Dimension};
 
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
-use crate::kernels::dispatch::kernels;
+use crate::kernels::dispatch::kernels_for;
 use crate::kernels::forward::Temperature;
 use crate::options::MaskedRows;
 
@@ -20,8 +20,9 @@ pub(crate) enum Normalize {
     LogSoftmax,
 }
 
-/// One forward row, through the dispatch table: statistics, then the normalised outputs.
-pub(crate) fn normalize_row(
+/// One forward row for results of type `T`, through the dispatch table: statistics, then the
+/// normalised outputs.
+pub(crate) fn normalize_row<T: Element>(
     op: Normalize,
     x: &[f64],
     mask: Option<&[bool]>,
@@ -29,7 +30,7 @@ pub(crate) fn normalize_row(
     policy: MaskedRows,
     out: &mut [f64],
 ) {
-    let k = kernels();
+    let k = kernels_for::<T>();
     let stats = (k.stats)(x, mask, tau);
     let normalize = match op {
         Normalize::Softmax => k.softmax,
