@@ -103,7 +103,7 @@
 //! - **Accuracy.** Every softmax, log-softmax, logsumexp, sigmoid and log-sigmoid output is within
 //!   2 ulp of the exact result of real arithmetic on the given inputs, for `f32` and `f64`, at
 //!   every temperature, row length and offset; `f16` and `bf16` are rounded once from that result.
-//!   In practice the outputs are correctly rounded (at most 0.52 ulp measured) except where the
+//!   In practice the outputs are correctly rounded (at most 0.6 ulp measured) except where the
 //!   exact value lies within about 2⁻⁵⁸ of a rounding boundary. Run
 //!   `cargo run --release -p softmax --example accuracy` for the measured figures. The one caveat:
 //!   `logsumexp` in `f64` whose result nearly cancels (`|m + ln s|` far below `|m|`) is accurate to
