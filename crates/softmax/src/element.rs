@@ -28,7 +28,13 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
     const NARROW: bool;
     /// Widens to `f64`, exactly.
     fn to_f64(self) -> f64;
-    /// Rounds an `f64` to this type, to nearest with ties to even, keeping subnormals.
+    /// Rounds an `f64` to this type, to nearest with ties to even, keeping subnormals; except
+    /// that a value exactly halfway between the type's largest finite value and the next power
+    /// of two rounds to that largest value, not to infinity.
+    ///
+    /// The `f64` results this rounds are themselves rounded, so a result exactly on that
+    /// boundary may stand for an exact value just below it: the largest finite value is then
+    /// within half an ulp either way, where infinity could be infinitely wrong.
     fn from_f64(value: f64) -> Self;
 }
 
@@ -54,6 +60,11 @@ impl Element for f32 {
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
+        // f32::MAX plus half its ulp.
+        const EDGE: f64 = f64::from_bits(0x47EF_FFFF_F000_0000);
+        if value.abs() == EDGE {
+            return f32::MAX.copysign(value as f32);
+        }
         // `as` rounds to nearest, ties to even, and keeps subnormals.
         value as f32
     }
@@ -68,6 +79,10 @@ impl Element for f16 {
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
+        // f16::MAX (65504) plus half its ulp.
+        if value.abs() == 65520.0 {
+            return if value > 0.0 { f16::MAX } else { f16::MIN };
+        }
         f16::from_f32(f32_round_to_odd(value))
     }
 }
@@ -81,6 +96,11 @@ impl Element for bf16 {
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
+        // bf16::MAX plus half its ulp: (2 − 2⁻⁸)·2¹²⁷.
+        const EDGE: f64 = f64::from_bits(0x47EF_F000_0000_0000);
+        if value.abs() == EDGE {
+            return if value > 0.0 { bf16::MAX } else { bf16::MIN };
+        }
         bf16::from_f32(f32_round_to_odd(value))
     }
 }
@@ -166,6 +186,17 @@ mod tests {
         assert_eq!(<bf16 as Element>::from_f64(-1e300).to_f64(), f64::NEG_INFINITY);
         assert_eq!(<f16 as Element>::from_f64(1e-9).to_f64(), 0.0);
         assert_eq!(<f32 as Element>::from_f64(1e-46), 0.0);
+        // The overflow boundary itself stays finite; anything beyond it is infinite.
+        assert_eq!(<f16 as Element>::from_f64(-65520.0), f16::MIN);
+        assert_eq!(<f16 as Element>::from_f64(65520.000001).to_f64(), f64::INFINITY);
+        assert_eq!(<f16 as Element>::from_f64(65519.99).to_f64(), 65504.0);
+        let bf16_edge = (2.0 - 2f64.powi(-8)) * 2f64.powi(127);
+        assert_eq!(<bf16 as Element>::from_f64(bf16_edge), bf16::MAX);
+        assert_eq!(<bf16 as Element>::from_f64(bf16_edge * (1.0 + f64::EPSILON)).to_f64(), f64::INFINITY);
+        let f32_edge = f64::from(f32::MAX) + 2f64.powi(127 - 24);
+        assert_eq!(<f32 as Element>::from_f64(f32_edge), f32::MAX);
+        assert_eq!(<f32 as Element>::from_f64(-f32_edge), f32::MIN);
+        assert_eq!(<f32 as Element>::from_f64(f32_edge * (1.0 + f64::EPSILON)), f32::INFINITY);
         assert!(<f32 as Element>::from_f64(1e-45) > 0.0);
     }
 }

@@ -122,7 +122,8 @@
 //!   `Zeros`), while its `logsumexp` is `−inf` under both; an empty axis gives an empty output;
 //!   subnormal outputs are kept. Masked positions (`false` in [`Options::mask`]) take no part,
 //!   give 0 and `−inf`, and always get gradient 0. A NaN at a masked position is ignored.
-//!   If `x/τ` overflows `f64` (only possible for `f64` input with a tiny `τ`) it counts as `±inf`.
+//!   The maximum is taken in input units and `(x − max)/τ` formed exactly, so no temperature,
+//!   however small, turns a finite `x/τ` into an infinity.
 //! - **Losses** are within a few ulp per sample. Terms with coefficient 0 contribute 0 even at a
 //!   `−inf` log-probability (PyTorch gives NaN there for probability targets). With
 //!   `Reduction::Mean` and every target ignored the loss is NaN, as in PyTorch, and the gradient 0.

@@ -108,6 +108,8 @@ macro_rules! normalising_layer {
                 S: Data<Elem = T>,
                 D: Dimension,
             {
+                // A failed call leaves nothing behind for backward to use.
+                self.output = None;
                 let y = $forward(x, &self.options.options())?;
                 self.output = Some(y.clone().into_dyn());
                 Ok(y)
@@ -185,6 +187,7 @@ impl<T: Element> Sigmoid<T> {
         S: Data<Elem = T>,
         D: Dimension,
     {
+        self.output = None;
         let y = crate::ops::forward::sigmoid(x, &Options::new().temperature(self.temperature))?;
         self.output = Some(y.clone().into_dyn());
         Ok(y)
@@ -285,6 +288,7 @@ impl<T: Element> CrossEntropyLoss<T> {
             label_smoothing: self.label_smoothing,
             reduction: self.reduction,
         };
+        self.grad = None;
         let (loss, grad) = crate::ops::loss::cross_entropy_with_grad(logits, target, &opts)?;
         self.grad = Some(grad.into_dyn());
         Ok(loss)
@@ -374,6 +378,7 @@ impl<T: Element + LinalgScalar> Linear<T> {
                 ),
             ));
         }
+        self.input = None;
         let y = x.dot(&self.weight.t()) + &self.bias;
         self.input = Some(x.to_owned());
         Ok(y)

@@ -51,7 +51,9 @@ fn normalize_rows<T: Element>(
         check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
-    let (mut row, mut result) = (vec![0.0; row_len], vec![0.0; row_len]);
+    // Buffers only for rows that exist: an empty slice may come with any row length.
+    let width = if rows == 0 { 0 } else { row_len };
+    let (mut row, mut result) = (vec![0.0; width], vec![0.0; width]);
     for r in 0..rows {
         let range = r * row_len..(r + 1) * row_len;
         let input = src.map_or(&dst[range.clone()], |s| &s[range.clone()]);
@@ -118,14 +120,14 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
             format!("the output has length {} but the input has {rows} rows of {row_len}", dst.len()),
         ));
     }
-    let mut row = vec![0.0; row_len];
+    let mut row = vec![0.0; if rows == 0 { 0 } else { row_len }];
     for (r, o) in dst.iter_mut().enumerate() {
         let range = r * row_len..(r + 1) * row_len;
         for (v, x) in row.iter_mut().zip(&src[range.clone()]) {
             *v = x.to_f64();
         }
         let mask = opts.mask.map(|m| &m[range]);
-        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp());
+        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp(tau));
     }
     Ok(())
 }
@@ -143,7 +145,8 @@ fn backward_rows<T: Element>(
     let (tau, rows) = prepare(y.len(), row_len, opts)?;
     let k = kernels();
     let kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
-    let (mut y_row, mut dy_row, mut result) = (vec![0.0; row_len], vec![0.0; row_len], vec![0.0; row_len]);
+    let width = if rows == 0 { 0 } else { row_len };
+    let (mut y_row, mut dy_row, mut result) = (vec![0.0; width], vec![0.0; width], vec![0.0; width]);
     for r in 0..rows {
         let range = r * row_len..(r + 1) * row_len;
         for ((a, b), (&yv, &dv)) in

@@ -82,7 +82,10 @@ impl LseStats {
                 ),
             ));
         }
-        Ok(LseStats { stats: self.stats.merge(other.stats), temperature: self.temperature })
+        Ok(LseStats {
+            stats: self.stats.merge(other.stats, Temperature::new(self.temperature)),
+            temperature: self.temperature,
+        })
     }
 
     /// The temperature the statistics were taken at.
@@ -90,12 +93,12 @@ impl LseStats {
         self.temperature
     }
 
-    /// `m`: the largest finite `x/τ` seen (`−inf` if none), rounded to `f64`.
+    /// The largest finite `x` seen (`−inf` if none), in input units (not divided by `τ`).
     pub fn max(&self) -> f64 {
-        self.stats.max.to_f64()
+        self.stats.max
     }
 
-    /// `s = Σ exp(x/τ − m)` over the finite entries seen, rounded to `f64`.
+    /// `s = Σ exp((x − max)/τ)` over the finite entries seen, rounded to `f64`.
     pub fn sum(&self) -> f64 {
         self.stats.sum().to_f64()
     }
@@ -103,13 +106,14 @@ impl LseStats {
     /// `ln Σ exp(x/τ)` of everything merged so far (`+inf` if an entry was `+inf`, NaN if one was
     /// NaN, `−inf` if nothing finite was seen).
     pub fn logsumexp(&self) -> f64 {
-        self.stats.logsumexp()
+        self.stats.logsumexp(Temperature::new(self.temperature))
     }
 
     /// Writes the softmax of `chunk` (a part of the row these statistics cover) into `out`.
     ///
     /// # Errors
-    /// `out` of another length than `chunk`.
+    /// `out` of another length than `chunk`, or a chunk with a finite value above [`Self::max`]
+    /// (so not part of the row these statistics were taken from).
     pub fn softmax_chunk<T: Element>(&self, chunk: &[T], out: &mut [T], policy: MaskedRows) -> Result<()> {
         self.normalize(chunk, None, out, policy, false)
     }
@@ -117,7 +121,7 @@ impl LseStats {
     /// Writes the log-softmax of `chunk` into `out`.
     ///
     /// # Errors
-    /// `out` of another length than `chunk`.
+    /// As [`Self::softmax_chunk`].
     pub fn log_softmax_chunk<T: Element>(
         &self,
         chunk: &[T],
@@ -130,7 +134,7 @@ impl LseStats {
     /// Writes the softmax of the positions of `chunk` where `mask` is true (0 elsewhere).
     ///
     /// # Errors
-    /// `out` or `mask` of another length than `chunk`.
+    /// As [`Self::softmax_chunk`], and a `mask` of another length than `chunk`.
     pub fn softmax_masked_chunk<T: Element>(
         &self,
         chunk: &[T],
@@ -152,6 +156,16 @@ impl LseStats {
     ) -> Result<()> {
         check_len("the output", out.len(), chunk.len(), "the chunk")?;
         let row: Vec<f64> = chunk.iter().map(|v| v.to_f64()).collect();
+        let seen = |i: usize| mask.is_none_or(|m| m[i]);
+        if let Some(i) = (0..row.len()).find(|&i| seen(i) && row[i].is_finite() && row[i] > self.stats.max) {
+            return Err(Error::new(
+                ErrorKind::Option,
+                format!(
+                    "the chunk's value {} at index {i} is above the statistics' maximum {}: these statistics were not taken over it",
+                    row[i], self.stats.max
+                ),
+            ));
+        }
         let mut result = vec![0.0; row.len()];
         let k = kernels_for::<T>();
         let normalize = if log { k.log_softmax } else { k.softmax };
@@ -162,46 +176,37 @@ impl LseStats {
         Ok(())
     }
 
-    /// The statistics as 7 numbers, to send to another process (for example in an MPI
+    /// The statistics as 6 numbers, to send to another process (for example in an MPI
     /// all-reduce with a user-defined operation that calls [`LseStats::from_words`] and
-    /// [`LseStats::merge`]): `[m_hi, m_lo, r_hi, r_lo, count of +inf, 1 if NaN else 0, τ]`, where
-    /// `m = m_hi + m_lo` is the maximum and `s = 1 + r_hi + r_lo` the sum, in double-double (the
-    /// sum is carried as `s − 1` so that a dominant entry keeps every bit of the others).
-    pub fn to_words(&self) -> [f64; 7] {
+    /// [`LseStats::merge`]): `[m, r_hi, r_lo, count of +inf, 1 if NaN else 0, τ]`, where `m` is
+    /// the largest finite `x` seen (input units) and `s = 1 + r_hi + r_lo` the sum of
+    /// `exp((x − m)/τ)` in double-double (carried as `s − 1`, so that a dominant entry keeps every
+    /// bit of the others).
+    pub fn to_words(&self) -> [f64; 6] {
         let s = &self.stats;
-        [
-            s.max.hi,
-            s.max.lo,
-            s.rest.hi,
-            s.rest.lo,
-            s.posinf as f64,
-            f64::from(u8::from(s.nan)),
-            self.temperature,
-        ]
+        [s.max, s.rest.hi, s.rest.lo, s.posinf as f64, f64::from(u8::from(s.nan)), self.temperature]
     }
 
     /// Rebuilds statistics from [`LseStats::to_words`].
     ///
     /// # Errors
-    /// Words that no call of `to_words` produces (a bad temperature, a negative or fractional
-    /// count, a NaN flag other than 0 or 1, a negative sum, a sum without a maximum).
-    pub fn from_words(words: [f64; 7]) -> Result<Self> {
-        let [m_hi, m_lo, r_hi, r_lo, posinf, nan, temperature] = words;
+    /// Words that no call of `to_words` produces: a bad temperature, a count of `+inf` entries
+    /// that is negative, fractional or above 2⁵³, a NaN flag other than 0 or 1, a maximum that is
+    /// NaN or `+inf`, a sum that is negative, not finite or not a normalised double-double, or a
+    /// sum without a maximum.
+    pub fn from_words(words: [f64; 6]) -> Result<Self> {
+        let [max, r_hi, r_lo, posinf, nan, temperature] = words;
         check_temperature(temperature)?;
-        let count_ok = posinf >= 0.0 && posinf.fract() == 0.0 && posinf < 2f64.powi(63);
+        let count_ok = (0.0..=2f64.powi(53)).contains(&posinf) && posinf.fract() == 0.0;
         let nan_ok = nan == 0.0 || nan == 1.0;
-        let empty = m_hi == f64::NEG_INFINITY;
-        let sum_ok = r_hi >= 0.0 && r_hi.is_finite() && r_lo.is_finite() && !m_hi.is_nan() && !m_lo.is_nan();
-        let sum_ok = sum_ok && m_hi != f64::INFINITY && (!empty || (r_hi == 0.0 && r_lo == 0.0));
-        if !(count_ok && nan_ok && sum_ok) {
+        let max_ok = !max.is_nan() && max != f64::INFINITY;
+        let normalised = r_hi.is_finite() && r_lo.is_finite() && r_hi + r_lo == r_hi;
+        let sum_ok = normalised && r_hi >= 0.0 && (r_hi > 0.0 || r_lo == 0.0);
+        let empty_ok = max != f64::NEG_INFINITY || r_hi == 0.0;
+        if !(count_ok && nan_ok && max_ok && sum_ok && empty_ok) {
             return Err(Error::new(ErrorKind::Option, format!("not log-sum-exp statistics: {words:?}")));
         }
-        let stats = RowStats {
-            max: Dd { hi: m_hi, lo: m_lo },
-            rest: Dd { hi: r_hi, lo: r_lo },
-            posinf: posinf as u64,
-            nan: nan == 1.0,
-        };
+        let stats = RowStats { max, rest: Dd { hi: r_hi, lo: r_lo }, posinf: posinf as u64, nan: nan == 1.0 };
         Ok(LseStats { stats, temperature })
     }
 }

@@ -145,8 +145,20 @@ fn stream_statistics_reject_mismatches() {
     assert!(msg.contains("temperatures 1 and 2"), "{msg}");
     let mut out = [0.0f64; 3];
     assert!(a.softmax_chunk(&[1.0, 2.0], &mut out, Default::default()).is_err());
-    assert!(LseStats::from_words([0.0, 0.0, 1.0, 0.0, 0.5, 0.0, 1.0]).is_err());
-    assert!(LseStats::from_words([0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]).is_err());
+    for bad in [
+        [0.0, 1.0, 0.0, 0.5, 0.0, 1.0],               // fractional count of +inf
+        [0.0, -1.0, 0.0, 0.0, 0.0, 1.0],              // negative sum
+        [0.0, 0.0, -5.0, 0.0, 0.0, 1.0],              // negative sum in the low part
+        [0.0, 1.0, 1e300, 0.0, 0.0, 1.0],             // not a normalised double-double
+        [f64::NAN, 0.0, 0.0, 0.0, 0.0, 1.0],          // NaN maximum
+        [f64::INFINITY, 0.0, 0.0, 0.0, 0.0, 1.0],     // +inf maximum
+        [f64::NEG_INFINITY, 1.0, 0.0, 0.0, 0.0, 1.0], // a sum without a maximum
+        [0.0, 0.0, 0.0, 1e300, 0.0, 1.0],             // a count beyond 2^53
+        [0.0, 0.0, 0.0, 0.0, 0.5, 1.0],               // a NaN flag that is not 0 or 1
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],               // temperature 0
+    ] {
+        assert!(LseStats::from_words(bad).is_err(), "{bad:?}");
+    }
     let round_trip = LseStats::from_words(a.to_words()).unwrap();
     assert_eq!(round_trip, a);
 }

@@ -34,7 +34,8 @@ pub(crate) fn softmax_backward_row(
     }
     let mut dot = Dd::ZERO;
     for (i, (&yi, &dyi)) in y.iter().zip(dy).enumerate() {
-        if included(mask, i) {
+        // A zero probability contributes 0, even against an infinite dy (no 0·inf = NaN).
+        if included(mask, i) && yi != 0.0 {
             let (p, e) = two_prod(yi, dyi);
             dot = dot.add(Dd { hi: p, lo: e });
         }
@@ -88,19 +89,22 @@ pub(crate) fn sigmoid_backward_one(y: f64, dy: f64, tau: Temperature) -> f64 {
 }
 
 /// One row's Jacobian `(diag(y) − y yᵀ) / τ`, given the row's softmax `y`, into a `K × K`
-/// row-major block.
+/// row-major block; rows and columns of masked positions are 0.
 ///
 /// The diagonal needs `1 − yᵢ`: exact from the rounded `yᵢ` when `yᵢ ≤ 1/2`, but for the one
 /// entry above 1/2 it is formed as the sum of all the others, which keeps its relative accuracy
 /// when that entry dominates (`1 − 0.9999999` from a rounded `0.9999999` would keep few bits).
-pub(crate) fn softmax_jacobian_row(y: &[f64], tau: Temperature, out: &mut [f64]) {
+pub(crate) fn softmax_jacobian_row(y: &[f64], mask: Option<&[bool]>, tau: Temperature, out: &mut [f64]) {
     let k = y.len();
     let dominant = y.iter().position(|&v| v > 0.5);
     let dominant_complement = dominant
         .map(|d| y.iter().enumerate().filter(|&(j, _)| j != d).fold(Dd::ZERO, |acc, (_, &v)| acc.add_f64(v)));
     for (i, &yi) in y.iter().enumerate() {
         for (j, &yj) in y.iter().enumerate() {
-            let entry = if i == j {
+            let entry = if !included(mask, i) || !included(mask, j) {
+                // A masked position's row and column are 0 under every policy.
+                Dd::ZERO
+            } else if i == j {
                 let complement = match (dominant, dominant_complement) {
                     (Some(d), Some(c)) if d == i => c,
                     _ => Dd::ONE.sub(Dd::new(yi)),

@@ -81,6 +81,11 @@ impl Dd {
             return Dd::new(q1 + self.lo / other.hi);
         }
         let (p, e) = two_prod(q1, other.hi);
+        if !p.is_finite() {
+            // q1 · other.hi rounds past f64::MAX: the quotient is within an ulp of overflow, and
+            // its correction would be inf − inf.
+            return Dd::new(q1);
+        }
         // `self.hi - p` is exact: p is within one rounding of self.hi (Sterbenz).
         let remainder = ((self.hi - p) - e) + self.lo - q1 * other.lo;
         let (hi, lo) = fast_two_sum(q1, remainder / other.hi);
@@ -119,13 +124,17 @@ pub(crate) fn fast_two_sum(a: f64, b: f64) -> (f64, f64) {
 #[inline(always)]
 pub(crate) fn two_prod(a: f64, b: f64) -> (f64, f64) {
     let p = a * b;
+    if !p.is_finite() {
+        // No finite error term: callers check `p` (inf − inf would be NaN).
+        return (p, 0.0);
+    }
     if cfg!(target_feature = "fma") {
         return (p, a.mul_add(b, -p));
     }
     const BIG: f64 = 1.0e290;
     const SMALL: f64 = 1.0e-280;
     let in_range = a.abs() < BIG && b.abs() < BIG && (p == 0.0 || p.abs() > SMALL);
-    if !in_range || !p.is_finite() {
+    if !in_range {
         return (p, a.mul_add(b, -p));
     }
     let (a_hi, a_lo) = split(a);

@@ -2,18 +2,23 @@
 //! logsumexp from them.
 //!
 //! The exactness comes from three choices:
-//! - `x/τ` is carried as a double-double `q`, and `q − max` is formed in double-double, so the
-//!   exponential's argument is never rounded (the rounding of `x − max` is what costs the usual
-//!   implementations their 64–98 ulp);
+//! - the maximum is taken in input units, and `(x − max)/τ` is formed in double-double (`x − max`
+//!   exactly, then a double-double division), so the exponential's argument is never rounded (the
+//!   rounding of `x − max` is what costs the usual implementations their 64–98 ulp) and no
+//!   temperature, however small, makes a finite `x/τ` overflow into an infinity;
 //! - each `exp` is accurate to about 2⁻⁵⁸ and summed in double-double, with its power of two kept
 //!   apart until the final store, so tiny terms keep their bits;
 //! - the sum is kept as `1 + rest`, and `ln s` is `ln_1p(rest)`, so a dominant class gets its
 //!   log-probability `−tiny` to full relative accuracy, and every quotient is a double-double
 //!   division rounded once.
 
-use super::dd::{Dd, two_prod};
+use super::dd::{Dd, two_prod, two_sum};
 use super::exp::{exp_dd, exp_f64, ln_1p_precise};
 use crate::options::MaskedRows;
+
+/// The exponentials are summed scaled by `2^SUM_SHIFT`, so that terms down to 2⁻¹¹⁵⁰ keep all their
+/// bits even when they are subnormal on their own; the sum is scaled back once.
+const SUM_SHIFT: i32 = 128;
 
 /// The temperature as the kernels use it.
 #[derive(Clone, Copy, Debug)]
@@ -27,8 +32,8 @@ impl Temperature {
         Temperature { tau }
     }
 
-    /// `x / τ` as a double-double (exact up to 2⁻¹⁰⁴ relative). A quotient that overflows is
-    /// infinite and then follows the `±inf` rules.
+    /// `x / τ` as a double-double (exact up to 2⁻¹⁰⁴ relative); `±inf` only where the exact
+    /// quotient is beyond `f64::MAX`.
     #[inline(always)]
     pub fn scale(self, x: f64) -> Dd {
         if self.tau == 1.0 {
@@ -40,7 +45,35 @@ impl Temperature {
         }
         // x − hi·τ exactly: hi·τ is within one rounding of x.
         let (p, e) = two_prod(hi, self.tau);
-        Dd { hi, lo: ((x - p) - e) / self.tau }
+        let residual = if p.is_finite() { (x - p) - e } else { (-hi).mul_add(self.tau, x) };
+        Dd { hi, lo: residual / self.tau }
+    }
+
+    /// `(x − max)/τ` as a double-double: the difference exactly (halved first if it would
+    /// overflow), then a double-double division. `−inf` for `x = −inf`.
+    #[inline(always)]
+    pub fn offset(self, x: f64, max: f64) -> Dd {
+        let (d, e) = two_sum(x, -max);
+        if d.is_finite() {
+            let d = Dd { hi: d, lo: e };
+            if self.tau == 1.0 { d } else { d.div(Dd::new(self.tau)) }
+        } else if x.is_finite() {
+            let (d, e) = two_sum(0.5 * x, -0.5 * max);
+            Dd { hi: d, lo: e }.div(Dd::new(self.tau)).ldexp(1)
+        } else {
+            Dd::new(d)
+        }
+    }
+
+    /// `(x − max)/τ` in plain `f64` (relative error 2⁻⁵²).
+    #[inline(always)]
+    pub fn offset_f64(self, x: f64, max: f64) -> f64 {
+        let d = x - max;
+        if d.is_finite() || !x.is_finite() {
+            if self.tau == 1.0 { d } else { d / self.tau }
+        } else {
+            ((0.5 * x - 0.5 * max) / self.tau) * 2.0
+        }
     }
 
     /// `v / τ` for a double-double, rounded to `f64`.
@@ -52,12 +85,12 @@ impl Temperature {
 
 /// How the exponentials of a row are computed: the two precisions the kernels come in.
 pub(crate) trait Precision {
-    /// `exp(q − max)`, to be summed.
-    fn term(q: Dd, max: Dd) -> Dd;
-    /// `exp(q − max) / sum`.
-    fn probability(q: Dd, max: Dd, sum: Dd) -> f64;
-    /// `q − max − ln_sum`.
-    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64;
+    /// `exp((x − max)/τ) · 2^SUM_SHIFT`, to be summed.
+    fn term(x: f64, max: f64, tau: Temperature) -> Dd;
+    /// `exp((x − max)/τ) / sum`.
+    fn probability(x: f64, max: f64, tau: Temperature, sum: Dd) -> f64;
+    /// `(x − max)/τ − ln_sum`.
+    fn log_probability(x: f64, max: f64, tau: Temperature, ln_sum: Dd) -> f64;
 }
 
 /// For `f64` outputs: every exponential to about 2⁻⁵⁸ in double-double with its power of two
@@ -66,49 +99,39 @@ pub(crate) struct Exact;
 
 impl Precision for Exact {
     #[inline(always)]
-    fn term(q: Dd, max: Dd) -> Dd {
-        let (p, n) = exp_dd(q.sub(max));
-        p.ldexp(n)
+    fn term(x: f64, max: f64, tau: Temperature) -> Dd {
+        let (p, n) = exp_dd(tau.offset(x, max));
+        p.ldexp(n + SUM_SHIFT)
     }
     #[inline(always)]
-    fn probability(q: Dd, max: Dd, sum: Dd) -> f64 {
-        let (p, n) = exp_dd(q.sub(max));
+    fn probability(x: f64, max: f64, tau: Temperature, sum: Dd) -> f64 {
+        let (p, n) = exp_dd(tau.offset(x, max));
         super::dd::ldexp(p.div(sum).to_f64(), n)
     }
     #[inline(always)]
-    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64 {
-        // (q − max) − ln s, both terms ≤ 0: no cancellation.
-        q.sub(max).sub(ln_sum).to_f64()
+    fn log_probability(x: f64, max: f64, tau: Temperature, ln_sum: Dd) -> f64 {
+        // (x − max)/τ − ln s, both terms ≤ 0: no cancellation.
+        tau.offset(x, max).sub(ln_sum).to_f64()
     }
 }
 
-/// For outputs of 24 bits or fewer (`f32`, `f16`, `bf16`): `q − max` and the exponentials in
+/// For outputs of 24 bits or fewer (`f32`, `f16`, `bf16`): `(x − max)/τ` and the exponentials in
 /// plain `f64` (relative error a few 2⁻⁵³, about 2⁻²⁸ of an `f32` ulp), summed in
-/// double-double. About ten times cheaper than [`Exact`], and as exact once rounded to `f32`.
+/// double-double. Several times cheaper than [`Exact`], and as exact once rounded to `f32`.
 pub(crate) struct Narrow;
-
-impl Narrow {
-    /// `q − max` in `f64`. `q.hi − max.hi` is exact whenever the result can matter (for
-    /// `|t| < 2^10` both lie within a factor two of each other, or both are small), and the low
-    /// parts carry the temperature's rounding.
-    #[inline(always)]
-    fn difference(q: Dd, max: Dd) -> f64 {
-        (q.hi - max.hi) + (q.lo - max.lo)
-    }
-}
 
 impl Precision for Narrow {
     #[inline(always)]
-    fn term(q: Dd, max: Dd) -> Dd {
-        Dd::new(exp_f64(Self::difference(q, max)))
+    fn term(x: f64, max: f64, tau: Temperature) -> Dd {
+        Dd::new(super::dd::ldexp(exp_f64(tau.offset_f64(x, max)), SUM_SHIFT))
     }
     #[inline(always)]
-    fn probability(q: Dd, max: Dd, sum: Dd) -> f64 {
-        exp_f64(Self::difference(q, max)) / sum.to_f64()
+    fn probability(x: f64, max: f64, tau: Temperature, sum: Dd) -> f64 {
+        exp_f64(tau.offset_f64(x, max)) / sum.to_f64()
     }
     #[inline(always)]
-    fn log_probability(q: Dd, max: Dd, ln_sum: Dd) -> f64 {
-        Self::difference(q, max) - ln_sum.to_f64()
+    fn log_probability(x: f64, max: f64, tau: Temperature, ln_sum: Dd) -> f64 {
+        tau.offset_f64(x, max) - ln_sum.to_f64()
     }
 }
 
@@ -121,17 +144,18 @@ pub(crate) fn included(mask: Option<&[bool]>, i: usize) -> bool {
 /// The log-sum-exp statistics of a row or of a chunk of one: a commutative monoid under
 /// [`RowStats::merge`].
 ///
-/// The sum is kept as `s = 1 + rest`: one entry attaining the maximum contributes exactly 1, and
-/// `rest` sums all the others. A dominant class then keeps the full relative accuracy of `rest`
-/// (which may be 1e-30), where `1 + rest` in double-double would keep only 2⁻¹⁰⁶ of 1 and
-/// `ln s` would lose its last bits.
+/// The maximum is kept in input units (`x`, not `x/τ`): `x/τ` may overflow where every
+/// `(x − max)/τ` that matters does not. The sum is kept as `s = 1 + rest`: one entry attaining
+/// the maximum contributes exactly 1, and `rest` sums all the others. A dominant class then keeps
+/// the full relative accuracy of `rest` (which may be 1e-30), where `1 + rest` in double-double
+/// would keep only 2⁻¹⁰⁶ of 1 and `ln s` would lose its last bits.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct RowStats {
-    /// Largest finite `q` taking part (`-inf` when there is none).
-    pub max: Dd,
-    /// `Σ exp(q − max) − 1` over the finite `q` taking part (0 when there is none).
+    /// Largest finite `x` taking part (`-inf` when there is none).
+    pub max: f64,
+    /// `Σ exp((x − max)/τ) − 1` over the finite `x` taking part (0 when there is none).
     pub rest: Dd,
-    /// How many `q` taking part are `+inf`.
+    /// How many `x` taking part are `+inf`.
     pub posinf: u64,
     /// Whether a NaN takes part.
     pub nan: bool,
@@ -151,8 +175,7 @@ pub(crate) enum RowKind {
 }
 
 impl RowStats {
-    pub const EMPTY: RowStats =
-        RowStats { max: Dd { hi: f64::NEG_INFINITY, lo: 0.0 }, rest: Dd::ZERO, posinf: 0, nan: false };
+    pub const EMPTY: RowStats = RowStats { max: f64::NEG_INFINITY, rest: Dd::ZERO, posinf: 0, nan: false };
 
     /// Two passes over the row: the maximum (and where it is), then the sum of the other
     /// exponentials.
@@ -165,51 +188,43 @@ impl RowStats {
             }
             if xi.is_nan() {
                 stats.nan = true;
-                continue;
-            }
-            let q = tau.scale(xi);
-            if q.hi == f64::INFINITY {
+            } else if xi == f64::INFINITY {
                 stats.posinf += 1;
-            } else if q.hi > stats.max.hi || (q.hi == stats.max.hi && q.lo > stats.max.lo) {
-                stats.max = q;
+            } else if xi > stats.max {
+                stats.max = xi;
                 argmax = i;
             }
         }
-        if stats.nan || stats.posinf > 0 || stats.max.hi == f64::NEG_INFINITY {
+        if stats.nan || stats.posinf > 0 || stats.max == f64::NEG_INFINITY {
             return stats;
         }
-        let mut rest = Dd::ZERO;
+        let mut scaled = Dd::ZERO;
         for (i, &xi) in x.iter().enumerate() {
             if i != argmax && included(mask, i) {
-                rest = rest.add(P::term(tau.scale(xi), stats.max));
+                scaled = scaled.add(P::term(xi, stats.max, tau));
             }
         }
-        stats.rest = rest;
+        stats.rest = scaled.ldexp(-SUM_SHIFT);
         stats
     }
 
-    /// `s = Σ exp(q − max)`, at least 1 when anything finite takes part.
+    /// `s = Σ exp((x − max)/τ)`, at least 1 when anything finite takes part.
     pub fn sum(&self) -> Dd {
-        if self.max.hi == f64::NEG_INFINITY { Dd::ZERO } else { Dd::ONE.add(self.rest) }
+        if self.max == f64::NEG_INFINITY { Dd::ZERO } else { Dd::ONE.add(self.rest) }
     }
 
-    /// Combines the statistics of two disjoint parts of a row.
-    pub fn merge(self, other: RowStats) -> RowStats {
+    /// Combines the statistics of two disjoint parts of a row, taken at temperature `tau`.
+    pub fn merge(self, other: RowStats, tau: Temperature) -> RowStats {
         let nan = self.nan || other.nan;
-        let posinf = self.posinf + other.posinf;
-        let (big, small) =
-            if other.max.hi > self.max.hi || (other.max.hi == self.max.hi && other.max.lo > self.max.lo) {
-                (other, self)
-            } else {
-                (self, other)
-            };
-        let rest = if small.max.hi == f64::NEG_INFINITY {
+        let posinf = self.posinf.saturating_add(other.posinf);
+        let (big, small) = if other.max > self.max { (other, self) } else { (self, other) };
+        let rest = if small.max == f64::NEG_INFINITY {
             big.rest
         } else {
-            // big.rest + f·(1 + small.rest), with f = exp(small.max − big.max) ≤ 1.
-            let (p, n) = exp_dd(small.max.sub(big.max));
-            let factor = p.ldexp(n);
-            big.rest.add(factor.add(factor.mul(small.rest)))
+            // big.rest + f·(1 + small.rest), with f = exp((small.max − big.max)/τ) ≤ 1, its power
+            // of two applied last.
+            let (p, n) = exp_dd(tau.offset(small.max, big.max));
+            big.rest.add(p.mul(Dd::ONE.add(small.rest)).ldexp(n))
         };
         RowStats { max: big.max, rest, posinf, nan }
     }
@@ -219,7 +234,7 @@ impl RowStats {
             RowKind::Nan
         } else if self.posinf > 0 {
             RowKind::PosInf(self.posinf)
-        } else if self.max.hi == f64::NEG_INFINITY {
+        } else if self.max == f64::NEG_INFINITY {
             RowKind::NoMass
         } else {
             RowKind::Finite
@@ -231,14 +246,14 @@ impl RowStats {
         ln_1p_precise(self.rest)
     }
 
-    /// `ln Σ exp(q)`: `+inf` with an `+inf` entry, `-inf` when nothing has mass (whatever the
+    /// `ln Σ exp(x/τ)`: `+inf` with an `+inf` entry, `-inf` when nothing has mass (whatever the
     /// masked-row policy: it is `ln 0`, as for an empty row), NaN with a NaN.
-    pub fn logsumexp(&self) -> f64 {
+    pub fn logsumexp(&self, tau: Temperature) -> f64 {
         match self.kind() {
             RowKind::Nan => f64::NAN,
             RowKind::PosInf(_) => f64::INFINITY,
             RowKind::NoMass => f64::NEG_INFINITY,
-            RowKind::Finite => self.max.add(self.ln_sum()).to_f64(),
+            RowKind::Finite => tau.scale(self.max).add(self.ln_sum()).to_f64(),
         }
     }
 
@@ -261,14 +276,13 @@ impl RowStats {
             RowKind::PosInf(k) => {
                 let share = 1.0 / k as f64;
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    let at_inf = included(mask, i) && tau.scale(xi).hi == f64::INFINITY;
-                    *o = if at_inf { share } else { 0.0 };
+                    *o = if included(mask, i) && xi == f64::INFINITY { share } else { 0.0 };
                 }
             }
             RowKind::Finite => {
                 let sum = self.sum();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) { P::probability(tau.scale(xi), self.max, sum) } else { 0.0 };
+                    *o = if included(mask, i) { P::probability(xi, self.max, tau, sum) } else { 0.0 };
                 }
             }
         }
@@ -292,15 +306,14 @@ impl RowStats {
             RowKind::PosInf(k) => {
                 let share = -(k as f64).ln();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    let at_inf = included(mask, i) && tau.scale(xi).hi == f64::INFINITY;
-                    *o = if at_inf { share } else { f64::NEG_INFINITY };
+                    *o = if included(mask, i) && xi == f64::INFINITY { share } else { f64::NEG_INFINITY };
                 }
             }
             RowKind::Finite => {
                 let ln_sum = self.ln_sum();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
                     *o = if included(mask, i) {
-                        P::log_probability(tau.scale(xi), self.max, ln_sum)
+                        P::log_probability(xi, self.max, tau, ln_sum)
                     } else {
                         f64::NEG_INFINITY
                     };

@@ -28,13 +28,13 @@ pub(crate) fn cross_entropy_row(x: &[f64], a: &[Dd], grad: Option<&mut [f64]>, s
                 coefficient_sum = coefficient_sum.add(ai);
                 if ai.hi != 0.0 {
                     // −log_softmax = ln s − (x − max) ≥ 0.
-                    loss = loss.add(ln_sum.sub(Dd::new(xi).sub(stats.max)).mul(ai));
+                    loss = loss.add(ln_sum.sub(unit.offset(xi, stats.max)).mul(ai));
                 }
             }
             if let Some(grad) = grad {
                 let sum = stats.sum();
                 for ((g, &xi), &ai) in grad.iter_mut().zip(x).zip(a) {
-                    let (p, n) = exp_dd(Dd::new(xi).sub(stats.max));
+                    let (p, n) = exp_dd(unit.offset(xi, stats.max));
                     let y = p.div(sum).ldexp(n);
                     *g = y.mul(coefficient_sum).sub(ai).to_f64();
                 }

@@ -149,7 +149,7 @@ where
 /// The softmax Jacobian of every row along `opts.axis`: an array of shape
 /// `(…, K, K)`, where `…` is the shape of `x` without the axis and
 /// `J[…, i, j] = (δᵢⱼ yᵢ − yᵢ yⱼ) / τ` with `y = softmax(x)`. Masked positions have zero rows and
-/// columns.
+/// columns under every policy (a Jacobian is a gradient: no NaN reaches a masked position).
 ///
 /// ```
 /// use ndarray::array;
@@ -161,7 +161,7 @@ where
 /// ```
 ///
 /// # Errors
-/// As [`crate::softmax`].
+/// As [`crate::softmax`], and a Jacobian too large to allocate (`rows · K²` elements).
 pub fn softmax_jacobian<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<ArrayD<T>>
 where
     T: Element,
@@ -179,18 +179,30 @@ where
     shape.remove(axis_index);
     let rows: usize = shape.iter().product();
     shape.extend([k, k]);
-    let mut data = Vec::with_capacity(rows * k * k);
+    let too_big = || {
+        Error::new(
+            ErrorKind::Shape,
+            format!("the Jacobian of shape {shape:?} is too large to allocate", shape = shape.as_slice()),
+        )
+    };
+    let block_len = k.checked_mul(k).ok_or_else(too_big)?;
+    let total = rows.checked_mul(block_len).ok_or_else(too_big)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(total).map_err(|_| too_big())?;
+    if total == 0 {
+        return ArrayD::from_shape_vec(shape, data)
+            .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: Jacobian shape: {e}")));
+    }
     let (mut row, mut mask_row, mut probs, mut block) =
-        (Vec::new(), Vec::new(), vec![0.0; k], vec![0.0; k * k]);
+        (Vec::new(), Vec::new(), vec![0.0; k], vec![0.0; block_len]);
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for x_lane in x.lanes(axis) {
         load(x_lane, &mut row);
         let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
         normalize_row::<T>(Normalize::Softmax, &row, mask, tau, opts.masked_rows, &mut probs);
-        softmax_jacobian_row(&probs, tau, &mut block);
+        softmax_jacobian_row(&probs, mask, tau, &mut block);
         data.extend(block.iter().map(|&v| T::from_f64(v)));
     }
-    data.resize(rows * k * k, T::from_f64(0.0));
     ArrayD::from_shape_vec(shape, data)
         .map_err(|e| Error::new(ErrorKind::Shape, format!("internal error: Jacobian shape: {e}")))
 }

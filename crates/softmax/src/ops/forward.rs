@@ -154,7 +154,7 @@ where
     for (x_lane, o) in x.lanes(axis).into_iter().zip(out.iter_mut()) {
         load(x_lane, &mut row);
         let mask = next_mask_row(&mut mask_lanes, &mut mask_row);
-        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp());
+        *o = T::from_f64((kernels_for::<T>().stats)(&row, mask, tau).logsumexp(tau));
     }
     into_dim(out)
 }
@@ -218,17 +218,14 @@ where
     let tau = Temperature::new(opts.temperature);
     let mut out = Array::from_elem(x.raw_dim(), T::from_f64(0.0));
     let apply = |v: &T| T::from_f64(f(tau.scale(v.to_f64())));
+    let (x, mut out_dyn) = (x.view().into_dyn(), out.view_mut().into_dyn());
     match &opts.mask {
-        None => Zip::from(&mut out).and(x).for_each(|o, v| *o = apply(v)),
-        Some(mask) => {
-            let mask = mask.view().into_shape_with_order(x.raw_dim()).map_err(|e| {
-                crate::error::Error::new(crate::error::ErrorKind::Shape, format!("mask: {e}"))
-            })?;
-            Zip::from(&mut out)
-                .and(x)
-                .and(&mask)
-                .for_each(|o, v, &keep| *o = if keep { apply(v) } else { T::from_f64(masked_value) })
-        }
+        None => Zip::from(&mut out_dyn).and(&x).for_each(|o, v| *o = apply(v)),
+        // Any layout of the mask (transposed, reversed, broadcast) zips with the input.
+        Some(mask) => Zip::from(&mut out_dyn)
+            .and(&x)
+            .and(mask)
+            .for_each(|o, v, &keep| *o = if keep { apply(v) } else { T::from_f64(masked_value) }),
     }
     Ok(out)
 }

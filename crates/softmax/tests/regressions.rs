@@ -1,0 +1,133 @@
+//! One test per problem a review found, so that none comes back.
+
+use half::f16;
+use ndarray::{Array1, Array2, array, s};
+use softmax::nn::CrossEntropyLoss;
+use softmax::{LossOptions, LseStats, MaskedRows, Options, RowOptions, Target};
+use softmax_oracle::{self as oracle};
+
+#[test]
+fn huge_inputs_with_a_temperature_are_not_nan() {
+    let o = Options::new().temperature(3.0);
+    assert_eq!(softmax::softmax(&array![f64::MAX], &o).unwrap()[0], 1.0);
+    let ly = softmax::log_softmax(&array![f64::MAX, 0.0], &o).unwrap();
+    assert_eq!(ly[0], 0.0);
+    let exact = oracle::log_softmax(&[f64::MAX, 0.0], 3.0);
+    assert!(exact[1].ulp_error_f64(ly[1]) <= 0.5, "{}", ly[1]);
+    let lse = softmax::logsumexp(&array![f64::MAX], &o).unwrap()[[]];
+    assert!(oracle::logsumexp(&[f64::MAX], 3.0).unwrap().ulp_error_f64(lse) <= 0.5, "{lse}");
+}
+
+#[test]
+fn many_subnormal_terms_keep_their_bits() {
+    // 10⁵ terms of e⁻⁷¹⁸ ≈ 1.5e-312 each: subnormal alone, 1.5e-307 together.
+    let mut x = vec![-718.0f64; 100_001];
+    x[0] = 0.0;
+    let xa = Array1::from(x.clone());
+    let ly = softmax::log_softmax(&xa, &Options::new()).unwrap();
+    let exact0 = oracle::log_softmax(&x, 1.0).swap_remove(0);
+    assert!(exact0.ulp_error_f64(ly[0]) <= 1.0, "{} ulp", exact0.ulp_error_f64(ly[0]));
+    let lse = softmax::logsumexp(&xa, &Options::new()).unwrap()[[]];
+    let exact_lse = oracle::logsumexp(&x, 1.0).unwrap();
+    assert!(exact_lse.ulp_error_f64(lse) <= 1.0, "{} ulp", exact_lse.ulp_error_f64(lse));
+}
+
+#[test]
+fn f16_results_at_the_overflow_edge_stay_finite() {
+    let o = Options::new().temperature(0.1);
+    let x = array![f16::from_f64(0.0), f16::from_f64(-6552.0)];
+    assert_eq!(softmax::log_softmax(&x, &o).unwrap()[1], f16::MIN);
+    assert_eq!(softmax::logsumexp(&array![f16::from_f64(6552.0)], &o).unwrap()[[]], f16::MAX);
+    assert_eq!(softmax::log_sigmoid(&array![f16::from_f64(-6552.0)], &o).unwrap()[0], f16::MIN);
+}
+
+#[test]
+fn an_empty_slice_with_any_row_length_is_fine() {
+    let mut none: [f32; 0] = [];
+    softmax::slice::softmax(&[] as &[f32], &mut none, usize::MAX, &RowOptions::new()).unwrap();
+    softmax::slice::logsumexp(&[] as &[f32], &mut none, usize::MAX, &RowOptions::new()).unwrap();
+    let mut dx: [f64; 0] = [];
+    softmax::slice::softmax_backward(&[] as &[f64], &[], &mut dx, 1 << 62, &RowOptions::new()).unwrap();
+}
+
+#[test]
+fn a_jacobian_too_large_to_hold_is_an_error_not_an_abort() {
+    let empty = Array2::<f64>::zeros((0, 1usize << 40));
+    let err = softmax::softmax_jacobian(&empty, &Options::new()).unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    let narrow = Array2::<f32>::zeros((3, 0));
+    assert_eq!(softmax::softmax_jacobian(&narrow, &Options::new()).unwrap().shape(), &[3, 0, 0]);
+}
+
+#[test]
+fn sigmoid_takes_masks_of_any_layout() {
+    let x = Array2::from_shape_fn((2, 3), |(i, j)| i as f64 - j as f64);
+    let m = Array2::from_shape_fn((3, 2), |(i, j)| (i + j) % 2 == 0);
+    let standard = m.t().to_owned();
+    for op in [softmax::sigmoid::<f64, _, _>, softmax::log_sigmoid::<f64, _, _>] {
+        let got = op(&x, &Options::new().mask(m.t())).unwrap();
+        assert_eq!(got, op(&x, &Options::new().mask(standard.view())).unwrap());
+    }
+    let reversed = standard.slice(s![.., ..;-1]).to_owned();
+    let got = softmax::sigmoid(&x, &Options::new().mask(standard.slice(s![.., ..;-1]))).unwrap();
+    assert_eq!(got, softmax::sigmoid(&x, &Options::new().mask(reversed.view())).unwrap());
+}
+
+#[test]
+fn the_jacobian_is_zero_at_masked_positions_under_every_policy() {
+    let x = array![[0.0f64, 1.0, 2.0], [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NAN]];
+    let mask = array![[false, false, false], [true, true, false]];
+    for policy in [MaskedRows::Nan, MaskedRows::Zeros] {
+        let j = softmax::softmax_jacobian(&x, &Options::new().mask(mask.view()).masked_rows(policy)).unwrap();
+        assert!(j.slice(s![0, .., ..]).iter().all(|&v| v == 0.0), "{policy:?}: {j:?}");
+        assert!(j.slice(s![1, 2, ..]).iter().chain(j.slice(s![1, .., 2])).all(|&v| v == 0.0), "{policy:?}");
+    }
+}
+
+#[test]
+fn tiny_temperatures_do_not_turn_finite_logits_into_infinities() {
+    let y = softmax::softmax(&array![1.0f32, 2.0], &Options::new().temperature(5e-324)).unwrap();
+    assert_eq!(y, array![0.0f32, 1.0]);
+    let y = softmax::softmax(&array![1e10f64, 2e10, 0.0], &Options::new().temperature(1e-300)).unwrap();
+    assert_eq!(y, array![0.0, 1.0, 0.0]);
+    let lse = softmax::logsumexp(&array![1.0f64, 2.0], &Options::new().temperature(1e-300)).unwrap();
+    assert!(oracle::logsumexp(&[1.0, 2.0], 1e-300).unwrap().ulp_error_f64(lse[[]]) <= 0.5);
+    let lse = softmax::logsumexp(&array![1.0f64, 2.0], &Options::new().temperature(1e-310)).unwrap();
+    assert_eq!(lse[[]], f64::INFINITY); // 2/1e-310 is beyond f64::MAX: the exact result overflows
+}
+
+#[test]
+fn counts_of_infinities_saturate_instead_of_wrapping() {
+    let mut stats = LseStats::from_words([0.0, 0.0, 0.0, 2f64.powi(53), 0.0, 1.0]).unwrap();
+    for _ in 0..20 {
+        stats = stats.merge(&stats).unwrap();
+    }
+    assert_eq!(stats.logsumexp(), f64::INFINITY);
+    assert!(stats.to_words()[3] >= 2f64.powi(53));
+}
+
+#[test]
+fn a_chunk_from_another_row_is_an_error() {
+    let stats = LseStats::from_chunk(&[1.0f64, 2.0], 1.0).unwrap();
+    let mut out = [0.0; 2];
+    let err = stats.softmax_chunk(&[5.0, 1.0], &mut out, MaskedRows::Nan).unwrap_err();
+    assert!(err.to_string().contains("index 0"), "{err}");
+}
+
+#[test]
+fn a_failed_forward_leaves_nothing_for_backward() {
+    let mut loss = CrossEntropyLoss::<f64>::new();
+    let logits = array![[1.0, 2.0]];
+    loss.forward(&logits, Target::classes(array![0i64].view())).unwrap();
+    assert!(loss.backward().is_ok());
+    assert!(loss.forward(&logits, Target::classes(array![7i64].view())).is_err());
+    assert!(loss.backward().is_err());
+    let _ = LossOptions::<f64>::new();
+}
+
+#[test]
+fn an_infinite_upstream_gradient_at_a_zero_probability_is_harmless() {
+    let y = array![0.5f64, 0.5, 0.0];
+    let dx = softmax::softmax_backward(&y, &array![1.0, 2.0, f64::INFINITY], &Options::new()).unwrap();
+    assert_eq!(dx, array![-0.25, 0.25, 0.0]);
+}
