@@ -11,7 +11,7 @@ mod accuracy_suite;
 #[path = "../tests/support/common.rs"]
 mod common;
 
-use accuracy_suite::{Size, bound, run_all};
+use accuracy_suite::{DTYPES, OPERATIONS, Size, bound, run_all};
 
 fn main() {
     let by_family = std::env::args().any(|a| a == "--family");
@@ -38,23 +38,10 @@ fn main() {
         "operation", "f64", "f32", "f16", "bf16"
     );
     let summary = report.summary();
-    let ops = [
-        "softmax",
-        "log_softmax",
-        "logsumexp",
-        "logsumexp, ulp of result",
-        "logsumexp, ulp of max|x|",
-        "sigmoid",
-        "log_sigmoid",
-        "cross_entropy",
-        "bce_with_logits",
-        "softmax_backward (ε‖y‖‖dy‖/τ)",
-        "log_softmax_backward (ε‖…‖/τ)",
-    ];
-    for op in ops {
+    for op in OPERATIONS {
         let cell = |dtype: &str| summary.get(&(op.to_string(), dtype.to_string())).map_or(f64::NAN, |c| c.0);
         let show = |v: f64| if v < 1e4 { format!("{v:>8.3}") } else { format!("{v:>8.1e}") };
-        let cells = ["f64", "f32", "f16", "bf16"].map(|d| show(cell(d)));
+        let cells = DTYPES.map(|d| show(cell(d)));
         println!("{op:<32} {}", cells.join(" "));
     }
     println!();

@@ -469,6 +469,24 @@ pub fn run_all(size: Size) -> Report {
     report
 }
 
+/// Every operation the suite measures, in the order the report prints them.
+pub const OPERATIONS: [&str; 11] = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "logsumexp, ulp of result",
+    "logsumexp, ulp of max|x|",
+    "sigmoid",
+    "log_sigmoid",
+    "cross_entropy",
+    "bce_with_logits",
+    "softmax_backward (ε‖y‖‖dy‖/τ)",
+    "log_softmax_backward (ε‖…‖/τ)",
+];
+
+/// The dtypes, in the order the report prints them.
+pub const DTYPES: [&str; 4] = ["f64", "f32", "f16", "bf16"];
+
 /// The SPEC bound for an operation in a dtype.
 ///
 /// One documented exception: `logsumexp` in `f64` of a row whose `m` and `ln s` nearly cancel
