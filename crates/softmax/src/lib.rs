@@ -136,6 +136,8 @@
 //! - **Speed**: this version runs the portable row kernels on one thread, through the one
 //!   dispatch point where the vectorised kernels will plug in.
 #![deny(missing_docs)]
+// The portable kernels need no `unsafe`; the vectorised ones will allow it in `arch/` only.
+#![deny(unsafe_code)]
 
 mod element;
 mod error;
