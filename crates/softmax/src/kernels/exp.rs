@@ -1,10 +1,13 @@
-//! `exp` and `ln(1 + u)` to about 2⁻⁵⁸ relative, returning double-double values, with the power
-//! of two kept apart so that tiny terms keep their bits until the final store.
+//! `exp` and `ln(1 + u)` in the strengths the kernels need: double-double to about 2⁻⁵⁸ with the
+//! power of two kept apart, so that tiny terms keep their bits until the final store
+//! ([`exp_dd`], [`ln_1p_dd`]); double-double to about 2⁻¹⁰⁰ for the once-per-row `ln s`
+//! ([`ln_1p_precise`]); and plain `f64` under an ulp for results of 24 bits or fewer
+//! ([`exp_f64`]). Each is held to its bound against the oracle by the tests below.
 
 use super::dd::{Dd, fast_two_sum, round_to_int, two_prod, two_sum};
 
 /// ln 2 split in three: `LN2_HI` has 32 significant bits, so `n * LN2_HI` is exact for
-/// `|n| < 2^21`; the three parts together are good to 2⁻¹⁶⁰.
+/// `|n| < 2^21`; the three parts together are good to about 2⁻¹³⁸.
 const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LN2_LO2: f64 = 1.161_222_722_936_253_2e-26;
