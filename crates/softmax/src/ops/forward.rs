@@ -192,7 +192,7 @@ where
 /// ```
 ///
 /// # Errors
-/// As [`sigmoid`].
+/// As [`sigmoid()`].
 pub fn log_sigmoid<T, S, D>(x: &ArrayBase<S, D>, opts: &Options<'_>) -> Result<Array<T, D>>
 where
     T: Element,
