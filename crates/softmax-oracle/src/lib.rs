@@ -14,6 +14,16 @@
 //!
 //! with `q_i = x_i / tau` and `m = max_i q_i`.
 //!
+//! ```
+//! use softmax_oracle as oracle;
+//! // The exact softmax of [1, 2, 3], and the error of a float32 result against it.
+//! let exact = oracle::softmax(&[1.0, 2.0, 3.0], 1.0);
+//! assert_eq!(exact[2].to_f64(), 0.6652409557748219);
+//! assert!(exact[2].ulp_error_f32(0.66524094) <= 0.5);
+//! // logsumexp of an empty row has no value.
+//! assert!(oracle::logsumexp(&[], 1.0).is_none());
+//! ```
+//!
 //! # How exact
 //!
 //! Everything is done in binary big floats (the pure-Rust `astro-float`
