@@ -267,25 +267,11 @@ impl RowStats {
         policy: MaskedRows,
         out: &mut [f64],
     ) {
-        match self.kind() {
-            RowKind::Nan => out.fill(f64::NAN),
-            RowKind::NoMass => out.fill(match policy {
-                MaskedRows::Nan => f64::NAN,
-                MaskedRows::Zeros => 0.0,
-            }),
-            RowKind::PosInf(k) => {
-                let share = 1.0 / k as f64;
-                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) && xi == f64::INFINITY { share } else { 0.0 };
-                }
-            }
-            RowKind::Finite => {
-                let sum = self.sum();
-                for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) { P::probability(xi, self.max, tau, sum) } else { 0.0 };
-                }
-            }
-        }
+        let per_entry = || {
+            let sum = self.sum();
+            move |xi| P::probability(xi, self.max, tau, sum)
+        };
+        self.write_row(x, mask, policy, out, 0.0, |k| 1.0 / k as f64, per_entry);
     }
 
     /// Log-softmax of the positions of `x` given the row's statistics.
@@ -297,26 +283,44 @@ impl RowStats {
         policy: MaskedRows,
         out: &mut [f64],
     ) {
+        let per_entry = || {
+            let ln_sum = self.ln_sum();
+            move |xi| P::log_probability(xi, self.max, tau, ln_sum)
+        };
+        self.write_row(x, mask, policy, out, f64::NEG_INFINITY, |k| -(k as f64).ln(), per_entry);
+    }
+
+    /// The special-value rules shared by softmax and log-softmax: `nothing` is what an entry
+    /// without mass gives (0 or `−inf`), `share(k)` what each of `k` `+inf` entries gets, and
+    /// `per_entry` builds (only for a finite row, since `ln s` costs a few hundred operations)
+    /// the function of an ordinary entry.
+    #[allow(clippy::too_many_arguments, reason = "the two callers differ in exactly these")]
+    fn write_row<F: Fn(f64) -> f64>(
+        &self,
+        x: &[f64],
+        mask: Option<&[bool]>,
+        policy: MaskedRows,
+        out: &mut [f64],
+        nothing: f64,
+        share: impl Fn(u64) -> f64,
+        per_entry: impl FnOnce() -> F,
+    ) {
         match self.kind() {
             RowKind::Nan => out.fill(f64::NAN),
             RowKind::NoMass => out.fill(match policy {
                 MaskedRows::Nan => f64::NAN,
-                MaskedRows::Zeros => f64::NEG_INFINITY,
+                MaskedRows::Zeros => nothing,
             }),
             RowKind::PosInf(k) => {
-                let share = -(k as f64).ln();
+                let share = share(k);
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) && xi == f64::INFINITY { share } else { f64::NEG_INFINITY };
+                    *o = if included(mask, i) && xi == f64::INFINITY { share } else { nothing };
                 }
             }
             RowKind::Finite => {
-                let ln_sum = self.ln_sum();
+                let value = per_entry();
                 for (i, (o, &xi)) in out.iter_mut().zip(x).enumerate() {
-                    *o = if included(mask, i) {
-                        P::log_probability(xi, self.max, tau, ln_sum)
-                    } else {
-                        f64::NEG_INFINITY
-                    };
+                    *o = if included(mask, i) { value(xi) } else { nothing };
                 }
             }
         }
