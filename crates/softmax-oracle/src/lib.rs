@@ -133,10 +133,11 @@ fn finalize(y: &Ax, resid: impl FnOnce(&Ax) -> Ax, force: bool) -> Option<Exact>
             Some(_) => None,
         };
     }
-    if let Some(e) = y.err {
-        if e > ex(&y.v) - 1 - (PRECISION as i64 + 3) && !force {
-            return None;
-        }
+    if let Some(e) = y.err
+        && e > ex(&y.v) - 1 - (PRECISION as i64 + 3)
+        && !force
+    {
+        return None;
     }
     let mut v = y.v.clone();
     v.set_precision(PRECISION, RM).expect("set_precision");

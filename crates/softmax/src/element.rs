@@ -36,6 +36,20 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
     /// boundary may stand for an exact value just below it: the largest finite value is then
     /// within half an ulp either way, where infinity could be infinitely wrong.
     fn from_f64(value: f64) -> Self;
+
+    /// The slice as `f32`s when `Self` is `f32` (the type the vectorised kernels take).
+    #[doc(hidden)]
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+
+    /// The slice as `f32`s when `Self` is `f32`.
+    #[doc(hidden)]
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = values;
+        None
+    }
 }
 
 impl Element for f64 {
@@ -67,6 +81,12 @@ impl Element for f32 {
         }
         // `as` rounds to nearest, ties to even, and keeps subnormals.
         value as f32
+    }
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        Some(values)
+    }
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        Some(values)
     }
 }
 

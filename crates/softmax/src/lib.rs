@@ -162,9 +162,28 @@ pub use ops::loss::{
 pub use options::{MaskedRows, Options, RowOptions};
 pub use stream::LseStats;
 
-/// The name of the row-kernel implementation this process uses (`"portable"` in this version).
-pub fn isa() -> &'static str {
-    kernels::dispatch::kernels().name
+pub use kernels::fast::Isa;
+
+/// The instruction set the vectorised kernels of this process use: the best this machine has,
+/// unless the environment variable `SOFTMAX_ISA` (`avx512`, `avx2` or `portable`) or [`set_isa`]
+/// pinned another. [`Isa::Portable`] is the exact double-double path every other is checked
+/// against.
+pub fn isa() -> Isa {
+    kernels::fast::current()
+}
+
+/// Pins the instruction set for the whole process (a benchmark comparing paths, a test forcing
+/// each one). Affects calls that start after it returns.
+///
+/// # Errors
+/// An instruction set this machine cannot run ([`ErrorKind::Option`]).
+pub fn set_isa(isa: Isa) -> Result<()> {
+    kernels::fast::set_isa(isa).map_err(|isa| {
+        Error::new(
+            ErrorKind::Option,
+            format!("instruction set {} is not available on this machine", isa.name()),
+        )
+    })
 }
 
 /// The README's examples, compiled and run as doctests so that it stays true.

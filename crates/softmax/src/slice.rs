@@ -23,7 +23,7 @@ fn row_count(len: usize, row_len: usize) -> Result<usize> {
         (_, 0) => {
             Err(Error::new(ErrorKind::Option, format!("row length 0 cannot split a slice of {len} elements")))
         }
-        _ if len % row_len != 0 => Err(Error::new(
+        _ if !len.is_multiple_of(row_len) => Err(Error::new(
             ErrorKind::Shape,
             format!("a slice of {len} elements does not split into rows of {row_len}"),
         )),

@@ -18,8 +18,6 @@ type BackwardFn = fn(&[f64], &[f64], Option<&[bool]>, Temperature, &mut [f64]);
 
 /// One implementation of the row kernels.
 pub(crate) struct RowKernels {
-    /// Its name, as [`crate::isa`] reports it.
-    pub name: &'static str,
     pub stats: StatsFn,
     pub softmax: NormalizeFn,
     pub log_softmax: NormalizeFn,
@@ -28,7 +26,6 @@ pub(crate) struct RowKernels {
 }
 
 static PORTABLE_EXACT: RowKernels = RowKernels {
-    name: "portable",
     stats: RowStats::of_row::<Exact>,
     softmax: RowStats::softmax_into::<Exact>,
     log_softmax: RowStats::log_softmax_into::<Exact>,
@@ -37,7 +34,6 @@ static PORTABLE_EXACT: RowKernels = RowKernels {
 };
 
 static PORTABLE_NARROW: RowKernels = RowKernels {
-    name: "portable",
     stats: RowStats::of_row::<Narrow>,
     softmax: RowStats::softmax_into::<Narrow>,
     log_softmax: RowStats::log_softmax_into::<Narrow>,

@@ -11,6 +11,7 @@ pub(crate) mod backward;
 pub(crate) mod dd;
 pub(crate) mod dispatch;
 pub(crate) mod exp;
+pub(crate) mod fast;
 pub(crate) mod forward;
 pub(crate) mod loss;
 pub(crate) mod sigmoid;

@@ -9,9 +9,10 @@ use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dd::Dd;
 use crate::kernels::dispatch::kernels_for;
+use crate::kernels::fast;
 use crate::kernels::forward::Temperature;
 use crate::kernels::sigmoid;
-use crate::options::{Options, check_axis, check_temperature};
+use crate::options::{MaskedRows, Options, check_axis, check_temperature};
 
 /// The softmax of `x` along `opts.axis`: `exp(x/τ − m) / Σ exp(x/τ − m)`.
 ///
@@ -111,6 +112,15 @@ fn normalize_dyn<T: Element>(
     check_temperature(opts.temperature)?;
     check_mask(opts.mask.as_ref(), x.shape())?;
     let tau = Temperature::new(opts.temperature);
+    if opts.mask.is_none() && opts.temperature == 1.0 && axis.index() + 1 == x.ndim() {
+        let len = x.shape()[axis.index()];
+        if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
+            && let (Some(xf), Some(yf)) = (T::as_f32(xs), T::as_f32_mut(ys))
+            && fast_rows(op, xf, yf, len, opts.masked_rows)
+        {
+            return Ok(());
+        }
+    }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
@@ -121,6 +131,30 @@ fn normalize_dyn<T: Element>(
         store(&result, out_lane);
     }
     Ok(())
+}
+
+/// Contiguous `f32` rows at temperature 1 without a mask, through the vectorised kernels (rows
+/// they do not take go to the portable path one by one); false on the portable path.
+fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, policy: MaskedRows) -> bool {
+    let op = match op {
+        Normalize::Softmax => fast::Op::Softmax,
+        Normalize::LogSoftmax => fast::Op::LogSoftmax,
+    };
+    let back = match op {
+        fast::Op::Softmax => Normalize::Softmax,
+        fast::Op::LogSoftmax => Normalize::LogSoftmax,
+    };
+    let (mut row, mut result) = (Vec::new(), Vec::new());
+    let mut fallback = |xr: &[f32], yr: &mut [f32]| {
+        row.clear();
+        row.extend(xr.iter().map(|&v| f64::from(v)));
+        result.resize(row.len(), 0.0);
+        normalize_row::<f32>(back, &row, None, Temperature::new(1.0), policy, &mut result);
+        for (dst, &v) in yr.iter_mut().zip(&result) {
+            *dst = f32::from_f64(v);
+        }
+    };
+    fast::rows_f32(fast::current(), op, x, y, len, &mut fallback)
 }
 
 /// `ln Σ exp(x/τ)` along `opts.axis`, which is removed from the shape.
@@ -149,6 +183,24 @@ where
     check_mask(opts.mask.as_ref(), x.shape())?;
     let tau = Temperature::new(opts.temperature);
     let mut out = ArrayD::from_elem(x.raw_dim().remove_axis(axis), T::from_f64(0.0));
+    let len = x.shape()[axis.index()];
+    if opts.mask.is_none()
+        && opts.temperature == 1.0
+        && axis.index() + 1 == x.ndim()
+        && len > 0
+        && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
+        && let (Some(xf), Some(of)) = (T::as_f32(xs), T::as_f32_mut(os))
+    {
+        let mut row = Vec::new();
+        let mut fallback = |xr: &[f32]| {
+            row.clear();
+            row.extend(xr.iter().map(|&v| f64::from(v)));
+            f32::from_f64((kernels_for::<f32>().stats)(&row, None, tau).logsumexp(tau))
+        };
+        if fast::logsumexp_rows_f32(fast::current(), xf, of, len, &mut fallback) {
+            return into_dim(out);
+        }
+    }
     let (mut row, mut mask_row) = (Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, o) in x.lanes(axis).into_iter().zip(out.iter_mut()) {

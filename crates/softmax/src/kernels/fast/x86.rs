@@ -1,0 +1,638 @@
+//! The x86-64 kernels: one generic row algorithm ([`row`]) over a small vector trait, compiled
+//! twice, for AVX-512 (16 lanes) and AVX2+FMA (8 lanes). Everything generic is
+//! `#[inline(always)]`, so each copy is built with its own target features.
+
+use std::arch::x86_64::*;
+
+use super::{LOG2_E, MAX_ABS_MAX, Op, Stats};
+
+/// `ln 2 = C1 + C2 + C3`: `C1` has 12 significant bits and `C2` is a multiple of 2⁻²⁵, so that
+/// for `|n| < 4096` both `n·C1` and `n·C2` are exact and so are `x − n·C1` and the next step.
+const C1: f32 = 2839.0 / 4096.0;
+const C2: f32 = 1072.0 / 33_554_432.0;
+const C3: f32 = -1.904_654_2e-9;
+
+/// `exp(r) ≈ 1 + r + r²·(P2 + P3·r + P4·r² + P5·r³ + P6·r⁴)`, relative error below 2⁻²⁷·⁹ on
+/// `|r| ≤ 0.3475` with these `f32` coefficients (fitted by iteratively reweighted least squares
+/// on Chebyshev nodes against the exact exponential, then checked on a fine grid).
+const P2: f32 = 0.499_999_94;
+const P3: f32 = 0.166_665_2;
+const P4: f32 = 0.041_668_408;
+const P5: f32 = 0.008_368_899;
+const P6: f32 = 0.001_381_421_3;
+
+/// Entries further than this below the maximum contribute nothing an `f32` can hold (`e⁻¹¹⁰` is
+/// below the smallest subnormal relative to the row's largest term); they are clamped to it so
+/// that the reduction stays in its exact range.
+const FLOOR: f32 = 110.0;
+
+trait Simd: Copy {
+    const LANES: usize;
+    type Mask: Copy;
+    type Acc: Copy;
+
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(self, p: *mut f32);
+    fn splat(v: f32) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn max(self, o: Self) -> Self;
+    /// `a·b + c`, rounded once.
+    fn fma(a: Self, b: Self, c: Self) -> Self;
+    /// Round to the nearest integer, ties to even.
+    fn round(self) -> Self;
+    /// `self · 2^k` for integral `k` in `[−160, 2]`.
+    fn scale(self, k: Self) -> Self;
+    fn reduce_max(self) -> f32;
+    fn reduce_add(self) -> f64;
+    fn eq(self, o: Self) -> Self::Mask;
+    fn bits(mask: Self::Mask) -> u32;
+    fn zero_where(self, mask: Self::Mask) -> Self;
+    fn acc_zero() -> Self::Acc;
+    /// Adds the lanes, widened to `f64`.
+    fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc;
+    fn acc_total(acc: Self::Acc) -> f64;
+    /// `RN((x − m) − l)` with the arithmetic in `f64`.
+    fn log_out(x: Self, m: f64, l: f64) -> Self;
+}
+
+#[derive(Clone, Copy)]
+struct V16(__m512);
+
+impl Simd for V16 {
+    const LANES: usize = 16;
+    type Mask = __mmask16;
+    type Acc = (__m512d, __m512d);
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        unsafe { V16(_mm512_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        unsafe { V16(_mm512_set1_ps(v)) }
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        unsafe { V16(_mm512_add_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        unsafe { V16(_mm512_sub_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        unsafe { V16(_mm512_mul_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        unsafe { V16(_mm512_max_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, b: Self, c: Self) -> Self {
+        unsafe { V16(_mm512_fmadd_ps(a.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    fn round(self) -> Self {
+        unsafe { V16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
+    }
+    #[inline(always)]
+    fn scale(self, k: Self) -> Self {
+        unsafe { V16(_mm512_scalef_ps(self.0, k.0)) }
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f32 {
+        unsafe { _mm512_reduce_max_ps(self.0) }
+    }
+    #[inline(always)]
+    fn reduce_add(self) -> f64 {
+        Self::acc_total(Self::acc_add(Self::acc_zero(), self))
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> Self::Mask {
+        unsafe { _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, o.0) }
+    }
+    #[inline(always)]
+    fn bits(mask: Self::Mask) -> u32 {
+        mask as u32
+    }
+    #[inline(always)]
+    fn zero_where(self, mask: Self::Mask) -> Self {
+        unsafe { V16(_mm512_maskz_mov_ps(!mask, self.0)) }
+    }
+    #[inline(always)]
+    fn acc_zero() -> Self::Acc {
+        unsafe { (_mm512_setzero_pd(), _mm512_setzero_pd()) }
+    }
+    #[inline(always)]
+    fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc {
+        unsafe {
+            let (lo, hi) = halves512(v.0);
+            (_mm512_add_pd(acc.0, _mm512_cvtps_pd(lo)), _mm512_add_pd(acc.1, _mm512_cvtps_pd(hi)))
+        }
+    }
+    #[inline(always)]
+    fn acc_total(acc: Self::Acc) -> f64 {
+        unsafe { _mm512_reduce_add_pd(_mm512_add_pd(acc.0, acc.1)) }
+    }
+    #[inline(always)]
+    fn log_out(x: Self, m: f64, l: f64) -> Self {
+        unsafe {
+            let (lo, hi) = halves512(x.0);
+            let (m, l) = (_mm512_set1_pd(m), _mm512_set1_pd(l));
+            let lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(lo), m), l));
+            let hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(hi), m), l));
+            let joined =
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
+            V16(_mm512_castpd_ps(joined))
+        }
+    }
+}
+
+#[inline(always)]
+fn halves512(v: __m512) -> (__m256, __m256) {
+    unsafe {
+        let lo = _mm512_castps512_ps256(v);
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        (lo, hi)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct V8(__m256);
+
+impl Simd for V8 {
+    const LANES: usize = 8;
+    type Mask = __m256;
+    type Acc = (__m256d, __m256d);
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        unsafe { V8(_mm256_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { _mm256_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        unsafe { V8(_mm256_set1_ps(v)) }
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        unsafe { V8(_mm256_add_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        unsafe { V8(_mm256_sub_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        unsafe { V8(_mm256_mul_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        unsafe { V8(_mm256_max_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, b: Self, c: Self) -> Self {
+        unsafe { V8(_mm256_fmadd_ps(a.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    fn round(self) -> Self {
+        unsafe { V8(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
+    }
+    #[inline(always)]
+    fn scale(self, k: Self) -> Self {
+        // Two exact powers of two, so that results down to the subnormals are reached: the first
+        // factor stays normal (k₁ ≥ −126), the second carries the rest (k − k₁ ≥ −34).
+        unsafe {
+            let k = _mm256_cvtps_epi32(k.0);
+            let k1 = _mm256_max_epi32(k, _mm256_set1_epi32(-126));
+            let k2 = _mm256_sub_epi32(k, k1);
+            let bias = _mm256_set1_epi32(127);
+            let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(k1, bias)));
+            let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(k2, bias)));
+            V8(_mm256_mul_ps(_mm256_mul_ps(self.0, s1), s2))
+        }
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f32 {
+        unsafe {
+            let m = _mm_max_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            let m = _mm_max_ss(m, _mm_shuffle_ps::<0b01>(m, m));
+            _mm_cvtss_f32(m)
+        }
+    }
+    #[inline(always)]
+    fn reduce_add(self) -> f64 {
+        Self::acc_total(Self::acc_add(Self::acc_zero(), self))
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> Self::Mask {
+        unsafe { _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, o.0) }
+    }
+    #[inline(always)]
+    fn bits(mask: Self::Mask) -> u32 {
+        unsafe { _mm256_movemask_ps(mask) as u32 }
+    }
+    #[inline(always)]
+    fn zero_where(self, mask: Self::Mask) -> Self {
+        unsafe { V8(_mm256_andnot_ps(mask, self.0)) }
+    }
+    #[inline(always)]
+    fn acc_zero() -> Self::Acc {
+        unsafe { (_mm256_setzero_pd(), _mm256_setzero_pd()) }
+    }
+    #[inline(always)]
+    fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc {
+        unsafe {
+            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v.0));
+            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v.0));
+            (_mm256_add_pd(acc.0, lo), _mm256_add_pd(acc.1, hi))
+        }
+    }
+    #[inline(always)]
+    fn acc_total(acc: Self::Acc) -> f64 {
+        unsafe {
+            let s = _mm256_add_pd(acc.0, acc.1);
+            let s = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
+            _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+        }
+    }
+    #[inline(always)]
+    fn log_out(x: Self, m: f64, l: f64) -> Self {
+        unsafe {
+            let (m, l) = (_mm256_set1_pd(m), _mm256_set1_pd(l));
+            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x.0));
+            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x.0));
+            let lo = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_sub_pd(lo, m), l));
+            let hi = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_sub_pd(hi, m), l));
+            V8(_mm256_set_m128(hi, lo))
+        }
+    }
+}
+
+/// The constants of one row's exponentials, broadcast once.
+#[derive(Clone, Copy)]
+struct Consts<S> {
+    max: S,
+    floor: S,
+    shift: S,
+    log2e: S,
+    neg_c1: S,
+    neg_c2: S,
+    neg_c3: S,
+    p: [S; 5],
+    one: S,
+}
+
+impl<S: Simd> Consts<S> {
+    #[inline(always)]
+    fn new(max: f32) -> Self {
+        Consts {
+            max: S::splat(max),
+            floor: S::splat(max - FLOOR),
+            shift: S::splat(Stats::shift(max)),
+            log2e: S::splat(LOG2_E),
+            neg_c1: S::splat(-C1),
+            neg_c2: S::splat(-C2),
+            neg_c3: S::splat(-C3),
+            p: [S::splat(P6), S::splat(P5), S::splat(P4), S::splat(P3), S::splat(P2)],
+            one: S::splat(1.0),
+        }
+    }
+
+    /// `4·exp(x − j·ln 2)` as `hi + lo`.
+    #[inline(always)]
+    fn exp(&self, x: S) -> (S, S) {
+        // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on into the
+        // sum, which is how pass 2 reports it; `−inf` becomes the floor, whose term is 0.
+        let x = self.floor.max(x);
+        let n = x.mul(self.log2e).round();
+        let t = S::fma(n, self.neg_c1, x);
+        let r1 = S::fma(n, self.neg_c2, t);
+        let r = S::fma(n, self.neg_c3, r1);
+        let mut q = S::fma(self.p[0], r, self.p[1]);
+        q = S::fma(q, r, self.p[2]);
+        q = S::fma(q, r, self.p[3]);
+        q = S::fma(q, r, self.p[4]);
+        q = S::fma(q, r, self.one);
+        let hi = S::fma(r, q, self.one);
+        let lo = S::fma(r, q, self.one.sub(hi));
+        let k = n.sub(self.shift);
+        (hi.scale(k), lo.scale(k))
+    }
+}
+
+/// Where the row's maximum occurs, recorded in pass 2 so that pass 3 can give those outputs
+/// their exact value; if there are too many ties to record, pass 3 scans the row instead.
+struct Ties {
+    at: [(usize, u32); 8],
+    count: usize,
+    overflow: bool,
+}
+
+impl Ties {
+    fn new() -> Self {
+        Ties { at: [(0, 0); 8], count: 0, overflow: false }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, start: usize, bits: u32) {
+        if self.count < self.at.len() {
+            self.at[self.count] = (start, bits);
+            self.count += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn apply(&self, x: &[f32], y: &mut [f32], max: f32, value: f32) {
+        if self.overflow {
+            for (yi, &xi) in y.iter_mut().zip(x) {
+                if xi == max {
+                    *yi = value;
+                }
+            }
+            return;
+        }
+        for &(start, mut bits) in &self.at[..self.count] {
+            while bits != 0 {
+                let lane = bits.trailing_zeros() as usize;
+                // Tail lanes beyond the row are padding and never equal the maximum.
+                y[start + lane] = value;
+                bits &= bits - 1;
+            }
+        }
+    }
+}
+
+/// Pass 1: the maximum. A NaN may or may not survive `max`; pass 2 catches it (see [`stats`]).
+#[inline(always)]
+unsafe fn max_pass<S: Simd>(x: &[f32]) -> f32 {
+    let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
+    let mut acc = [S::splat(f32::NEG_INFINITY); 4];
+    let mut i = 0;
+    unsafe {
+        while i + 4 * l <= n {
+            for (u, a) in acc.iter_mut().enumerate() {
+                *a = a.max(S::load(p.add(i + u * l)));
+            }
+            i += 4 * l;
+        }
+        while i + l <= n {
+            acc[0] = acc[0].max(S::load(p.add(i)));
+            i += l;
+        }
+        if i < n {
+            let mut buf = [x[0]; 16];
+            buf[..n - i].copy_from_slice(&x[i..]);
+            acc[1] = acc[1].max(S::load(buf.as_ptr()));
+        }
+    }
+    acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
+}
+
+/// The running sums of pass 2 (two of each, for two independent chains of additions).
+struct Sums<S: Simd> {
+    acc: [S::Acc; 2],
+    lo: [S; 2],
+    ties: u32,
+}
+
+impl<S: Simd> Sums<S> {
+    /// One vector of pass 2 (a closure would not inherit the caller's target features).
+    #[inline(always)]
+    unsafe fn step<const STORE: bool>(
+        &mut self,
+        u: usize,
+        c: &Consts<S>,
+        v: S,
+        start: usize,
+        out: *mut f32,
+        ties: &mut Ties,
+    ) {
+        let (mut hi, mut lo) = c.exp(v);
+        if STORE {
+            unsafe { hi.store(out) };
+        }
+        let eq = v.eq(c.max);
+        let bits = S::bits(eq);
+        if bits != 0 {
+            self.ties += bits.count_ones();
+            ties.record(start, bits);
+            hi = hi.zero_where(eq);
+            lo = lo.zero_where(eq);
+        }
+        self.acc[u] = S::acc_add(self.acc[u], hi);
+        self.lo[u] = self.lo[u].add(lo);
+    }
+}
+
+/// Pass 2: the sum of the terms below the maximum and the number of ties; with `STORE`, the
+/// terms' `hi` parts are written to `y`.
+#[inline(always)]
+unsafe fn sum_pass<S: Simd, const STORE: bool>(
+    x: &[f32],
+    y: *mut f32,
+    c: &Consts<S>,
+    ties: &mut Ties,
+) -> (f64, f64) {
+    let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
+    let mut sums = Sums::<S> { acc: [S::acc_zero(); 2], lo: [S::splat(0.0); 2], ties: 0 };
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            sums.step::<STORE>(0, c, S::load(p.add(i)), i, y.wrapping_add(i), ties);
+            sums.step::<STORE>(1, c, S::load(p.add(i + l)), i + l, y.wrapping_add(i + l), ties);
+            i += 2 * l;
+        }
+        while i + l <= n {
+            sums.step::<STORE>(0, c, S::load(p.add(i)), i, y.wrapping_add(i), ties);
+            i += l;
+        }
+        if i < n {
+            // Padding far below the floor: its terms are exactly 0 and it never ties.
+            let pad = x[i] - 4.0 * FLOOR;
+            let mut buf = [pad; 16];
+            buf[..n - i].copy_from_slice(&x[i..]);
+            let mut out = [0.0f32; 16];
+            sums.step::<STORE>(1, c, S::load(buf.as_ptr()), i, out.as_mut_ptr(), ties);
+            if STORE {
+                std::ptr::copy_nonoverlapping(out.as_ptr(), y.add(i), n - i);
+            }
+        }
+    }
+    let rest =
+        S::acc_total(sums.acc[0]) + S::acc_total(sums.acc[1]) + sums.lo[0].add(sums.lo[1]).reduce_add();
+    (sums.ties as f64, rest)
+}
+
+/// Pass 3 of softmax: `y ← RN(y·(rh + rl))`, in place.
+#[inline(always)]
+unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32) {
+    let (n, p, l) = (y.len(), y.as_mut_ptr(), S::LANES);
+    let (rh, rl) = (S::splat(rh), S::splat(rl));
+    let mut i = 0;
+    unsafe {
+        while i + l <= n {
+            let v = S::load(p.add(i));
+            S::fma(v, rh, v.mul(rl)).store(p.add(i));
+            i += l;
+        }
+        if i < n {
+            let mut buf = [0.0f32; 16];
+            buf[..n - i].copy_from_slice(&y[i..]);
+            let v = S::load(buf.as_ptr());
+            S::fma(v, rh, v.mul(rl)).store(buf.as_mut_ptr());
+            y[i..].copy_from_slice(&buf[..n - i]);
+        }
+    }
+}
+
+/// Pass 3 of log-softmax: `y = RN((x − m) − l)`.
+#[inline(always)]
+unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
+    let (n, px, py, lanes) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
+    let mut i = 0;
+    unsafe {
+        while i + lanes <= n {
+            S::log_out(S::load(px.add(i)), m, l).store(py.wrapping_add(i));
+            i += lanes;
+        }
+        if i < n {
+            let mut buf = [0.0f32; 16];
+            buf[..n - i].copy_from_slice(&x[i..]);
+            S::log_out(S::load(buf.as_ptr()), m, l).store(buf.as_mut_ptr());
+            y[i..].copy_from_slice(&buf[..n - i]);
+        }
+    }
+}
+
+/// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
+#[inline(always)]
+unsafe fn stats<S: Simd, const STORE: bool>(x: &[f32], y: *mut f32, ties: &mut Ties) -> Option<Stats> {
+    let max = unsafe { max_pass::<S>(x) };
+    // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
+    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+        return None;
+    }
+    let consts = Consts::<S>::new(max);
+    let (count, rest) = unsafe { sum_pass::<S, STORE>(x, y, &consts, ties) };
+    // A NaN anywhere in the row has made the sum NaN.
+    if !rest.is_finite() {
+        return None;
+    }
+    Some(Stats::new(max, count, rest))
+}
+
+/// One row of softmax or log-softmax; false if the row must take the portable path.
+#[inline(always)]
+unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
+    let mut ties = Ties::new();
+    match op {
+        Op::Softmax => {
+            let Some(st) = (unsafe { stats::<S, true>(x, y.as_mut_ptr(), &mut ties) }) else {
+                return false;
+            };
+            let s = st.ties * st.e_max + st.rest;
+            let r = 1.0 / s;
+            let rh = r as f32;
+            let rl = (r - rh as f64) as f32;
+            unsafe { scale_pass::<S>(y, rh, rl) };
+            ties.apply(x, y, st.max, (1.0 / (st.ties + st.rest / st.e_max)) as f32);
+        }
+        Op::LogSoftmax => {
+            let Some(st) = (unsafe { stats::<S, false>(x, y.as_mut_ptr(), &mut ties) }) else {
+                return false;
+            };
+            unsafe { log_pass::<S>(x, y, st.max as f64, st.ln_sum()) };
+        }
+    }
+    true
+}
+
+#[inline(always)]
+unsafe fn rows<S: Simd>(
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    len: usize,
+    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
+) {
+    for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+        if !unsafe { row::<S>(op, xr, yr) } {
+            fallback(xr, yr);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &mut dyn FnMut(&[f32]) -> f32) {
+    for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
+        let mut ties = Ties::new();
+        *o = match unsafe { stats::<S, false>(xr, std::ptr::null_mut(), &mut ties) } {
+            // m + ln s cancels in rows of log-probabilities (m < 0 < ln s ≈ −m): the sum's
+            // 2⁻²⁶ would then be many ulp of the result, which the portable path gets right.
+            Some(st) if (st.logsumexp()).abs() >= st.ln_sum() => st.logsumexp() as f32,
+            _ => fallback(xr),
+        };
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and DQ.
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
+pub(super) unsafe fn rows_avx512(
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    len: usize,
+    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
+) {
+    unsafe { rows::<V16>(op, x, y, len, fallback) }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma,popcnt")]
+pub(super) unsafe fn rows_avx2(
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    len: usize,
+    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
+) {
+    unsafe { rows::<V8>(op, x, y, len, fallback) }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and DQ.
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
+pub(super) unsafe fn lse_rows_avx512(
+    x: &[f32],
+    out: &mut [f32],
+    len: usize,
+    fallback: &mut dyn FnMut(&[f32]) -> f32,
+) {
+    unsafe { lse_rows::<V16>(x, out, len, fallback) }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma,popcnt")]
+pub(super) unsafe fn lse_rows_avx2(
+    x: &[f32],
+    out: &mut [f32],
+    len: usize,
+    fallback: &mut dyn FnMut(&[f32]) -> f32,
+) {
+    unsafe { lse_rows::<V8>(x, out, len, fallback) }
+}
