@@ -201,7 +201,7 @@ fn widen<T: Element>(x: &[T]) -> Vec<f64> {
 }
 
 /// Softmax, log-softmax and logsumexp of one row (along the last axis of a 1-D array).
-fn check_row<T: Measured>(report: &mut Report, family: &str, x: &[T], tau: f64) {
+pub fn check_row<T: Measured>(report: &mut Report, family: &str, x: &[T], tau: f64) {
     check_row_with(report, family, x, tau, false)
 }
 

@@ -1,0 +1,172 @@
+//! Every instruction-set path of the vectorised kernels, forced in turn (the portable one
+//! included), against the arbitrary-precision oracle and against each other: the `f32` part of
+//! the accuracy suite, and rows aimed at the kernels' own edges (lengths around the vector
+//! widths, ties of the maximum, `−inf`/NaN/`+inf`, the largest maximum the vector path takes, the
+//! clamp below the maximum, subnormal outputs, dominant classes).
+//!
+//! The instruction set is a process-wide setting, so this file holds a single test that walks
+//! the paths one after the other.
+
+#[path = "support/accuracy_suite.rs"]
+#[allow(dead_code)]
+mod accuracy_suite;
+#[path = "support/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use accuracy_suite::{Report, Size, bound, check_row, run_dtype};
+use common::{Rng, ulps_f32};
+use ndarray::{Array1, Array2};
+use softmax::{Isa, Options};
+
+/// Rows aimed at the vector kernels' edges, measured against the oracle.
+fn edge_rows(report: &mut Report, rng: &mut Rng) {
+    // Every length across the 8/16/32/64-lane boundaries, at a wide spread.
+    for len in 1..=100 {
+        let x: Vec<f32> = (0..len).map(|_| (rng.normal() * 30.0) as f32).collect();
+        check_row(report, "lengths 1..=100", &x, 1.0);
+    }
+    // Ties of the maximum: one, a few, in the tail, in more vectors than are recorded.
+    for (len, ties) in [(1, 1), (2, 2), (17, 3), (40, 40), (70, 5), (200, 200), (300, 37)] {
+        let mut x: Vec<f32> = (0..len).map(|_| (rng.normal() * 3.0) as f32 - 10.0).collect();
+        for i in 0..ties {
+            let at = (i * 7 + len / 3) % len;
+            x[at] = 4.5;
+        }
+        check_row(report, "ties of the maximum", &x, 1.0);
+    }
+    // The largest maxima the vector path takes, and just beyond (the portable path).
+    for m in [2699.9f32, 2700.0, -2700.0, 2700.5, -2750.0, 1e6] {
+        let x: Vec<f32> = (0..50).map(|i| m - (i as f32) * 2.3).collect();
+        check_row(report, "maxima near the vector path's limit", &x, 1.0);
+    }
+    // Around the clamp 110 below the maximum and the outputs near f32::MIN_POSITIVE.
+    let x: Vec<f32> = vec![
+        0.0, -86.0, -87.3, -87.33, -87.34, -87.5, -88.0, -100.0, -103.0, -104.0, -109.9, -110.0, -115.0,
+        -1e30,
+    ];
+    check_row(report, "around the clamp and subnormal outputs", &x, 1.0);
+    let shifted: Vec<f32> = x.iter().map(|v| v + 1000.0).collect();
+    check_row(report, "around the clamp and subnormal outputs", &shifted, 1.0);
+    // A dominant class (log-softmax −tiny), and many tiny terms next to it.
+    for len in [2, 16, 33, 1000] {
+        let mut x: Vec<f32> = (0..len).map(|_| -30.0 - (rng.unit() * 20.0) as f32).collect();
+        x[len / 2] = 0.0;
+        check_row(report, "a dominant class", &x, 1.0);
+    }
+    // Equal values except one (a systematic error of the exponential would not cancel).
+    for v in [-0.3466f32, 0.3466, -1.0, -7.25, -50.0] {
+        let mut x = vec![v; 257];
+        x[100] = 0.0;
+        check_row(report, "equal values but one", &x, 1.0);
+    }
+    // Integers and halves: reduction arguments at the rounding boundary of n = round(x/ln 2).
+    let x: Vec<f32> = (0..200).map(|i| -(i as f32) * std::f32::consts::LN_2 * 0.5).collect();
+    check_row(report, "multiples of ln 2 / 2", &x, 1.0);
+}
+
+/// Rows with special values, which every path must treat exactly as the portable path does.
+fn special_rows() -> Vec<Vec<f32>> {
+    let (inf, nan) = (f32::INFINITY, f32::NAN);
+    let mut rows = vec![
+        vec![f32::NEG_INFINITY; 20],
+        vec![1.0, f32::NEG_INFINITY, 2.0],
+        (0..40).map(|i| if i % 3 == 0 { f32::NEG_INFINITY } else { i as f32 }).collect(),
+        vec![inf, 1.0, inf, 3.0],
+        vec![inf],
+        vec![f32::MAX, f32::MAX, 0.0],
+        vec![-f32::MAX, 0.0],
+    ];
+    for at in [0, 5, 15, 16, 31, 39] {
+        let mut x: Vec<f32> = (0..40).map(|i| i as f32 * 0.1).collect();
+        x[at] = nan;
+        rows.push(x);
+    }
+    rows
+}
+
+/// The same special value (NaN, an infinity, zero), or finite values within the bound.
+fn agree(a: f32, b: f32) -> bool {
+    if a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite() || a == 0.0 || b == 0.0 {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    } else {
+        ulps_f32(a, b) <= 2
+    }
+}
+
+/// Softmax, log-softmax and logsumexp of the special rows, one row per call and all of them as
+/// one batch (so that rows the vector path hands back sit between rows it takes).
+fn special_outputs() -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    let o = Options::new();
+    for row in special_rows() {
+        let x = Array1::from(row);
+        out.push(softmax::softmax(&x, &o).unwrap().to_vec());
+        out.push(softmax::log_softmax(&x, &o).unwrap().to_vec());
+        out.push(vec![softmax::logsumexp(&x, &o).unwrap()[[]]]);
+    }
+    // A batch mixing taken and handed-back rows.
+    let mut rng = Rng(99);
+    let rows: Vec<Vec<f32>> = (0..12)
+        .map(|r| {
+            (0..24)
+                .map(|i| match (r % 4, i) {
+                    (1, 5) => f32::NAN,
+                    (2, 9) => f32::INFINITY,
+                    (3, _) if i % 2 == 0 => f32::NEG_INFINITY,
+                    _ => (rng.normal() * 5.0) as f32,
+                })
+                .collect()
+        })
+        .collect();
+    let batch = Array2::from_shape_vec((12, 24), rows.concat()).unwrap();
+    out.push(softmax::softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
+    out.push(softmax::log_softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
+    out.push(softmax::logsumexp(&batch, &o).unwrap().to_vec());
+    out
+}
+
+#[test]
+fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
+    let available = Isa::available();
+    assert!(available.contains(&Isa::Portable));
+    softmax::set_isa(Isa::Portable).unwrap();
+    let reference = special_outputs();
+    let mut failures = Vec::new();
+    for &isa in &available {
+        softmax::set_isa(isa).unwrap();
+        assert_eq!(softmax::isa(), isa);
+        let mut report = Report::default();
+        run_dtype::<f32>(&mut report, Size { max_len: 70, long_rows: &[1_000, 100_000] }, 7);
+        edge_rows(&mut report, &mut Rng(11));
+        for v in report.violations(bound) {
+            failures.push(format!("{isa}: {v}"));
+        }
+        for ((op, dtype), (worst, outputs)) in report.summary() {
+            if dtype == "f32" && ["softmax", "log_softmax", "logsumexp"].contains(&op.as_str()) {
+                eprintln!("{isa:>8} {op:<12} max {worst:.3} ulp over {outputs} outputs");
+                assert!(outputs > 1000, "{isa}: too few {op} outputs measured");
+            }
+        }
+        for (i, (got, want)) in special_outputs().iter().zip(&reference).enumerate() {
+            let agree = got.len() == want.len() && got.iter().zip(want).all(|(&a, &b)| agree(a, b));
+            if !agree {
+                failures.push(format!("{isa}: special-value case {i}: got {got:?}, portable gives {want:?}"));
+            }
+        }
+    }
+    softmax::set_isa(available[0]).unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn unavailable_instruction_sets_are_refused_and_names_round_trip() {
+    for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+        assert_eq!(Isa::from_name(isa.name()), Some(isa));
+        if !isa.is_available() {
+            let err = softmax::set_isa(isa).unwrap_err();
+            assert!(err.to_string().contains(isa.name()), "{err}");
+        }
+    }
+    assert_eq!(Isa::from_name("sse9"), None);
+}
