@@ -13,6 +13,7 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
+use crate::ops::forward::{fast_logsumexp_rows, fast_rows};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
 
@@ -51,6 +52,38 @@ fn normalize_rows<T: Element>(
         check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
+    if rows > 0
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && let Some(dst) = T::as_f32_mut(dst)
+    {
+        match src {
+            Some(src) => {
+                let src = T::as_f32(src).expect("src and dst have the same element type");
+                if fast_rows(op, src, dst, row_len, opts.masked_rows) {
+                    return Ok(());
+                }
+            }
+            None => {
+                // In place: the kernels read each row after writing part of it, so rows go
+                // through a scratch copy, a bounded number at a time.
+                let per_chunk = (1 << 16) / row_len + 1;
+                let mut scratch = Vec::with_capacity(per_chunk.min(rows) * row_len);
+                let mut taken = true;
+                for chunk in dst.chunks_mut(per_chunk * row_len) {
+                    scratch.clear();
+                    scratch.extend_from_slice(chunk);
+                    taken = fast_rows(op, &scratch, chunk, row_len, opts.masked_rows);
+                    if !taken {
+                        break;
+                    }
+                }
+                if taken {
+                    return Ok(());
+                }
+            }
+        }
+    }
     // Buffers only for rows that exist: an empty slice may come with any row length.
     let width = if rows == 0 { 0 } else { row_len };
     let (mut row, mut result) = (vec![0.0; width], vec![0.0; width]);
@@ -119,6 +152,14 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
             ErrorKind::Shape,
             format!("the output has length {} but the input has {rows} rows of {row_len}", dst.len()),
         ));
+    }
+    if rows > 0
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && let (Some(x), Some(out)) = (T::as_f32(src), T::as_f32_mut(dst))
+        && fast_logsumexp_rows(x, out, row_len)
+    {
+        return Ok(());
     }
     let mut row = vec![0.0; if rows == 0 { 0 } else { row_len }];
     for (r, o) in dst.iter_mut().enumerate() {

@@ -135,26 +135,31 @@ fn normalize_dyn<T: Element>(
 
 /// Contiguous `f32` rows at temperature 1 without a mask, through the vectorised kernels (rows
 /// they do not take go to the portable path one by one); false on the portable path.
-fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, policy: MaskedRows) -> bool {
-    let op = match op {
-        Normalize::Softmax => fast::Op::Softmax,
-        Normalize::LogSoftmax => fast::Op::LogSoftmax,
-    };
-    let back = match op {
-        fast::Op::Softmax => Normalize::Softmax,
-        fast::Op::LogSoftmax => Normalize::LogSoftmax,
-    };
-    let (mut row, mut result) = (Vec::new(), Vec::new());
-    let mut fallback = |xr: &[f32], yr: &mut [f32]| {
-        row.clear();
-        row.extend(xr.iter().map(|&v| f64::from(v)));
-        result.resize(row.len(), 0.0);
-        normalize_row::<f32>(back, &row, None, Temperature::new(1.0), policy, &mut result);
+pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, policy: MaskedRows) -> bool {
+    let fallback = move |xr: &[f32], yr: &mut [f32]| {
+        let row: Vec<f64> = xr.iter().map(|&v| f64::from(v)).collect();
+        let mut result = vec![0.0; row.len()];
+        normalize_row::<f32>(op, &row, None, Temperature::new(1.0), policy, &mut result);
         for (dst, &v) in yr.iter_mut().zip(&result) {
             *dst = f32::from_f64(v);
         }
     };
-    fast::rows_f32(fast::current(), op, x, y, len, &mut fallback)
+    let op = match op {
+        Normalize::Softmax => fast::Op::Softmax,
+        Normalize::LogSoftmax => fast::Op::LogSoftmax,
+    };
+    fast::rows_f32(fast::current(), op, x, y, len, &fallback)
+}
+
+/// `logsumexp` of contiguous `f32` rows (`len > 0`) at temperature 1 without a mask, through
+/// the vectorised kernels; false on the portable path.
+pub(crate) fn fast_logsumexp_rows(x: &[f32], out: &mut [f32], len: usize) -> bool {
+    let fallback = |xr: &[f32]| {
+        let tau = Temperature::new(1.0);
+        let row: Vec<f64> = xr.iter().map(|&v| f64::from(v)).collect();
+        f32::from_f64((kernels_for::<f32>().stats)(&row, None, tau).logsumexp(tau))
+    };
+    fast::logsumexp_rows_f32(fast::current(), x, out, len, &fallback)
 }
 
 /// `ln Σ exp(x/τ)` along `opts.axis`, which is removed from the shape.
@@ -191,13 +196,7 @@ where
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
         && let (Some(xf), Some(of)) = (T::as_f32(xs), T::as_f32_mut(os))
     {
-        let mut row = Vec::new();
-        let mut fallback = |xr: &[f32]| {
-            row.clear();
-            row.extend(xr.iter().map(|&v| f64::from(v)));
-            f32::from_f64((kernels_for::<f32>().stats)(&row, None, tau).logsumexp(tau))
-        };
-        if fast::logsumexp_rows_f32(fast::current(), xf, of, len, &mut fallback) {
+        if fast_logsumexp_rows(xf, of, len) {
             return into_dim(out);
         }
     }

@@ -194,64 +194,246 @@ impl Stats {
     pub fn logsumexp(&self) -> f64 {
         self.max as f64 + self.ln_sum()
     }
+
+    /// The softmax of each entry equal to the maximum: `1/Σ exp(x_i − m)`, rounded once.
+    pub fn top_probability(&self) -> f32 {
+        (1.0 / (self.ties + self.rest / self.e_max)) as f32
+    }
 }
 
 pub(crate) const LOG2_E: f32 = std::f32::consts::LOG2_E;
 
-/// Softmax or log-softmax of each contiguous row of length `len` in `x` into `y` with the
-/// chosen instruction set. Rows it cannot take are passed to `fallback(row, out)`.
-/// Returns false (doing nothing) on the portable path.
-pub(crate) fn rows_f32(
-    isa: Isa,
-    op: Op,
-    x: &[f32],
-    y: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
-) -> bool {
-    debug_assert_eq!(x.len(), y.len());
-    if len == 0 {
-        return true;
+/// Where the row's maximum occurs, recorded in pass 2 so that pass 3 can give those outputs
+/// their exact value; if there are too many ties to record, pass 3 scans the row instead.
+pub(crate) struct Ties {
+    at: [(usize, u32); 8],
+    count: usize,
+    overflow: bool,
+}
+
+impl Ties {
+    pub(crate) fn new() -> Self {
+        Ties { at: [(0, 0); 8], count: 0, overflow: false }
     }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if Isa::Avx512.is_available() => {
-            // SAFETY: the features were detected just above.
-            unsafe { x86::rows_avx512(op, x, y, len, fallback) };
-            true
+
+    #[inline(always)]
+    pub(crate) fn record(&mut self, start: usize, bits: u32) {
+        if self.count < self.at.len() {
+            self.at[self.count] = (start, bits);
+            self.count += 1;
+        } else {
+            self.overflow = true;
         }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if Isa::Avx2.is_available() => {
-            // SAFETY: as above.
-            unsafe { x86::rows_avx2(op, x, y, len, fallback) };
-            true
+    }
+
+    pub(crate) fn apply(&self, x: &[f32], y: &mut [f32], max: f32, value: f32) {
+        if self.overflow {
+            for (yi, &xi) in y.iter_mut().zip(x) {
+                if xi == max {
+                    *yi = value;
+                }
+            }
+            return;
         }
-        _ => false,
+        for &(start, mut bits) in &self.at[..self.count] {
+            while bits != 0 {
+                let lane = bits.trailing_zeros() as usize;
+                // Tail lanes beyond the row are padding and never equal the maximum.
+                y[start + lane] = value;
+                bits &= bits - 1;
+            }
+        }
     }
 }
 
+/// What a kernel calls for a row it does not take: the portable path for one row.
+pub(crate) type Fallback = dyn Fn(&[f32], &mut [f32]) + Sync;
+/// As [`Fallback`], for logsumexp.
+pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
+
+/// The entry points of one instruction set.
+struct Kernels {
+    rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
+    lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
+    max: unsafe fn(&[f32]) -> f32,
+    sum: unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64),
+    scale: unsafe fn(&mut [f32], f32, f32),
+    log: unsafe fn(&[f32], &mut [f32], f64, f64),
+}
+
+/// The kernels of `isa` if this machine runs it and it has vector kernels.
+fn kernels(isa: Isa) -> Option<&'static Kernels> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: Kernels = Kernels {
+            rows: x86::avx512::rows,
+            lse_rows: x86::avx512::lse_rows,
+            max: x86::avx512::max,
+            sum: x86::avx512::sum,
+            scale: x86::avx512::scale,
+            log: x86::avx512::log,
+        };
+        static AVX2: Kernels = Kernels {
+            rows: x86::avx2::rows,
+            lse_rows: x86::avx2::lse_rows,
+            max: x86::avx2::max,
+            sum: x86::avx2::sum,
+            scale: x86::avx2::scale,
+            log: x86::avx2::log,
+        };
+        match isa {
+            Isa::Avx512 if isa.is_available() => Some(&AVX512),
+            Isa::Avx2 if isa.is_available() => Some(&AVX2),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        None
+    }
+}
+
+/// Rows longer than this are cut into chunks of this many elements, always (whatever the number
+/// of threads), so that results are bitwise the same for any thread count: each pass runs over
+/// the chunks in parallel and the chunks' sums are added in order. 2¹⁶ `f32` (256 KiB) keep a
+/// chunk's output in L2 between its passes.
+pub(crate) const CHUNK: usize = 1 << 16;
+
+/// Batches of short rows are split into tasks of about this many elements for the thread pool.
+const TASK: usize = 1 << 15;
+
+fn parallel(elements: usize) -> bool {
+    elements >= 2 * TASK && rayon::current_num_threads() > 1
+}
+
+/// Softmax or log-softmax of each contiguous row of length `len` in `x` into `y` with the
+/// chosen instruction set, on the current rayon pool. Rows it cannot take are passed to
+/// `fallback`. Returns false (doing nothing) where `isa` has no vector kernels.
+pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) -> bool {
+    use rayon::prelude::*;
+    debug_assert_eq!(x.len(), y.len());
+    let Some(k) = kernels(isa) else { return false };
+    if len == 0 {
+        return true;
+    }
+    if len > CHUNK {
+        for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+            long_row(k, op, xr, yr, fallback);
+        }
+    } else if parallel(x.len()) {
+        let per_task = (TASK / len).max(1) * len;
+        x.par_chunks(per_task).zip(y.par_chunks_mut(per_task)).for_each(|(xs, ys)| {
+            // SAFETY: `kernels` checked that the machine runs this instruction set.
+            unsafe { (k.rows)(op, xs, ys, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { (k.rows)(op, x, y, len, fallback) };
+    }
+    true
+}
+
+/// Passes 1 and 2 of a long row, chunk by chunk: the statistics, or `None` for a row the vector
+/// path does not take. With `y`, pass 2 writes the terms there and the chunks' tie records are
+/// returned.
+fn long_stats(k: &Kernels, x: &[f32], y: Option<&mut [f32]>) -> Option<(Stats, Vec<Ties>)> {
+    use rayon::prelude::*;
+    // SAFETY (all calls below): `kernels` checked that the machine runs the instruction set.
+    let max = x.par_chunks(CHUNK).map(|c| unsafe { (k.max)(c) }).reduce(|| f32::NEG_INFINITY, f32::max);
+    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+        return None;
+    }
+    let parts: Vec<(f64, f64, Ties)> = match y {
+        Some(y) => x
+            .par_chunks(CHUNK)
+            .zip(y.par_chunks_mut(CHUNK))
+            .map(|(xc, yc)| {
+                let mut ties = Ties::new();
+                let (count, rest) = unsafe { (k.sum)(xc, Some(yc), max, &mut ties) };
+                (count, rest, ties)
+            })
+            .collect(),
+        None => x
+            .par_chunks(CHUNK)
+            .map(|xc| {
+                let mut ties = Ties::new();
+                let (count, rest) = unsafe { (k.sum)(xc, None, max, &mut ties) };
+                (count, rest, ties)
+            })
+            .collect(),
+    };
+    let (mut count, mut rest) = (0.0, 0.0);
+    for (c, r, _) in &parts {
+        count += c;
+        rest += r;
+    }
+    if !rest.is_finite() {
+        return None;
+    }
+    Some((Stats::new(max, count, rest), parts.into_iter().map(|p| p.2).collect()))
+}
+
+fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) {
+    use rayon::prelude::*;
+    match op {
+        Op::Softmax => {
+            let Some((st, ties)) = long_stats(k, x, Some(&mut *y)) else { return fallback(x, y) };
+            let (rh, rl) = reciprocal_pair(&st);
+            let top = st.top_probability();
+            y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(ties.par_iter()).for_each(
+                |((yc, xc), t)| {
+                    // SAFETY: as in `long_stats`.
+                    unsafe { (k.scale)(yc, rh, rl) };
+                    t.apply(xc, yc, st.max, top);
+                },
+            );
+        }
+        Op::LogSoftmax => {
+            let Some((st, _)) = long_stats(k, x, None) else { return fallback(x, y) };
+            let (max, ln_sum) = (st.max as f64, st.ln_sum());
+            y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(yc, xc)| {
+                // SAFETY: as in `long_stats`.
+                unsafe { (k.log)(xc, yc, max, ln_sum) };
+            });
+        }
+    }
+}
+
+/// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸), for the terms as pass 2 stored them.
+pub(crate) fn reciprocal_pair(st: &Stats) -> (f32, f32) {
+    let r = 1.0 / (st.ties * st.e_max + st.rest);
+    let rh = r as f32;
+    (rh, (r - f64::from(rh)) as f32)
+}
+
 /// `logsumexp` of each contiguous row of length `len` (`len > 0`) into `out`, one per row;
-/// rows it cannot take are passed to `fallback`. Returns false on the portable path.
+/// rows it cannot take are passed to `fallback`. Returns false where `isa` has no vector kernels.
 pub(crate) fn logsumexp_rows_f32(
     isa: Isa,
     x: &[f32],
     out: &mut [f32],
     len: usize,
-    fallback: &mut dyn FnMut(&[f32]) -> f32,
+    fallback: &LseFallback,
 ) -> bool {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if Isa::Avx512.is_available() => {
-            // SAFETY: the features were detected just above.
-            unsafe { x86::lse_rows_avx512(x, out, len, fallback) };
-            true
+    use rayon::prelude::*;
+    let Some(k) = kernels(isa) else { return false };
+    if len > CHUNK {
+        for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
+            *o = match long_stats(k, xr, None) {
+                Some((st, _)) if st.logsumexp().abs() >= st.ln_sum() => st.logsumexp() as f32,
+                _ => fallback(xr),
+            };
         }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if Isa::Avx2.is_available() => {
-            // SAFETY: as above.
-            unsafe { x86::lse_rows_avx2(x, out, len, fallback) };
-            true
-        }
-        _ => false,
+    } else if parallel(x.len()) {
+        let rows_per_task = (TASK / len).max(1);
+        x.par_chunks(rows_per_task * len).zip(out.par_chunks_mut(rows_per_task)).for_each(|(xs, os)| {
+            // SAFETY: `kernels` checked that the machine runs this instruction set.
+            unsafe { (k.lse_rows)(xs, os, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { (k.lse_rows)(x, out, len, fallback) };
     }
+    true
 }

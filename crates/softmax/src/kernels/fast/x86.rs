@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{LOG2_E, MAX_ABS_MAX, Op, Stats};
+use super::{Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
 
 /// `ln 2 = C1 + C2 + C3`: `C1` has 12 significant bits and `C2` is a multiple of 2⁻²⁵, so that
 /// for `|n| < 4096` both `n·C1` and `n·C2` are exact and so are `x − n·C1` and the next step.
@@ -331,49 +331,6 @@ impl<S: Simd> Consts<S> {
     }
 }
 
-/// Where the row's maximum occurs, recorded in pass 2 so that pass 3 can give those outputs
-/// their exact value; if there are too many ties to record, pass 3 scans the row instead.
-struct Ties {
-    at: [(usize, u32); 8],
-    count: usize,
-    overflow: bool,
-}
-
-impl Ties {
-    fn new() -> Self {
-        Ties { at: [(0, 0); 8], count: 0, overflow: false }
-    }
-
-    #[inline(always)]
-    fn record(&mut self, start: usize, bits: u32) {
-        if self.count < self.at.len() {
-            self.at[self.count] = (start, bits);
-            self.count += 1;
-        } else {
-            self.overflow = true;
-        }
-    }
-
-    fn apply(&self, x: &[f32], y: &mut [f32], max: f32, value: f32) {
-        if self.overflow {
-            for (yi, &xi) in y.iter_mut().zip(x) {
-                if xi == max {
-                    *yi = value;
-                }
-            }
-            return;
-        }
-        for &(start, mut bits) in &self.at[..self.count] {
-            while bits != 0 {
-                let lane = bits.trailing_zeros() as usize;
-                // Tail lanes beyond the row are padding and never equal the maximum.
-                y[start + lane] = value;
-                bits &= bits - 1;
-            }
-        }
-    }
-}
-
 /// Pass 1: the maximum. A NaN may or may not survive `max`; pass 2 catches it (see [`stats`]).
 #[inline(always)]
 unsafe fn max_pass<S: Simd>(x: &[f32]) -> f32 {
@@ -542,12 +499,9 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             let Some(st) = (unsafe { stats::<S, true>(x, y.as_mut_ptr(), &mut ties) }) else {
                 return false;
             };
-            let s = st.ties * st.e_max + st.rest;
-            let r = 1.0 / s;
-            let rh = r as f32;
-            let rl = (r - rh as f64) as f32;
+            let (rh, rl) = super::reciprocal_pair(&st);
             unsafe { scale_pass::<S>(y, rh, rl) };
-            ties.apply(x, y, st.max, (1.0 / (st.ties + st.rest / st.e_max)) as f32);
+            ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
             let Some(st) = (unsafe { stats::<S, false>(x, y.as_mut_ptr(), &mut ties) }) else {
@@ -560,13 +514,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
 }
 
 #[inline(always)]
-unsafe fn rows<S: Simd>(
-    op: Op,
-    x: &[f32],
-    y: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
-) {
+unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
     for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
         if !unsafe { row::<S>(op, xr, yr) } {
             fallback(xr, yr);
@@ -575,7 +523,7 @@ unsafe fn rows<S: Simd>(
 }
 
 #[inline(always)]
-unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &mut dyn FnMut(&[f32]) -> f32) {
+unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
     for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
         let mut ties = Ties::new();
         *o = match unsafe { stats::<S, false>(xr, std::ptr::null_mut(), &mut ties) } {
@@ -587,52 +535,61 @@ unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &m
     }
 }
 
-/// # Safety
-/// The CPU must support AVX-512 F and DQ.
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
-pub(super) unsafe fn rows_avx512(
-    op: Op,
-    x: &[f32],
-    y: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
-) {
-    unsafe { rows::<V16>(op, x, y, len, fallback) }
+/// The entry points of one instruction set: whole batches of short rows, and the three passes
+/// separately for long rows split into chunks.
+macro_rules! entry_points {
+    ($isa:ident, $v:ty, $features:literal) => {
+        pub(super) mod $isa {
+            use super::*;
+
+            /// # Safety
+            /// The CPU must have the module's target features.
+            #[target_feature(enable = $features)]
+            pub unsafe fn rows(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
+                unsafe { super::rows::<$v>(op, x, y, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`].
+            #[target_feature(enable = $features)]
+            pub unsafe fn lse_rows(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
+                unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`].
+            #[target_feature(enable = $features)]
+            pub unsafe fn max(x: &[f32]) -> f32 {
+                unsafe { max_pass::<$v>(x) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `y`, if given, has the length of `x`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn sum(x: &[f32], y: Option<&mut [f32]>, max: f32, ties: &mut Ties) -> (f64, f64) {
+                let consts = Consts::<$v>::new(max);
+                match y {
+                    Some(y) => unsafe { sum_pass::<$v, true>(x, y.as_mut_ptr(), &consts, ties) },
+                    None => unsafe { sum_pass::<$v, false>(x, std::ptr::null_mut(), &consts, ties) },
+                }
+            }
+
+            /// # Safety
+            /// As [`rows`].
+            #[target_feature(enable = $features)]
+            pub unsafe fn scale(y: &mut [f32], rh: f32, rl: f32) {
+                unsafe { scale_pass::<$v>(y, rh, rl) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `y` has the length of `x`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn log(x: &[f32], y: &mut [f32], max: f64, ln_sum: f64) {
+                unsafe { log_pass::<$v>(x, y, max, ln_sum) }
+            }
+        }
+    };
 }
 
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma,popcnt")]
-pub(super) unsafe fn rows_avx2(
-    op: Op,
-    x: &[f32],
-    y: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32], &mut [f32]),
-) {
-    unsafe { rows::<V8>(op, x, y, len, fallback) }
-}
-
-/// # Safety
-/// The CPU must support AVX-512 F and DQ.
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
-pub(super) unsafe fn lse_rows_avx512(
-    x: &[f32],
-    out: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32]) -> f32,
-) {
-    unsafe { lse_rows::<V16>(x, out, len, fallback) }
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma,popcnt")]
-pub(super) unsafe fn lse_rows_avx2(
-    x: &[f32],
-    out: &mut [f32],
-    len: usize,
-    fallback: &mut dyn FnMut(&[f32]) -> f32,
-) {
-    unsafe { lse_rows::<V8>(x, out, len, fallback) }
-}
+entry_points!(avx512, V16, "avx512f,avx512dq,avx2,fma,popcnt");
+entry_points!(avx2, V8, "avx2,fma,popcnt");

@@ -1,0 +1,91 @@
+//! Work shared among threads gives bitwise the same results as one thread: batches of short
+//! rows split into tasks, and long rows cut into fixed chunks whose sums are merged in order.
+
+#[path = "support/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use common::{Rng, ulps_f32};
+use ndarray::{Array1, Array2};
+use softmax::Options;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+/// Softmax, log-softmax and logsumexp of `x`, flattened, on a pool of `threads`.
+fn outputs(x: &Array2<f32>, threads: usize) -> Vec<Vec<u32>> {
+    pool(threads).install(|| {
+        let o = Options::new();
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        vec![
+            bits(softmax::softmax(x, &o).unwrap().into_raw_vec_and_offset().0),
+            bits(softmax::log_softmax(x, &o).unwrap().into_raw_vec_and_offset().0),
+            bits(softmax::logsumexp(x, &o).unwrap().to_vec()),
+        ]
+    })
+}
+
+fn random(rng: &mut Rng, rows: usize, cols: usize, scale: f64) -> Array2<f32> {
+    Array2::from_shape_simple_fn((rows, cols), || (rng.normal() * scale) as f32)
+}
+
+#[test]
+fn any_thread_count_gives_the_same_bits() {
+    let mut rng = Rng(5);
+    let mut cases = vec![
+        random(&mut rng, 4096, 128, 3.0),
+        random(&mut rng, 300, 1000, 10.0),
+        random(&mut rng, 2, (1 << 18) + 5, 10.0),
+        random(&mut rng, 1, 1 << 20, 30.0),
+    ];
+    // Rows handed back to the portable path in the middle of a parallel batch.
+    let mut mixed = random(&mut rng, 600, 200, 5.0);
+    mixed[[17, 3]] = f32::NAN;
+    mixed[[333, 0]] = f32::INFINITY;
+    mixed[[500, 199]] = 1e6;
+    cases.push(mixed);
+    // A long row whose maximum ties across chunks, and one with a NaN in its last chunk.
+    let mut ties = random(&mut rng, 1, 300_000, 2.0);
+    for i in (0..300_000).step_by(9_973) {
+        ties[[0, i]] = 9.0;
+    }
+    cases.push(ties);
+    let mut nan = random(&mut rng, 1, 200_000, 2.0);
+    nan[[0, 199_999]] = f32::NAN;
+    cases.push(nan);
+    for x in &cases {
+        let one = outputs(x, 1);
+        for threads in [2, 3] {
+            assert!(outputs(x, threads) == one, "shape {:?}: {threads} threads differ from one", x.shape());
+        }
+    }
+}
+
+#[test]
+fn long_rows_split_into_chunks_stay_exact() {
+    // Against the f64 exact path (the portable kernels, correctly rounded in f64), whose
+    // rounding to f32 is within half an ulp plus a hair.
+    let mut rng = Rng(8);
+    for len in [(1 << 16) + 1, 3 * (1 << 16) - 7, 1_000_003] {
+        let x: Vec<f32> = (0..len).map(|_| (rng.normal() * 20.0) as f32).collect();
+        let x32 = Array1::from(x.clone());
+        let x64 = Array1::from(x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+        let o = Options::new();
+        let (y, y64) = (softmax::softmax(&x32, &o).unwrap(), softmax::softmax(&x64, &o).unwrap());
+        let (ly, ly64) = (softmax::log_softmax(&x32, &o).unwrap(), softmax::log_softmax(&x64, &o).unwrap());
+        let worst = |a: &Array1<f32>, b: &Array1<f64>| {
+            a.iter()
+                .zip(b)
+                .filter(|(_, e)| e.abs() >= f64::from(f32::MIN_POSITIVE))
+                .map(|(&g, &e)| ulps_f32(g, e as f32))
+                .max()
+                .unwrap()
+        };
+        assert!(worst(&y, &y64) <= 2, "softmax, len {len}: {} ulp", worst(&y, &y64));
+        assert!(worst(&ly, &ly64) <= 2, "log_softmax, len {len}: {} ulp", worst(&ly, &ly64));
+        let lse = softmax::logsumexp(&x32, &o).unwrap()[[]];
+        let lse64 = softmax::logsumexp(&x64, &o).unwrap()[[]];
+        assert!(ulps_f32(lse, lse64 as f32) <= 1, "logsumexp, len {len}");
+    }
+}
