@@ -195,10 +195,9 @@ where
         && len > 0
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
         && let (Some(xf), Some(of)) = (T::as_f32(xs), T::as_f32_mut(os))
+        && fast_logsumexp_rows(xf, of, len)
     {
-        if fast_logsumexp_rows(xf, of, len) {
-            return into_dim(out);
-        }
+        return into_dim(out);
     }
     let (mut row, mut mask_row) = (Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());

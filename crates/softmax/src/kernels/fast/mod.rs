@@ -251,12 +251,15 @@ pub(crate) type Fallback = dyn Fn(&[f32], &mut [f32]) + Sync;
 /// As [`Fallback`], for logsumexp.
 pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
 
+/// Pass 2 over one chunk: `(x, terms out, max, tie record) → (ties, rest)`.
+type SumFn = unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64);
+
 /// The entry points of one instruction set.
 struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
     max: unsafe fn(&[f32]) -> f32,
-    sum: unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64),
+    sum: SumFn,
     scale: unsafe fn(&mut [f32], f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
 }
