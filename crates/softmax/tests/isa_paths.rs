@@ -8,10 +8,8 @@
 //! the paths one after the other.
 
 #[path = "support/accuracy_suite.rs"]
-#[allow(dead_code)]
 mod accuracy_suite;
 #[path = "support/common.rs"]
-#[allow(dead_code)]
 mod common;
 
 use accuracy_suite::{Report, Size, bound, check_row, run_dtype};

@@ -2,7 +2,6 @@
 //! rows split into tasks, and long rows cut into fixed chunks whose sums are merged in order.
 
 #[path = "support/common.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::{Rng, ulps_f32};
