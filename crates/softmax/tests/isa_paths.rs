@@ -8,6 +8,7 @@
 //! the paths one after the other.
 
 #[path = "support/accuracy_suite.rs"]
+#[allow(dead_code, reason = "the suite's whole-report helpers serve tests/accuracy.rs")]
 mod accuracy_suite;
 #[path = "support/common.rs"]
 mod common;
