@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod apply;
 mod args;
 mod backward;
+mod bench;
 mod error;
 mod forward;
 mod io;
@@ -68,6 +69,8 @@ enum Command {
     Backward(backward::Args),
     /// Cross-entropy (or --bce: binary cross-entropy) loss, and its gradient.
     Loss(loss::Args),
+    /// Time each operation beside a plain copy of the same bytes (10⁹ elements/s).
+    Bench(bench::Args),
 }
 
 fn run(command: Command) -> Result<(), CliError> {
@@ -78,6 +81,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Jacobian(args) => jacobian::run(args),
         Command::Backward(args) => backward::run(args),
         Command::Loss(args) => loss::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
