@@ -285,9 +285,7 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
             Op::Logsumexp => {
                 black_box(softmax::logsumexp(&x, &opts)?);
             }
-            Op::SoftmaxBackward => {
-                black_box(softmax::softmax_backward(&y, &dy, &opts)?);
-            }
+            Op::SoftmaxBackward => softmax::softmax_backward_into(&y, &dy, &mut out, &opts)?,
             Op::CrossEntropy => {
                 black_box(softmax::cross_entropy_with_grad(&x, Target::classes(targets.view()), &loss_opts)?);
             }

@@ -150,7 +150,10 @@ mod stream;
 
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
-pub use ops::backward::{log_softmax_backward, sigmoid_backward, softmax_backward, softmax_jacobian};
+pub use ops::backward::{
+    log_softmax_backward, log_softmax_backward_into, sigmoid_backward, softmax_backward,
+    softmax_backward_into, softmax_jacobian,
+};
 pub use ops::forward::{
     log_sigmoid, log_softmax, log_softmax_into, logsumexp, sigmoid, softmax, softmax_into,
 };

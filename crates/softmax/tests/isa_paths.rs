@@ -95,14 +95,16 @@ fn agree(a: f32, b: f32) -> bool {
 
 /// Softmax, log-softmax and logsumexp of the special rows, one row per call and all of them as
 /// one batch (so that rows the vector path hands back sit between rows it takes).
-fn special_outputs() -> Vec<Vec<f32>> {
+/// Each output row, with the norm-wise tolerance it is compared with (backward rows: SPEC's
+/// 4ε·‖y‖·‖dy‖) or `None` (element by element, within 2 ulp).
+fn special_outputs() -> Vec<(Vec<f32>, Option<f64>)> {
     let mut out = Vec::new();
     let o = Options::new();
     for row in special_rows() {
         let x = Array1::from(row);
-        out.push(softmax::softmax(&x, &o).unwrap().to_vec());
-        out.push(softmax::log_softmax(&x, &o).unwrap().to_vec());
-        out.push(vec![softmax::logsumexp(&x, &o).unwrap()[[]]]);
+        out.push((softmax::softmax(&x, &o).unwrap().to_vec(), None));
+        out.push((softmax::log_softmax(&x, &o).unwrap().to_vec(), None));
+        out.push((vec![softmax::logsumexp(&x, &o).unwrap()[[]]], None));
     }
     // A batch mixing taken and handed-back rows.
     let mut rng = Rng(99);
@@ -119,9 +121,27 @@ fn special_outputs() -> Vec<Vec<f32>> {
         })
         .collect();
     let batch = Array2::from_shape_vec((12, 24), rows.concat()).unwrap();
-    out.push(softmax::softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
-    out.push(softmax::log_softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
-    out.push(softmax::logsumexp(&batch, &o).unwrap().to_vec());
+    out.push((softmax::softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0, None));
+    out.push((softmax::log_softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0, None));
+    out.push((softmax::logsumexp(&batch, &o).unwrap().to_vec(), None));
+    // The backward pass: zero probabilities against infinite or NaN upstream gradients, long rows.
+    let (inf, nan) = (f32::INFINITY, f32::NAN);
+    let cases: Vec<(Vec<f32>, Vec<f32>)> = vec![
+        (vec![0.5, 0.5, 0.0], vec![1.0, 2.0, inf]),
+        (vec![0.25; 4], vec![1.0, nan, 0.0, 0.0]),
+        (vec![0.25; 4], vec![1.0, inf, 0.0, 0.0]),
+        ((0..37).map(|i| i as f32 / 666.0).collect(), (0..37).map(|i| (i % 5) as f32 - 2.0).collect()),
+        (
+            (0..70_000).map(|i| 1.0 / 70_000.0 + (i % 3) as f32 * 1e-9).collect(),
+            (0..70_000).map(|i| (i % 7) as f32).collect(),
+        ),
+    ];
+    for (y, dy) in cases {
+        let norm = |v: &[f32]| v.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+        let tolerance = 4.0 * f64::from(f32::EPSILON) * norm(&y) * norm(&dy);
+        let dx = softmax::softmax_backward(&Array1::from(y), &Array1::from(dy), &o).unwrap().to_vec();
+        out.push((dx, Some(tolerance).filter(|t| t.is_finite())));
+    }
     out
 }
 
@@ -147,8 +167,16 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
                 assert!(outputs > 1000, "{isa}: too few {op} outputs measured");
             }
         }
-        for (i, (got, want)) in special_outputs().iter().zip(&reference).enumerate() {
-            let agree = got.len() == want.len() && got.iter().zip(want).all(|(&a, &b)| agree(a, b));
+        for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
+            let agree = got.len() == want.len()
+                && match tolerance {
+                    None => got.iter().zip(want).all(|(&a, &b)| agree(a, b)),
+                    Some(t) => {
+                        let diff: f64 =
+                            got.iter().zip(want).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
+                        diff.sqrt() <= *t
+                    }
+                };
             if !agree {
                 failures.push(format!("{isa}: special-value case {i}: got {got:?}, portable gives {want:?}"));
             }

@@ -1,12 +1,13 @@
 //! Backward operations (vector–Jacobian products) and the batched softmax Jacobian.
 
-use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, Dimension, Zip};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, Zip};
 
 use super::{Normalize, check_mask, check_same_shape, load, next_mask_row, normalize_row, store};
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::backward::{sigmoid_backward_one, softmax_jacobian_row};
 use crate::kernels::dispatch::kernels;
+use crate::kernels::fast;
 use crate::kernels::forward::Temperature;
 use crate::options::{Options, check_axis, check_temperature};
 
@@ -42,6 +43,49 @@ where
     let mut out = Array::from_elem(y.raw_dim(), T::from_f64(0.0));
     backward_dyn(false, y.view().into_dyn(), dy.view().into_dyn(), out.view_mut().into_dyn(), opts)?;
     Ok(out)
+}
+
+/// [`softmax_backward`] written into `dx`, which must have the shape of `y` (no allocation: the
+/// form for a training loop that reuses its buffers).
+///
+/// # Errors
+/// As [`softmax_backward`], and a `dx` of another shape.
+pub fn softmax_backward_into<T, S, S2, SO, D>(
+    y: &ArrayBase<S, D>,
+    dy: &ArrayBase<S2, D>,
+    dx: &mut ArrayBase<SO, D>,
+    opts: &Options<'_>,
+) -> Result<()>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    SO: DataMut<Elem = T>,
+    D: Dimension,
+{
+    check_same_shape("the output dx", dx.shape(), y.shape())?;
+    backward_dyn(false, y.view().into_dyn(), dy.view().into_dyn(), dx.view_mut().into_dyn(), opts)
+}
+
+/// [`log_softmax_backward`] written into `dx`, which must have the shape of `ly`.
+///
+/// # Errors
+/// As [`log_softmax_backward`], and a `dx` of another shape.
+pub fn log_softmax_backward_into<T, S, S2, SO, D>(
+    ly: &ArrayBase<S, D>,
+    dy: &ArrayBase<S2, D>,
+    dx: &mut ArrayBase<SO, D>,
+    opts: &Options<'_>,
+) -> Result<()>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    SO: DataMut<Elem = T>,
+    D: Dimension,
+{
+    check_same_shape("the output dx", dx.shape(), ly.shape())?;
+    backward_dyn(true, ly.view().into_dyn(), dy.view().into_dyn(), dx.view_mut().into_dyn(), opts)
 }
 
 /// The backward pass of [`crate::log_softmax`]: given its output `ly` and the upstream gradient
@@ -89,6 +133,27 @@ fn backward_dyn<T: Element>(
     check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
     check_mask(opts.mask.as_ref(), y.shape())?;
     let tau = Temperature::new(opts.temperature);
+    if !log
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && axis.index() + 1 == y.ndim()
+        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
+        && let (Some(yf), Some(dyf), Some(of)) = (T::as_f32(ys), T::as_f32(dys), T::as_f32_mut(os))
+    {
+        let fallback = |yr: &[f32], dyr: &[f32], dxr: &mut [f32]| {
+            let (a, b): (Vec<f64>, Vec<f64>) =
+                yr.iter().zip(dyr).map(|(&p, &q)| (f64::from(p), f64::from(q))).unzip();
+            let mut result = vec![0.0; a.len()];
+            (kernels().softmax_backward)(&a, &b, None, Temperature::new(1.0), &mut result);
+            for (o, &v) in dxr.iter_mut().zip(&result) {
+                *o = f32::from_f64(v);
+            }
+        };
+        let len = y.shape()[axis.index()];
+        if fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback) {
+            return Ok(());
+        }
+    }
     let k = kernels();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
     let (mut y_row, mut dy_row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -250,6 +250,8 @@ impl Ties {
 pub(crate) type Fallback = dyn Fn(&[f32], &mut [f32]) + Sync;
 /// As [`Fallback`], for logsumexp.
 pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
+/// As [`Fallback`], for the softmax backward pass: `(y, dy, dx)`.
+pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 
 /// Pass 2 over one chunk: `(x, terms out, max, tie record) → (ties, rest)`.
 type SumFn = unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64);
@@ -262,6 +264,9 @@ struct Kernels {
     sum: SumFn,
     scale: unsafe fn(&mut [f32], f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
+    backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
+    dot: unsafe fn(&[f32], &[f32]) -> f64,
+    vjp: unsafe fn(&[f32], &[f32], &mut [f32], f32),
 }
 
 /// The kernels of `isa` if this machine runs it and it has vector kernels.
@@ -275,6 +280,9 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             sum: x86::avx512::sum,
             scale: x86::avx512::scale,
             log: x86::avx512::log,
+            backward_rows: x86::avx512::backward_rows,
+            dot: x86::avx512::dot,
+            vjp: x86::avx512::vjp,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -283,6 +291,9 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             sum: x86::avx2::sum,
             scale: x86::avx2::scale,
             log: x86::avx2::log,
+            backward_rows: x86::avx2::backward_rows,
+            dot: x86::avx2::dot,
+            vjp: x86::avx2::vjp,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -437,6 +448,54 @@ pub(crate) fn logsumexp_rows_f32(
     } else {
         // SAFETY: as above.
         unsafe { (k.lse_rows)(x, out, len, fallback) };
+    }
+    true
+}
+
+/// The softmax backward pass `dx = y ⊙ (dy − ⟨y, dy⟩)` of contiguous rows of length `len`
+/// (`f32`, temperature 1, no mask). Rows with a NaN or an infinity go to `fallback`. Returns
+/// false where `isa` has no vector kernels.
+pub(crate) fn softmax_backward_rows_f32(
+    isa: Isa,
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    len: usize,
+    fallback: &BackwardFallback,
+) -> bool {
+    use rayon::prelude::*;
+    let Some(k) = kernels(isa) else { return false };
+    if len == 0 {
+        return true;
+    }
+    if len > CHUNK {
+        let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
+        for ((yr, dyr), dxr) in rows {
+            // SAFETY (both passes): `kernels` checked that the machine runs the instruction set.
+            let parts: Vec<f64> = yr
+                .par_chunks(CHUNK)
+                .zip(dyr.par_chunks(CHUNK))
+                .map(|(a, b)| unsafe { (k.dot)(a, b) })
+                .collect();
+            let dot: f64 = parts.iter().sum();
+            if !dot.is_finite() {
+                fallback(yr, dyr, dxr);
+                continue;
+            }
+            dxr.par_chunks_mut(CHUNK)
+                .zip(yr.par_chunks(CHUNK).zip(dyr.par_chunks(CHUNK)))
+                .for_each(|(o, (a, b))| unsafe { (k.vjp)(a, b, o, dot as f32) });
+        }
+    } else if parallel(y.len()) {
+        let per_task = (TASK / len).max(1) * len;
+        let tasks = y.par_chunks(per_task).zip(dy.par_chunks(per_task)).zip(dx.par_chunks_mut(per_task));
+        tasks.for_each(|((a, b), o)| {
+            // SAFETY: as above.
+            unsafe { (k.backward_rows)(a, b, o, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { (k.backward_rows)(y, dy, dx, len, fallback) };
     }
     true
 }

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
+use super::{BackwardFallback, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
 
 /// `ln 2 = C1 + C2 + C3`: `C1` has 12 significant bits and `C2` is a multiple of 2⁻²⁵, so that
 /// for `|n| < 4096` both `n·C1` and `n·C2` are exact and so are `x − n·C1` and the next step.
@@ -53,6 +53,8 @@ trait Simd: Copy {
     /// Adds the lanes, widened to `f64`.
     fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc;
     fn acc_total(acc: Self::Acc) -> f64;
+    /// Adds the lanes' products `a·b`, formed exactly in `f64`.
+    fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
     /// `RN((x − m) − l)` with the arithmetic in `f64`.
     fn log_out(x: Self, m: f64, l: f64) -> Self;
 }
@@ -139,6 +141,16 @@ impl Simd for V16 {
     #[inline(always)]
     fn acc_total(acc: Self::Acc) -> f64 {
         unsafe { _mm512_reduce_add_pd(_mm512_add_pd(acc.0, acc.1)) }
+    }
+    #[inline(always)]
+    fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc {
+        unsafe {
+            let ((a0, a1), (b0, b1)) = (halves512(a.0), halves512(b.0));
+            (
+                _mm512_fmadd_pd(_mm512_cvtps_pd(a0), _mm512_cvtps_pd(b0), acc.0),
+                _mm512_fmadd_pd(_mm512_cvtps_pd(a1), _mm512_cvtps_pd(b1), acc.1),
+            )
+        }
     }
     #[inline(always)]
     fn log_out(x: Self, m: f64, l: f64) -> Self {
@@ -264,6 +276,16 @@ impl Simd for V8 {
             let s = _mm256_add_pd(acc.0, acc.1);
             let s = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
             _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+        }
+    }
+    #[inline(always)]
+    fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc {
+        unsafe {
+            let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(a.0));
+            let a1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(a.0));
+            let b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(b.0));
+            let b1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(b.0));
+            (_mm256_fmadd_pd(a0, b0, acc.0), _mm256_fmadd_pd(a1, b1, acc.1))
         }
     }
     #[inline(always)]
@@ -513,6 +535,76 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
     true
 }
 
+/// `⟨y, dy⟩` with exact products summed in `f64`.
+#[inline(always)]
+unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
+    let (n, py, pd, l) = (y.len(), y.as_ptr(), dy.as_ptr(), S::LANES);
+    let mut acc = [S::acc_zero(); 2];
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            acc[0] = S::acc_fma(acc[0], S::load(py.add(i)), S::load(pd.add(i)));
+            acc[1] = S::acc_fma(acc[1], S::load(py.add(i + l)), S::load(pd.add(i + l)));
+            i += 2 * l;
+        }
+        while i + l <= n {
+            acc[0] = S::acc_fma(acc[0], S::load(py.add(i)), S::load(pd.add(i)));
+            i += l;
+        }
+        if i < n {
+            let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
+            a[..n - i].copy_from_slice(&y[i..]);
+            b[..n - i].copy_from_slice(&dy[i..]);
+            acc[1] = S::acc_fma(acc[1], S::load(a.as_ptr()), S::load(b.as_ptr()));
+        }
+    }
+    S::acc_total(acc[0]) + S::acc_total(acc[1])
+}
+
+/// `dx = RN(y·dy − RN(y·dot))`: one rounding of `y·dot` (relative 2⁻²⁴ of a term of the norm
+/// bound) and the final one.
+#[inline(always)]
+unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f32) {
+    let (n, py, pd, px, l) = (y.len(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
+    let neg_dot = S::splat(-dot);
+    let mut i = 0;
+    unsafe {
+        while i + l <= n {
+            let (a, b) = (S::load(py.add(i)), S::load(pd.add(i)));
+            S::fma(a, b, a.mul(neg_dot)).store(px.add(i));
+            i += l;
+        }
+        if i < n {
+            let (mut a, mut b, mut c) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+            a[..n - i].copy_from_slice(&y[i..]);
+            b[..n - i].copy_from_slice(&dy[i..]);
+            let (va, vb) = (S::load(a.as_ptr()), S::load(b.as_ptr()));
+            S::fma(va, vb, va.mul(neg_dot)).store(c.as_mut_ptr());
+            dx[i..].copy_from_slice(&c[..n - i]);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn backward_rows<S: Simd>(
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    len: usize,
+    fallback: &BackwardFallback,
+) {
+    let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
+    for ((yr, dyr), dxr) in rows {
+        let dot = unsafe { dot_pass::<S>(yr, dyr) };
+        // A NaN or infinity in y or dy (even 0·inf) makes the dot product non-finite.
+        if dot.is_finite() {
+            unsafe { vjp_pass::<S>(yr, dyr, dxr, dot as f32) };
+        } else {
+            fallback(yr, dyr, dxr);
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
     for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
@@ -579,6 +671,33 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn scale(y: &mut [f32], rh: f32, rl: f32) {
                 unsafe { scale_pass::<$v>(y, rh, rl) }
+            }
+
+            /// # Safety
+            /// As [`rows`].
+            #[target_feature(enable = $features)]
+            pub unsafe fn backward_rows(
+                y: &[f32],
+                dy: &[f32],
+                dx: &mut [f32],
+                len: usize,
+                fallback: &BackwardFallback,
+            ) {
+                unsafe { super::backward_rows::<$v>(y, dy, dx, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; the slices have one length.
+            #[target_feature(enable = $features)]
+            pub unsafe fn dot(y: &[f32], dy: &[f32]) -> f64 {
+                unsafe { dot_pass::<$v>(y, dy) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; the slices have one length.
+            #[target_feature(enable = $features)]
+            pub unsafe fn vjp(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f32) {
+                unsafe { vjp_pass::<$v>(y, dy, dx, dot) }
             }
 
             /// # Safety
