@@ -2,6 +2,8 @@
 
 use half::{bf16, f16};
 
+use crate::kernels::fast::halves;
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
@@ -49,6 +51,39 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
     fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
         let _ = values;
         None
+    }
+
+    /// For the half types: widens `src` into `dst` (same length), exactly; false for the others.
+    #[doc(hidden)]
+    fn widen_to_f32(src: &[Self], dst: &mut [f32]) -> bool {
+        let _ = (src, dst);
+        false
+    }
+
+    /// For the half types: rounds `src` into `dst` once, as [`Element::from_f64`] would.
+    #[doc(hidden)]
+    fn narrow_from_f32(src: &[f32], dst: &mut [Self]) {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = Self::from_f64(f64::from(v));
+        }
+    }
+}
+
+/// Rounds `src` into a half type with `half`'s vectorised conversion (to nearest, ties to even),
+/// then gives the one value it rounds differently from [`Element::from_f64`] (exactly halfway
+/// between the largest finite value and the next power of two) that function's result.
+fn narrow_half<T: Element>(src: &[f32], dst: &mut [T], edge: f32, convert: fn(&[f32], &mut [u16]))
+where
+    [T]: half::slice::HalfFloatSliceExt,
+{
+    convert(src, half::slice::HalfFloatSliceExt::reinterpret_cast_mut(dst));
+    // A branch-free scan (it vectorises); the fix-up is almost never needed.
+    if src.iter().fold(false, |hit, &v| hit | (v.abs() == edge)) {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            if v.abs() == edge {
+                *d = T::from_f64(f64::from(v));
+            }
+        }
     }
 }
 
@@ -105,6 +140,13 @@ impl Element for f16 {
         }
         f16::from_f32(f32_round_to_odd(value))
     }
+    fn widen_to_f32(src: &[Self], dst: &mut [f32]) -> bool {
+        halves::f16_to_f32(half::slice::HalfFloatSliceExt::reinterpret_cast(src), dst);
+        true
+    }
+    fn narrow_from_f32(src: &[f32], dst: &mut [Self]) {
+        narrow_half(src, dst, 65520.0, halves::f32_to_f16);
+    }
 }
 
 impl Element for bf16 {
@@ -122,6 +164,13 @@ impl Element for bf16 {
             return if value > 0.0 { bf16::MAX } else { bf16::MIN };
         }
         bf16::from_f32(f32_round_to_odd(value))
+    }
+    fn widen_to_f32(src: &[Self], dst: &mut [f32]) -> bool {
+        halves::bf16_to_f32(half::slice::HalfFloatSliceExt::reinterpret_cast(src), dst);
+        true
+    }
+    fn narrow_from_f32(src: &[f32], dst: &mut [Self]) {
+        narrow_half(src, dst, f32::from_bits(0x7F7F_8000), halves::f32_to_bf16);
     }
 }
 

@@ -114,11 +114,14 @@ fn normalize_dyn<T: Element>(
     let tau = Temperature::new(opts.temperature);
     if opts.mask.is_none() && opts.temperature == 1.0 && axis.index() + 1 == x.ndim() {
         let len = x.shape()[axis.index()];
-        if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
-            && let (Some(xf), Some(yf)) = (T::as_f32(xs), T::as_f32_mut(ys))
-            && fast_rows(op, xf, yf, len, opts.masked_rows)
-        {
-            return Ok(());
+        if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
+            let taken = match (T::as_f32(xs), T::as_f32_mut(ys)) {
+                (Some(xf), Some(yf)) => fast_rows(op, xf, yf, len, opts.masked_rows),
+                _ => half_rows(op, xs, ys, len, opts.masked_rows),
+            };
+            if taken {
+                return Ok(());
+            }
         }
     }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
@@ -149,6 +152,27 @@ pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, pol
         Normalize::LogSoftmax => fast::Op::LogSoftmax,
     };
     fast::rows_f32(fast::current(), op, x, y, len, &fallback)
+}
+
+/// Half-precision rows through the `f32` kernels: widened into a scratch block (exactly),
+/// computed, and rounded back once. The `f32` results are within 1.5 ulp of `f32`, so the half
+/// results are within 0.5 + 2⁻¹² ulp of their own type (SPEC asks for 1). False for other types
+/// and on the portable path (having done nothing that counts).
+fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy: MaskedRows) -> bool {
+    if len == 0 || x.is_empty() {
+        return false;
+    }
+    let rows_per_block = ((1 << 18) / len.max(1)).max(1);
+    let block = (rows_per_block * len).min(x.len());
+    let (mut xs, mut ys) = (vec![0.0f32; block], vec![0.0f32; block]);
+    for (xb, yb) in x.chunks(rows_per_block * len).zip(y.chunks_mut(rows_per_block * len)) {
+        let (xs, ys) = (&mut xs[..xb.len()], &mut ys[..xb.len()]);
+        if !T::widen_to_f32(xb, xs) || !fast_rows(op, xs, ys, len, policy) {
+            return false;
+        }
+        T::narrow_from_f32(ys, yb);
+    }
+    true
 }
 
 /// `logsumexp` of contiguous `f32` rows (`len > 0`) at temperature 1 without a mask, through

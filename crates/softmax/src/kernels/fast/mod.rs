@@ -499,3 +499,120 @@ pub(crate) fn softmax_backward_rows_f32(
     }
     true
 }
+
+/// Conversions between `f32` and the bits of the half types, vectorised where the machine can:
+/// widening is exact, narrowing rounds to nearest with ties to even (NaN stays NaN).
+pub(crate) mod halves {
+    #[cfg(target_arch = "x86_64")]
+    use super::x86::halves as x;
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn avx2() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+    }
+
+    pub(crate) fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the features were detected.
+            if avx512() {
+                return unsafe { x::f16_to_f32_avx512(src, dst) };
+            } else if avx2() {
+                return unsafe { x::f16_to_f32_avx2(src, dst) };
+            }
+        }
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = half::f16::from_bits(s).to_f32();
+        }
+    }
+
+    pub(crate) fn f32_to_f16(src: &[f32], dst: &mut [u16]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the features were detected.
+            if avx512() {
+                return unsafe { x::f32_to_f16_avx512(src, dst) };
+            } else if avx2() {
+                return unsafe { x::f32_to_f16_avx2(src, dst) };
+            }
+        }
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = half::f16::from_f32(s).to_bits();
+        }
+    }
+
+    pub(crate) fn bf16_to_f32(src: &[u16], dst: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the features were detected.
+            if avx512() {
+                return unsafe { x::bf16_to_f32_avx512(src, dst) };
+            } else if avx2() {
+                return unsafe { x::bf16_to_f32_avx2(src, dst) };
+            }
+        }
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits(u32::from(s) << 16);
+        }
+    }
+
+    pub(crate) fn f32_to_bf16(src: &[f32], dst: &mut [u16]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the features were detected.
+            if avx512() {
+                return unsafe { x::f32_to_bf16_avx512(src, dst) };
+            } else if avx2() {
+                return unsafe { x::f32_to_bf16_avx2(src, dst) };
+            }
+        }
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = half::bf16::from_f32(s).to_bits();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::halves;
+
+    /// Every half bit pattern widens exactly, and `f32` values (every pattern of the top 16 bits
+    /// with several low parts, ties among them) narrow as `half` rounds them, on every path the
+    /// machine has (the vector loops and their scalar tails).
+    #[test]
+    fn half_conversions_match_the_reference() {
+        let all: Vec<u16> = (0..=u16::MAX).collect();
+        let mut wide = vec![0.0f32; all.len()];
+        halves::f16_to_f32(&all, &mut wide);
+        for (&h, &w) in all.iter().zip(&wide) {
+            let want = half::f16::from_bits(h).to_f32();
+            assert!(w.to_bits() == want.to_bits() || (w.is_nan() && want.is_nan()), "f16 {h:#06x}");
+        }
+        halves::bf16_to_f32(&all, &mut wide);
+        for (&h, &w) in all.iter().zip(&wide) {
+            assert_eq!(w.to_bits(), u32::from(h) << 16, "bf16 {h:#06x}");
+        }
+        let lows = [0u32, 1, 0x0FFF, 0x1000, 0x1001, 0x7FFF, 0x8000, 0x8001, 0xFFFF];
+        let values: Vec<f32> = (0..=u16::MAX)
+            .flat_map(|h| lows.iter().map(move |&l| f32::from_bits((u32::from(h) << 16) | l)))
+            .collect();
+        let mut narrow = vec![0u16; values.len()];
+        halves::f32_to_f16(&values, &mut narrow);
+        for (&v, &n) in values.iter().zip(&narrow) {
+            let want = half::f16::from_f32(v);
+            assert!(n == want.to_bits() || (v.is_nan() && half::f16::from_bits(n).is_nan()), "f16 of {v:e}");
+        }
+        halves::f32_to_bf16(&values, &mut narrow);
+        for (&v, &n) in values.iter().zip(&narrow) {
+            let want = half::bf16::from_f32(v);
+            assert!(
+                n == want.to_bits() || (v.is_nan() && half::bf16::from_bits(n).is_nan()),
+                "bf16 of {v:e}"
+            );
+        }
+    }
+}

@@ -712,3 +712,166 @@ macro_rules! entry_points {
 
 entry_points!(avx512, V16, "avx512f,avx512dq,avx2,fma,popcnt");
 entry_points!(avx2, V8, "avx2,fma,popcnt");
+
+/// Exact widening and round-to-nearest-even narrowing between `f32` and the half types' bits.
+pub(super) mod halves {
+    use std::arch::x86_64::*;
+
+    /// `f32` bits rounded to the upper 16 (bf16), to nearest with ties to even; NaN stays NaN.
+    #[inline(always)]
+    fn bf16_bits(v: f32) -> u16 {
+        let b = v.to_bits();
+        if v.is_nan() { ((b >> 16) | 0x40) as u16 } else { ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16 }
+    }
+
+    /// # Safety
+    /// AVX-512 F; the slices have one length.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn f16_to_f32_avx512(src: &[u16], dst: &mut [f32]) {
+        let n = src.len() / 16 * 16;
+        for i in (0..n).step_by(16) {
+            unsafe {
+                let h = _mm256_loadu_si256(src.as_ptr().add(i).cast());
+                _mm512_storeu_ps(dst.as_mut_ptr().add(i), _mm512_cvtph_ps(h));
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = half::f16::from_bits(s).to_f32();
+        }
+    }
+
+    /// # Safety
+    /// AVX-512 F; the slices have one length.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn f32_to_f16_avx512(src: &[f32], dst: &mut [u16]) {
+        let n = src.len() / 16 * 16;
+        for i in (0..n).step_by(16) {
+            unsafe {
+                let v = _mm512_loadu_ps(src.as_ptr().add(i));
+                let h = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), h);
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = half::f16::from_f32(s).to_bits();
+        }
+    }
+
+    /// # Safety
+    /// AVX-512 F; the slices have one length.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn bf16_to_f32_avx512(src: &[u16], dst: &mut [f32]) {
+        let n = src.len() / 16 * 16;
+        for i in (0..n).step_by(16) {
+            unsafe {
+                let h = _mm256_loadu_si256(src.as_ptr().add(i).cast());
+                let w = _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h));
+                _mm512_storeu_ps(dst.as_mut_ptr().add(i), _mm512_castsi512_ps(w));
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = f32::from_bits(u32::from(s) << 16);
+        }
+    }
+
+    /// # Safety
+    /// AVX-512 F; the slices have one length.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn f32_to_bf16_avx512(src: &[f32], dst: &mut [u16]) {
+        let n = src.len() / 16 * 16;
+        for i in (0..n).step_by(16) {
+            unsafe {
+                let v = _mm512_loadu_ps(src.as_ptr().add(i));
+                let b = _mm512_castps_si512(v);
+                let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+                let rounded = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF)), odd);
+                let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                let quiet = _mm512_or_si512(b, _mm512_set1_epi32(0x0040_0000));
+                let bits = _mm512_srli_epi32::<16>(_mm512_mask_mov_epi32(rounded, nan, quiet));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), _mm512_cvtepi32_epi16(bits));
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = bf16_bits(s);
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and F16C; the slices have one length.
+    #[target_feature(enable = "avx2,f16c")]
+    pub unsafe fn f16_to_f32_avx2(src: &[u16], dst: &mut [f32]) {
+        let n = src.len() / 8 * 8;
+        for i in (0..n).step_by(8) {
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = half::f16::from_bits(s).to_f32();
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and F16C; the slices have one length.
+    #[target_feature(enable = "avx2,f16c")]
+    pub unsafe fn f32_to_f16_avx2(src: &[f32], dst: &mut [u16]) {
+        let n = src.len() / 8 * 8;
+        for i in (0..n).step_by(8) {
+            unsafe {
+                let v = _mm256_loadu_ps(src.as_ptr().add(i));
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+                _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = half::f16::from_f32(s).to_bits();
+        }
+    }
+
+    /// # Safety
+    /// AVX2; the slices have one length.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn bf16_to_f32_avx2(src: &[u16], dst: &mut [f32]) {
+        let n = src.len() / 8 * 8;
+        for i in (0..n).step_by(8) {
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+                let w = _mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h));
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_castsi256_ps(w));
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = f32::from_bits(u32::from(s) << 16);
+        }
+    }
+
+    /// # Safety
+    /// AVX2; the slices have one length.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn f32_to_bf16_avx2(src: &[f32], dst: &mut [u16]) {
+        let n = src.len() / 16 * 16;
+        // (A closure does not inherit the target features: the intrinsics need `unsafe`.)
+        #[allow(unused_unsafe)]
+        let round = |v: __m256| unsafe {
+            let b = _mm256_castps_si256(v);
+            let odd = _mm256_and_si256(_mm256_srli_epi32::<16>(b), _mm256_set1_epi32(1));
+            let rounded = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7FFF)), odd);
+            let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            let quiet = _mm256_or_si256(b, _mm256_set1_epi32(0x0040_0000));
+            _mm256_srli_epi32::<16>(_mm256_blendv_epi8(rounded, quiet, nan))
+        };
+        for i in (0..n).step_by(16) {
+            unsafe {
+                let a = round(_mm256_loadu_ps(src.as_ptr().add(i)));
+                let b = round(_mm256_loadu_ps(src.as_ptr().add(i + 8)));
+                // packus interleaves 128-bit lanes; the permute puts them back in order.
+                let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(a, b));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), packed);
+            }
+        }
+        for (d, &s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = bf16_bits(s);
+        }
+    }
+}
