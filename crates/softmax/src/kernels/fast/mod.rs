@@ -175,7 +175,9 @@ impl Stats {
 
     pub fn new(max: f32, ties: f64, rest: f64) -> Stats {
         let j = Stats::shift(max) as f64;
-        let e_max = (max as f64 - j * std::f64::consts::LN_2).exp();
+        // |m − j·ln 2| ≤ 0.35: the crate's own f64 exponential (within an ulp) is plenty, and
+        // cheaper than a call into libm, which short rows notice.
+        let e_max = crate::kernels::exp::exp_f64(max as f64 - j * std::f64::consts::LN_2);
         Stats { max, e_max, ties, rest }
     }
 
@@ -331,7 +333,13 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
     if len == 0 {
         return true;
     }
-    if len > CHUNK {
+    if len == 1 {
+        // A row of one finite value: probability 1, log-probability 0, exactly.
+        let one = if op == Op::Softmax { 1.0 } else { 0.0 };
+        for (xr, yr) in x.chunks_exact(1).zip(y.chunks_exact_mut(1)) {
+            if xr[0].is_finite() { yr[0] = one } else { fallback(xr, yr) }
+        }
+    } else if len > CHUNK {
         for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
             long_row(k, op, xr, yr, fallback);
         }

@@ -33,6 +33,11 @@ trait Simd: Copy {
 
     unsafe fn load(p: *const f32) -> Self;
     unsafe fn store(self, p: *mut f32);
+    /// The first `n < LANES` lanes from `p`, the others `fill` (masked: no stack round trip,
+    /// whose store-to-load stall would dominate short rows).
+    unsafe fn load_part(p: *const f32, n: usize, fill: f32) -> Self;
+    /// Stores the first `n < LANES` lanes to `p`.
+    unsafe fn store_part(self, p: *mut f32, n: usize);
     fn splat(v: f32) -> Self;
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
@@ -74,6 +79,14 @@ impl Simd for V16 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize, fill: f32) -> Self {
+        unsafe { V16(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), ((1u32 << n) - 1) as __mmask16, p)) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(self, p: *mut f32, n: usize) {
+        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0) }
     }
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -175,6 +188,12 @@ fn halves512(v: __m512) -> (__m256, __m256) {
     }
 }
 
+/// All-ones in the first `n` of 8 lanes.
+#[inline(always)]
+fn part_mask8(n: usize) -> __m256i {
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+}
+
 #[derive(Clone, Copy)]
 struct V8(__m256);
 
@@ -190,6 +209,17 @@ impl Simd for V8 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         unsafe { _mm256_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize, fill: f32) -> Self {
+        unsafe {
+            let mask = part_mask8(n);
+            V8(_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, mask), _mm256_castsi256_ps(mask)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_part(self, p: *mut f32, n: usize) {
+        unsafe { _mm256_maskstore_ps(p, part_mask8(n), self.0) }
     }
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -371,9 +401,7 @@ unsafe fn max_pass<S: Simd>(x: &[f32]) -> f32 {
             i += l;
         }
         if i < n {
-            let mut buf = [x[0]; 16];
-            buf[..n - i].copy_from_slice(&x[i..]);
-            acc[1] = acc[1].max(S::load(buf.as_ptr()));
+            acc[1] = acc[1].max(S::load_part(p.add(i), n - i, x[0]));
         }
     }
     acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
@@ -440,12 +468,12 @@ unsafe fn sum_pass<S: Simd, const STORE: bool>(
         if i < n {
             // Padding far below the floor: its terms are exactly 0 and it never ties.
             let pad = x[i] - 4.0 * FLOOR;
-            let mut buf = [pad; 16];
-            buf[..n - i].copy_from_slice(&x[i..]);
-            let mut out = [0.0f32; 16];
-            sums.step::<STORE>(1, c, S::load(buf.as_ptr()), i, out.as_mut_ptr(), ties);
+            let v = S::load_part(p.add(i), n - i, pad);
+            let mut sink = S::splat(0.0);
+            let out: *mut f32 = if STORE { (&raw mut sink).cast() } else { std::ptr::null_mut() };
+            sums.step::<STORE>(1, c, v, i, out, ties);
             if STORE {
-                std::ptr::copy_nonoverlapping(out.as_ptr(), y.add(i), n - i);
+                sink.store_part(y.add(i), n - i);
             }
         }
     }
@@ -467,11 +495,8 @@ unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32) {
             i += l;
         }
         if i < n {
-            let mut buf = [0.0f32; 16];
-            buf[..n - i].copy_from_slice(&y[i..]);
-            let v = S::load(buf.as_ptr());
-            S::fma(v, rh, v.mul(rl)).store(buf.as_mut_ptr());
-            y[i..].copy_from_slice(&buf[..n - i]);
+            let v = S::load_part(p.add(i), n - i, 0.0);
+            S::fma(v, rh, v.mul(rl)).store_part(p.add(i), n - i);
         }
     }
 }
@@ -487,10 +512,7 @@ unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
             i += lanes;
         }
         if i < n {
-            let mut buf = [0.0f32; 16];
-            buf[..n - i].copy_from_slice(&x[i..]);
-            S::log_out(S::load(buf.as_ptr()), m, l).store(buf.as_mut_ptr());
-            y[i..].copy_from_slice(&buf[..n - i]);
+            S::log_out(S::load_part(px.add(i), n - i, 0.0), m, l).store_part(py.add(i), n - i);
         }
     }
 }
@@ -552,10 +574,8 @@ unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
             i += l;
         }
         if i < n {
-            let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
-            a[..n - i].copy_from_slice(&y[i..]);
-            b[..n - i].copy_from_slice(&dy[i..]);
-            acc[1] = S::acc_fma(acc[1], S::load(a.as_ptr()), S::load(b.as_ptr()));
+            acc[1] =
+                S::acc_fma(acc[1], S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
         }
     }
     S::acc_total(acc[0]) + S::acc_total(acc[1])
@@ -575,12 +595,8 @@ unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f32) {
             i += l;
         }
         if i < n {
-            let (mut a, mut b, mut c) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
-            a[..n - i].copy_from_slice(&y[i..]);
-            b[..n - i].copy_from_slice(&dy[i..]);
-            let (va, vb) = (S::load(a.as_ptr()), S::load(b.as_ptr()));
-            S::fma(va, vb, va.mul(neg_dot)).store(c.as_mut_ptr());
-            dx[i..].copy_from_slice(&c[..n - i]);
+            let (a, b) = (S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
+            S::fma(a, b, a.mul(neg_dot)).store_part(px.add(i), n - i);
         }
     }
 }
