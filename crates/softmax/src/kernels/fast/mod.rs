@@ -26,6 +26,10 @@
 //! Rows the kernels do not take (a non-finite value, a maximum beyond ±[`MAX_ABS_MAX`]) go to
 //! the exact portable path, row by row; so does every row under a temperature or a mask.
 
+//!
+//! On other architectures (ARM included: there are no NEON kernels yet, as nothing here could
+//! build or test them) every row runs the portable path.
+
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
