@@ -170,6 +170,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
                 assert!(outputs > 500, "{isa}: too few {op} {dtype} outputs measured");
             }
         }
+        failures.extend(column_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()
                 && match tolerance {
@@ -187,6 +188,48 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
     }
     softmax::set_isa(available[0]).unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Softmax and log-softmax of contiguous arrays along a non-last axis (the column kernels),
+/// against the `f64` exact path rounded to `f32`: within 2 ulp for outputs of normal size, and the
+/// same special values.
+fn column_failures(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(21);
+    let mut failures = Vec::new();
+    for shape in [[5usize, 37, 19], [3, 70, 1], [1, 200, 40], [2, 3, 33]] {
+        let mut x = ndarray::Array3::from_shape_simple_fn(shape, || (rng.normal() * 30.0) as f32);
+        x[[0, 1, 0]] = f32::NAN;
+        x[[shape[0] - 1, 2, shape[2] - 1]] = f32::INFINITY;
+        x[[0, 0, shape[2] / 2]] = 3000.0;
+        x[[0, 2, 0]] = f32::NEG_INFINITY;
+        let wide = x.mapv(f64::from);
+        for axis in 0..2 {
+            let o = Options::new().axis(axis);
+            let pairs = [
+                (softmax::softmax(&x, &o).unwrap(), softmax::softmax(&wide, &o).unwrap()),
+                (softmax::log_softmax(&x, &o).unwrap(), softmax::log_softmax(&wide, &o).unwrap()),
+            ];
+            for (got, exact) in pairs {
+                for ((idx, &g), &e) in got.indexed_iter().zip(exact.iter()) {
+                    let want = e as f32;
+                    let ok = if want.is_finite() && want.abs() >= f32::MIN_POSITIVE && g.is_finite() {
+                        ulps_f32(g, want) <= 2
+                    } else if want.is_finite() && want.abs() < f32::MIN_POSITIVE {
+                        // Below the bound's range: close in absolute terms (a few subnormal steps).
+                        (f64::from(g) - e).abs() <= 2f64.powi(-140)
+                    } else {
+                        g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan())
+                    };
+                    if !ok {
+                        failures.push(format!(
+                            "{isa}: shape {shape:?} axis {axis} at {idx:?}: got {g:e}, want {want:e}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    failures
 }
 
 #[test]

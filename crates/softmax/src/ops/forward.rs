@@ -124,6 +124,15 @@ fn normalize_dyn<T: Element>(
             }
         }
     }
+    if opts.mask.is_none()
+        && opts.temperature == 1.0
+        && axis.index() + 1 < x.ndim()
+        && let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
+        && let (Some(xf), Some(yf)) = (T::as_f32(xs), T::as_f32_mut(ys))
+        && fast_columns(op, xf, yf, x.shape(), axis.index(), opts.masked_rows)
+    {
+        return Ok(());
+    }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
@@ -152,6 +161,41 @@ pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, pol
         Normalize::LogSoftmax => fast::Op::LogSoftmax,
     };
     fast::rows_f32(fast::current(), op, x, y, len, &fallback)
+}
+
+/// Softmax or log-softmax of a contiguous `f32` array along a non-last axis, through the
+/// vectorised column kernels (the lanes read in place); columns they do not take go to the
+/// portable path one by one. False on the portable path.
+fn fast_columns(
+    op: Normalize,
+    x: &[f32],
+    y: &mut [f32],
+    shape: &[usize],
+    axis: usize,
+    policy: MaskedRows,
+) -> bool {
+    let k = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    if x.is_empty() || k == 0 || inner == 0 {
+        return true;
+    }
+    let fop = match op {
+        Normalize::Softmax => fast::Op::Softmax,
+        Normalize::LogSoftmax => fast::Op::LogSoftmax,
+    };
+    let Some(rejected) = fast::columns_f32(fast::current(), fop, x, y, k, inner) else { return false };
+    let (mut row, mut result) = (vec![0.0; k], vec![0.0; k]);
+    for (o, j) in rejected {
+        let at = |kk: usize| o * k * inner + kk * inner + j;
+        for (kk, v) in row.iter_mut().enumerate() {
+            *v = f64::from(x[at(kk)]);
+        }
+        normalize_row::<f32>(op, &row, None, Temperature::new(1.0), policy, &mut result);
+        for (kk, &v) in result.iter().enumerate() {
+            y[at(kk)] = f32::from_f64(v);
+        }
+    }
+    true
 }
 
 /// Half-precision rows through the `f32` kernels: widened into a scratch block (exactly),

@@ -160,7 +160,7 @@ pub(crate) enum Op {
 }
 
 /// The statistics of pass 2, relative to the maximum: `Σ exp(x_i − m) = ties + rest`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Stats {
     pub max: f32,
     /// `4·exp(m − j·ln 2)`: the (unrounded) term of each tie of the maximum.
@@ -262,6 +262,9 @@ pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 /// Pass 2 over one chunk: `(x, terms out, max, tie record) → (ties, rest)`.
 type SumFn = unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64);
 
+/// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, rejected columns listed.
+type ColumnsFn = unsafe fn(Op, &[f32], &mut [f32], usize, usize, &mut Vec<(usize, usize)>);
+
 /// The entry points of one instruction set.
 struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
@@ -271,6 +274,7 @@ struct Kernels {
     scale: unsafe fn(&mut [f32], f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
+    columns: ColumnsFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
     vjp: unsafe fn(&[f32], &[f32], &mut [f32], f32),
 }
@@ -287,6 +291,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             scale: x86::avx512::scale,
             log: x86::avx512::log,
             backward_rows: x86::avx512::backward_rows,
+            columns: x86::avx512::columns,
             dot: x86::avx512::dot,
             vjp: x86::avx512::vjp,
         };
@@ -298,6 +303,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             scale: x86::avx2::scale,
             log: x86::avx2::log,
             backward_rows: x86::avx2::backward_rows,
+            columns: x86::avx2::columns,
             dot: x86::avx2::dot,
             vjp: x86::avx2::vjp,
         };
@@ -423,6 +429,44 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
                 unsafe { (k.log)(xc, yc, max, ln_sum) };
             });
         }
+    }
+}
+
+/// Softmax or log-softmax along the middle axis of a contiguous `(outer, k, inner)` array
+/// (`k, inner > 0`), the columns read in place, many at a time. Returns the columns `(o, j)` the
+/// vector path did not take (for the portable path), or `None` where `isa` has no vector
+/// kernels. Blocks of the outer axis are shared among the pool's threads.
+pub(crate) fn columns_f32(
+    isa: Isa,
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    k: usize,
+    inner: usize,
+) -> Option<Vec<(usize, usize)>> {
+    use rayon::prelude::*;
+    let k_ = kernels(isa)?;
+    let block = k * inner;
+    let outer = x.len() / block;
+    if outer > 1 && parallel(x.len()) {
+        let per_task = (TASK / block).max(1);
+        let parts: Vec<Vec<(usize, usize)>> = x
+            .par_chunks(per_task * block)
+            .zip(y.par_chunks_mut(per_task * block))
+            .enumerate()
+            .map(|(t, (xs, ys))| {
+                let mut rejected = Vec::new();
+                // SAFETY: `kernels` checked that the machine runs this instruction set.
+                unsafe { (k_.columns)(op, xs, ys, k, inner, &mut rejected) };
+                rejected.into_iter().map(|(o, j)| (o + t * per_task, j)).collect()
+            })
+            .collect();
+        Some(parts.concat())
+    } else {
+        let mut rejected = Vec::new();
+        // SAFETY: as above.
+        unsafe { (k_.columns)(op, x, y, k, inner, &mut rejected) };
+        Some(rejected)
     }
 }
 

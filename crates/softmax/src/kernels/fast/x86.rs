@@ -58,6 +58,16 @@ trait Simd: Copy {
     /// Adds the lanes, widened to `f64`.
     fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc;
     fn acc_total(acc: Self::Acc) -> f64;
+    /// The accumulator's lanes, in lane order (the first `LANES` of the array).
+    fn acc_lanes(acc: Self::Acc) -> [f64; 16];
+    /// 1.0 where `mask` is set, 0 elsewhere.
+    fn ones_where(mask: Self::Mask) -> Self;
+    /// `a` where `mask` is set, `self` elsewhere.
+    fn blend(self, mask: Self::Mask, a: Self) -> Self;
+    /// The lanes, in order (the first `LANES` of the array).
+    fn lanes(self) -> [f32; 16];
+    /// `RN((x − m) − l)` lane by lane, with `m` and `l` given per lane, in `f64`.
+    fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self;
     /// Adds the lanes' products `a·b`, formed exactly in `f64`.
     fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
     /// `RN((x − m) − l)` with the arithmetic in `f64`.
@@ -154,6 +164,42 @@ impl Simd for V16 {
     #[inline(always)]
     fn acc_total(acc: Self::Acc) -> f64 {
         unsafe { _mm512_reduce_add_pd(_mm512_add_pd(acc.0, acc.1)) }
+    }
+    #[inline(always)]
+    fn acc_lanes(acc: Self::Acc) -> [f64; 16] {
+        let mut out = [0.0; 16];
+        unsafe {
+            _mm512_storeu_pd(out.as_mut_ptr(), acc.0);
+            _mm512_storeu_pd(out.as_mut_ptr().add(8), acc.1);
+        }
+        out
+    }
+    #[inline(always)]
+    fn ones_where(mask: Self::Mask) -> Self {
+        unsafe { V16(_mm512_maskz_mov_ps(mask, _mm512_set1_ps(1.0))) }
+    }
+    #[inline(always)]
+    fn blend(self, mask: Self::Mask, a: Self) -> Self {
+        unsafe { V16(_mm512_mask_mov_ps(self.0, mask, a.0)) }
+    }
+    #[inline(always)]
+    fn lanes(self) -> [f32; 16] {
+        let mut out = [0.0; 16];
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) };
+        out
+    }
+    #[inline(always)]
+    fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self {
+        unsafe {
+            let (lo, hi) = halves512(x.0);
+            let (m0, m1) = (_mm512_loadu_pd(m.as_ptr()), _mm512_loadu_pd(m.as_ptr().add(8)));
+            let (l0, l1) = (_mm512_loadu_pd(l.as_ptr()), _mm512_loadu_pd(l.as_ptr().add(8)));
+            let lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(lo), m0), l0));
+            let hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(_mm512_cvtps_pd(hi), m1), l1));
+            let joined =
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
+            V16(_mm512_castpd_ps(joined))
+        }
     }
     #[inline(always)]
     fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc {
@@ -309,6 +355,41 @@ impl Simd for V8 {
         }
     }
     #[inline(always)]
+    fn acc_lanes(acc: Self::Acc) -> [f64; 16] {
+        let mut out = [0.0; 16];
+        unsafe {
+            _mm256_storeu_pd(out.as_mut_ptr(), acc.0);
+            _mm256_storeu_pd(out.as_mut_ptr().add(4), acc.1);
+        }
+        out
+    }
+    #[inline(always)]
+    fn ones_where(mask: Self::Mask) -> Self {
+        unsafe { V8(_mm256_and_ps(mask, _mm256_set1_ps(1.0))) }
+    }
+    #[inline(always)]
+    fn blend(self, mask: Self::Mask, a: Self) -> Self {
+        unsafe { V8(_mm256_blendv_ps(self.0, a.0, mask)) }
+    }
+    #[inline(always)]
+    fn lanes(self) -> [f32; 16] {
+        let mut out = [0.0; 16];
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), self.0) };
+        out
+    }
+    #[inline(always)]
+    fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self {
+        unsafe {
+            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x.0));
+            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x.0));
+            let (m0, m1) = (_mm256_loadu_pd(m.as_ptr()), _mm256_loadu_pd(m.as_ptr().add(4)));
+            let (l0, l1) = (_mm256_loadu_pd(l.as_ptr()), _mm256_loadu_pd(l.as_ptr().add(4)));
+            let lo = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_sub_pd(lo, m0), l0));
+            let hi = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_sub_pd(hi, m1), l1));
+            V8(_mm256_set_m128(hi, lo))
+        }
+    }
+    #[inline(always)]
     fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc {
         unsafe {
             let a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(a.0));
@@ -348,10 +429,17 @@ struct Consts<S> {
 impl<S: Simd> Consts<S> {
     #[inline(always)]
     fn new(max: f32) -> Self {
+        Consts::lanewise(S::splat(max))
+    }
+
+    /// A maximum per lane (for columns); the same arithmetic as [`Stats::shift`] lane by lane.
+    #[inline(always)]
+    fn lanewise(max: S) -> Self {
+        let log2e = S::splat(LOG2_E);
         Consts {
-            max: S::splat(max),
-            floor: S::splat(max - FLOOR),
-            shift: S::splat(Stats::shift(max)),
+            max,
+            floor: max.sub(S::splat(FLOOR)),
+            shift: max.mul(log2e).round().sub(S::splat(2.0)),
             log2e: S::splat(LOG2_E),
             neg_c1: S::splat(-C1),
             neg_c2: S::splat(-C2),
@@ -643,6 +731,128 @@ unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &L
     }
 }
 
+/// Softmax or log-softmax along the middle axis of a contiguous `(outer, k, inner)` block,
+/// `S::LANES` columns at a time (strided lanes, read in place). Columns the vector path does not
+/// take are listed in `rejected` as `(o, j)` for the caller's portable path.
+#[inline(always)]
+unsafe fn columns<S: Simd>(
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    k: usize,
+    inner: usize,
+    rejected: &mut Vec<(usize, usize)>,
+) {
+    let l = S::LANES;
+    let outer = x.len() / (k * inner);
+    for o in 0..outer {
+        let base = o * k * inner;
+        let mut j0 = 0;
+        while j0 < inner {
+            let n = (inner - j0).min(l);
+            unsafe { column_block::<S>(op, x, y, base + j0, k, inner, n, o, j0, rejected) };
+            j0 += n;
+        }
+    }
+}
+
+/// The first `n` lanes at `p` (all of them if `full`), the rest `fill`.
+#[inline(always)]
+unsafe fn load_n<S: Simd>(p: *const f32, full: bool, n: usize, fill: f32) -> S {
+    unsafe { if full { S::load(p) } else { S::load_part(p, n, fill) } }
+}
+
+/// Stores the first `n` lanes at `p` (all of them if `full`).
+#[inline(always)]
+unsafe fn store_n<S: Simd>(v: S, p: *mut f32, full: bool, n: usize) {
+    unsafe { if full { v.store(p) } else { v.store_part(p, n) } }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn column_block<S: Simd>(
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    start: usize,
+    k: usize,
+    inner: usize,
+    n: usize,
+    o: usize,
+    j0: usize,
+    rejected: &mut Vec<(usize, usize)>,
+) {
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    let full = n == S::LANES;
+    // (Loads and stores go through `load_n`/`store_n`, not closures: closures do not inherit the
+    // caller's target features.)
+    // Pass 1: the maximum of each column.
+    let mut max = S::splat(f32::NEG_INFINITY);
+    for kk in 0..k {
+        max = max.max(unsafe { load_n::<S>(px.add(start + kk * inner), full, n, f32::NEG_INFINITY) });
+    }
+    let m = max.lanes();
+    if m[..n].iter().any(|v| v.is_nan() || v.abs() > MAX_ABS_MAX) {
+        rejected.extend((0..n).map(|lane| (o, j0 + lane)));
+        return;
+    }
+    // Pass 2: the terms (stored for softmax), sums below the maximum and ties, per column.
+    let c = Consts::lanewise(max);
+    let (mut acc, mut lo_acc, mut ties) = (S::acc_zero(), S::splat(0.0), S::splat(0.0));
+    for kk in 0..k {
+        let at = start + kk * inner;
+        let v = unsafe { load_n::<S>(px.add(at), full, n, 0.0) };
+        let (hi, lo) = c.exp(v);
+        if op == Op::Softmax {
+            unsafe { store_n(hi, py.add(at), full, n) };
+        }
+        let eq = v.eq(c.max);
+        acc = S::acc_add(acc, hi.zero_where(eq));
+        lo_acc = lo_acc.add(lo.zero_where(eq));
+        ties = ties.add(S::ones_where(eq));
+    }
+    let (sums, los, counts) = (S::acc_lanes(acc), lo_acc.lanes(), ties.lanes());
+    let mut stats = [Stats { max: 0.0, e_max: 1.0, ties: 1.0, rest: 0.0 }; 16];
+    for lane in 0..n {
+        stats[lane] = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
+        if !stats[lane].rest.is_finite() {
+            rejected.extend((0..n).map(|lane| (o, j0 + lane)));
+            return;
+        }
+    }
+    // Pass 3.
+    match op {
+        Op::Softmax => {
+            let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+            for lane in 0..n {
+                (rh[lane], rl[lane]) = super::reciprocal_pair(&stats[lane]);
+                top[lane] = stats[lane].top_probability();
+            }
+            let (rh, rl, top) =
+                unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
+            for kk in 0..k {
+                let at = start + kk * inner;
+                let hi = unsafe { load_n::<S>(py.add(at), full, n, 0.0) };
+                let out = S::fma(hi, rh, hi.mul(rl))
+                    .blend(unsafe { load_n::<S>(px.add(at), full, n, 0.0) }.eq(c.max), top);
+                unsafe { store_n(out, py.add(at), full, n) };
+            }
+        }
+        Op::LogSoftmax => {
+            let (mut mm, mut ll) = ([0.0f64; 16], [0.0f64; 16]);
+            for lane in 0..n {
+                mm[lane] = f64::from(stats[lane].max);
+                ll[lane] = stats[lane].ln_sum();
+            }
+            for kk in 0..k {
+                let at = start + kk * inner;
+                let out = S::log_out_lanes(unsafe { load_n::<S>(px.add(at), full, n, 0.0) }, &mm, &ll);
+                unsafe { store_n(out, py.add(at), full, n) };
+            }
+        }
+    }
+}
+
 /// The entry points of one instruction set: whole batches of short rows, and the three passes
 /// separately for long rows split into chunks.
 macro_rules! entry_points {
@@ -662,6 +872,20 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn lse_rows(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `x` and `y` hold whole `(outer, k, inner)` blocks, `k, inner > 0`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn columns(
+                op: Op,
+                x: &[f32],
+                y: &mut [f32],
+                k: usize,
+                inner: usize,
+                rejected: &mut Vec<(usize, usize)>,
+            ) {
+                unsafe { super::columns::<$v>(op, x, y, k, inner, rejected) }
             }
 
             /// # Safety
