@@ -43,6 +43,15 @@ impl CliError {
         }
     }
 
+    /// A file that cannot be created for writing (usage error: the invocation names it).
+    pub fn create(name: &str, error: &io::Error) -> Self {
+        if error.kind() == io::ErrorKind::NotFound {
+            CliError::usage(format!("{name}: cannot create: the directory does not exist"))
+        } else {
+            CliError::usage(format!("{name}: cannot create: {}", plain(error)))
+        }
+    }
+
     /// A failure while reading an input that was opened (data error).
     pub fn read(name: &str, error: &io::Error) -> Self {
         CliError::data(format!("{name}: read error: {}", plain(error)))

@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::ArrayViewD;
 
@@ -60,15 +61,11 @@ impl AtomicFile {
         if target.is_dir() {
             return Err(CliError::usage(format!("{name}: is a directory")));
         }
-        let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-        let file = File::create(&temp).map_err(|e| {
-            let why = if e.kind() == io::ErrorKind::NotFound {
-                "the directory does not exist".to_string()
-            } else {
-                e.to_string()
-            };
-            CliError::usage(format!("{name}: cannot create: {why}"))
-        })?;
+        // Unique per process and per file, even for two names of the same target.
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{file_name}.{}-{n}.tmp", std::process::id()));
+        let file = File::create(&temp).map_err(|e| CliError::create(&name, &e))?;
         Ok((AtomicFile { temp, target: target.to_path_buf(), committed: false }, file))
     }
 

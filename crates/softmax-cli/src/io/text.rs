@@ -69,6 +69,9 @@ pub(crate) struct TextRows {
     rows_read: u64,
     /// The number of values per row, and the line that set it.
     width: Option<(usize, u64)>,
+    /// An error met after some rows of a batch, reported by the next call once those rows are
+    /// out, so that every good row before a bad line gets its answer.
+    pending: Option<CliError>,
 }
 
 impl TextRows {
@@ -82,6 +85,7 @@ impl TextRows {
             bytes_read: 0,
             rows_read: 0,
             width: None,
+            pending: None,
         }
     }
 
@@ -157,7 +161,7 @@ impl TextRows {
                     return Err(CliError::data(format!(
                         "{}: line {line_number} has {} but line {first} has {width} (rows must have equal lengths)",
                         self.name,
-                        values(out.len())
+                        counted(out.len() as u64, "value")
                     )));
                 }
                 Some(_) => {}
@@ -177,10 +181,19 @@ impl TextRows {
         kind: &ValueKind<V>,
         max_rows: usize,
     ) -> Result<Option<Array2<V>>, CliError> {
+        if let Some(error) = self.pending.take() {
+            return Err(error);
+        }
         let (mut data, mut row, mut rows) = (Vec::new(), Vec::new(), 0);
         while rows < max_rows.max(1) {
-            if !self.next_row(kind, &mut row)? {
-                break;
+            match self.next_row(kind, &mut row) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) if rows > 0 => {
+                    self.pending = Some(error);
+                    break;
+                }
+                Err(error) => return Err(error),
             }
             data.extend_from_slice(&row);
             rows += 1;
@@ -213,9 +226,10 @@ impl TextRows {
     }
 }
 
-/// "1 value", "3 values".
-fn values(n: usize) -> String {
-    if n == 1 { "1 value".to_string() } else { format!("{n} values") }
+/// `n` things in words: "1 value", "3 values".
+pub(crate) fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 #[cfg(test)]
