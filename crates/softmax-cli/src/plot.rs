@@ -88,7 +88,7 @@ fn bar(fraction: f64, width: usize) -> String {
     }
     let eighths = (fraction.min(1.0) * (width * 8) as f64).round() as usize;
     let mut text = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         text.push(EIGHTHS[eighths % 8 - 1]);
     }
     text

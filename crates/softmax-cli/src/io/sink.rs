@@ -238,7 +238,7 @@ fn write_text<T: CliFloat>(
     let rows: usize = if rank == 0 { 1 } else { chunk.shape()[..rank - 1].iter().product() };
     let mut values = chunk.iter();
     for _ in 0..rows {
-        if block > 0 && *rows_written > 0 && *rows_written % block == 0 {
+        if block > 0 && *rows_written > 0 && (*rows_written).is_multiple_of(block) {
             out.write_all(b"\n")?;
         }
         line.clear();
