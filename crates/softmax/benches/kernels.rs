@@ -49,6 +49,22 @@ fn forward(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("log_softmax", &id), &x, |b, x| {
             b.iter(|| softmax::log_softmax_into(black_box(x), &mut y, &o).unwrap())
         });
+        let xt = x.t().as_standard_layout().into_owned();
+        let mut yt = Array2::<f32>::zeros(xt.raw_dim());
+        let axis0 = Options::new().axis(0);
+        group.bench_with_input(BenchmarkId::new("softmax axis 0", &id), &xt, |b, x| {
+            b.iter(|| softmax::softmax_into(black_box(x), &mut yt, &axis0).unwrap())
+        });
+        let probs = softmax::softmax(&x, &o).unwrap();
+        let dy = logits(rows, cols).mapv(|v| v * 0.1);
+        group.bench_with_input(BenchmarkId::new("softmax backward", &id), &probs, |b, p| {
+            b.iter(|| softmax::softmax_backward_into(black_box(p), &dy, &mut y, &o).unwrap())
+        });
+        let x16 = x.mapv(half::f16::from_f32);
+        let mut y16 = Array2::<half::f16>::from_elem((rows, cols), half::f16::ZERO);
+        group.bench_with_input(BenchmarkId::new("softmax f16", &id), &x16, |b, x| {
+            b.iter(|| softmax::softmax_into(black_box(x), &mut y16, &o).unwrap())
+        });
         let x64 = x.mapv(f64::from);
         let mut y64 = Array2::<f64>::zeros((rows, cols));
         group.bench_with_input(BenchmarkId::new("softmax f64", &id), &x64, |b, x| {
