@@ -59,7 +59,9 @@ impl From<softmax::Error> for CliError {
     fn from(error: softmax::Error) -> Self {
         use softmax::ErrorKind;
         match error.kind() {
-            ErrorKind::Axis | ErrorKind::Temperature | ErrorKind::Option => CliError::usage(error.to_string()),
+            ErrorKind::Axis | ErrorKind::Temperature | ErrorKind::Option => {
+                CliError::usage(error.to_string())
+            }
             _ => CliError::data(error.to_string()),
         }
     }

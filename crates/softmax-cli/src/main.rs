@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod digits;
 mod error;
+mod model;
+mod train;
 
 use error::CliError;
 
@@ -19,10 +22,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Train a classifier (softmax regression or one hidden layer) on the built-in digits or your data
+    Train(train::Args),
+}
 
 fn run(command: Command) -> Result<(), CliError> {
-    match command {}
+    match command {
+        Command::Train(args) => train::run(args),
+    }
 }
 
 fn main() -> ExitCode {
