@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod digits;
 mod error;
+mod explore;
 mod model;
 mod train;
 
@@ -25,11 +26,14 @@ struct Cli {
 enum Command {
     /// Train a classifier (softmax regression or one hidden layer) on the built-in digits or your data
     Train(train::Args),
+    /// Sliders for logits and temperature, with live softmax, log-softmax, naive formula and Jacobian
+    Explore(explore::Args),
 }
 
 fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Train(args) => train::run(args),
+        Command::Explore(args) => explore::run(args),
     }
 }
 
