@@ -178,19 +178,6 @@ impl Model {
         let mut softmax = Softmax::<f64>::with_options(-1, temperature)?;
         Ok(softmax.forward(&self.logits(x)?)?)
     }
-
-    /// Checks that `x` has the model's number of features.
-    pub fn check_features(&self, x: ArrayView2<'_, f64>, what: &str) -> Result<(), CliError> {
-        if x.ncols() == self.features() {
-            Ok(())
-        } else {
-            Err(CliError::data(format!(
-                "{what} has {} features per row but the model takes {}",
-                x.ncols(),
-                self.features()
-            )))
-        }
-    }
 }
 
 #[cfg(test)]

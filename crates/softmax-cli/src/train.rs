@@ -5,6 +5,7 @@
 //! nothing on standard output depends on time or threads, so the same seed prints (and saves) the
 //! same bytes. The progress bar and the elapsed time go to standard error.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use crate::error::CliError;
 use crate::model::{Model, Standardiser, TrainingNote};
 
 pub mod dataset;
-mod report;
+pub mod report;
 mod rng;
 mod sgd;
 mod split;
@@ -157,7 +158,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
     let train = Evaluation::new(&mut model, &data, &split.train)?;
     let test = Evaluation::new(&mut model, &data, &split.test)?;
-    print!("{}", summary(&data, &split, &model, &settings, &train, &test, args.mistakes));
+    let mut report = summary(&data, &split, &model, &settings, &train, &test, args.mistakes);
 
     if let Some(path) = &args.save {
         let note = TrainingNote {
@@ -174,9 +175,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
             test_accuracy: (!split.test.is_empty()).then(|| test.accuracy()),
         };
         model.save(path, Some(&note))?;
-        println!("\nsaved the model to {}", path.display());
+        report += &format!("\nsaved the model to {}\n", path.display());
     }
-    Ok(())
+    std::io::stdout().write_all(report.as_bytes()).map_err(|e| CliError::from_io("standard output", &e))
 }
 
 fn progress_bar(epochs: usize) -> ProgressBar {

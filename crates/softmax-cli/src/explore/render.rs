@@ -197,7 +197,7 @@ fn jacobian_lines(out: &Outputs) -> Vec<Line<'static>> {
 /// A glyph as dark as `level` in `[0, 1]`; anything above zero shows at least the lightest.
 fn shade(level: f32) -> char {
     match level {
-        l if !(l > 0.0) => '·',
+        l if l.is_nan() || l <= 0.0 => '·',
         l if l < 0.25 => '░',
         l if l < 0.5 => '▒',
         l if l < 0.8 => '▓',

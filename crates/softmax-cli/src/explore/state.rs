@@ -75,7 +75,7 @@ impl State {
         if !(MIN_LOGITS..=MAX_LOGITS).contains(&logits.len()) {
             return Err(format!("explore takes {MIN_LOGITS} to {MAX_LOGITS} logits, got {}", logits.len()));
         }
-        if let Some((i, v)) = logits.iter().enumerate().find(|(_, v)| !(v.abs() <= LOGIT_LIMIT)) {
+        if let Some((i, v)) = logits.iter().enumerate().find(|(_, v)| v.is_nan() || v.abs() > LOGIT_LIMIT) {
             return Err(format!("logit {} is {v}; explore takes values within ±{LOGIT_LIMIT}", i + 1));
         }
         let (low, high) = TEMPERATURE_RANGE;

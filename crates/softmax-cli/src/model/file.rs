@@ -139,8 +139,14 @@ impl Model {
 
     /// Reads a model written by [`Model::save`], checking every shape and value.
     pub fn load(path: &Path) -> Result<(Model, Option<TrainingNote>), CliError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("{}: cannot read the model: {e}", path.display())))?;
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| CliError::open(&name, &e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            CliError::data(format!(
+                "{name}: not a valid model file: not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
         Self::from_json(&text)
             .map_err(|why| CliError::data(format!("{}: not a valid model file: {why}", path.display())))
     }

@@ -85,7 +85,7 @@ pub fn load(source: &Source<'_>) -> Result<Dataset, CliError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))
+    std::fs::read(path).map_err(|e| CliError::open(&path.display().to_string(), &e))
 }
 
 /// The labels must be in `0..classes` (when given) and there must be some.
@@ -130,19 +130,19 @@ fn csv(path: &Path, text: &str) -> Result<Dataset, CliError> {
         let mut fields = line.split(',').map(str::trim);
         let label_text = fields.next().unwrap_or("");
         labels.push(parse_label(label_text).map_err(|why| {
-            CliError::data(format!("{name} line {line_no} column 1: label {label_text:?} {why}"))
+            CliError::data(format!("{name}: line {line_no}, column 1: label {label_text:?} {why}"))
         })?);
         let before = values.len();
         for (column, field) in fields.enumerate() {
             let value: f64 = field.parse().map_err(|_| {
                 CliError::data(format!(
-                    "{name} line {line_no} column {}: {field:?} is not a number",
+                    "{name}: line {line_no}, column {}: {field:?} is not a number",
                     column + 2
                 ))
             })?;
             if !value.is_finite() {
                 return Err(CliError::data(format!(
-                    "{name} line {line_no} column {}: {field} is not a finite number",
+                    "{name}: line {line_no}, column {}: {field} is not a finite number",
                     column + 2
                 )));
             }
@@ -151,12 +151,12 @@ fn csv(path: &Path, text: &str) -> Result<Dataset, CliError> {
         let count = values.len() - before;
         match width {
             None if count == 0 => {
-                return Err(CliError::data(format!("{name} line {line_no}: a label but no features")));
+                return Err(CliError::data(format!("{name}: line {line_no}: a label but no features")));
             }
             None => width = Some((count, line_no)),
             Some((features, first)) if features != count => {
                 return Err(CliError::data(format!(
-                    "{name} line {line_no}: {count} features, but line {first} has {features}"
+                    "{name}: line {line_no}: {count} features, but line {first} has {features}"
                 )));
             }
             Some(_) => {}
@@ -278,7 +278,8 @@ fn idx_pair(images_path: &Path, images: &[u8], labels_path: &Path) -> Result<Dat
 
 /// After loading: the classes in force, each label checked against them.
 pub fn settle_classes(dataset: &mut Dataset, classes: Option<usize>, place: &str) -> Result<(), CliError> {
-    dataset.classes = check_classes(&dataset.labels, classes, |i| format!("{place}, sample {}", i + 1))?;
+    dataset.classes =
+        check_classes(&dataset.labels, classes, |i| format!("{place}: sample {i} (counting from 0)"))?;
     if dataset.classes < 2 {
         return Err(CliError::data(format!(
             "{place}: every label is {}; a classifier needs at least 2 classes",
@@ -304,20 +305,24 @@ mod tests {
     #[test]
     fn csv_errors_name_the_line_and_column() {
         let err = |text: &str| csv(Path::new("d.csv"), text).unwrap_err().to_string();
-        assert_eq!(err("0,1,2\n1,1\n"), "d.csv line 2: 1 features, but line 1 has 2");
-        assert_eq!(err("0,1,2\n1,x,2\n"), "d.csv line 2 column 2: \"x\" is not a number");
+        assert_eq!(err("0,1,2\n1,1\n"), "d.csv: line 2: 1 features, but line 1 has 2");
+        assert_eq!(err("0,1,2\n1,x,2\n"), "d.csv: line 2, column 2: \"x\" is not a number");
         assert!(
-            err("0,1\n-1,2\n").starts_with("d.csv line 2 column 1: label \"-1\" is outside the class range")
+            err("0,1\n-1,2\n")
+                .starts_with("d.csv: line 2, column 1: label \"-1\" is outside the class range")
         );
         assert!(err("0,1\n1.5,2\n").contains("label \"1.5\" is not a class index"));
-        assert_eq!(err("0,1\n1,inf\n"), "d.csv line 2 column 2: inf is not a finite number");
+        assert_eq!(err("0,1\n1,inf\n"), "d.csv: line 2, column 2: inf is not a finite number");
     }
 
     #[test]
     fn labels_beyond_classes_are_refused() {
         let mut d = csv(Path::new("d.csv"), "0,1\n3,2\n").unwrap();
         let e = settle_classes(&mut d, Some(3), "d.csv").unwrap_err();
-        assert_eq!(e.to_string(), "d.csv, sample 2: label 3 is outside the class range 0..3 (--classes 3)");
+        assert_eq!(
+            e.to_string(),
+            "d.csv: sample 1 (counting from 0): label 3 is outside the class range 0..3 (--classes 3)"
+        );
         assert_eq!(e.exit_code(), 1);
         settle_classes(&mut d, None, "d.csv").unwrap();
         assert_eq!(d.classes, 4);
