@@ -252,13 +252,14 @@ fn summary(
         "data      {}\n\
          split     {} for training, {held_out}; features standardised on the training part\n\
          model     {} ({} parameters)\n\
-         training  {} epochs of SGD, batch {}, learning rate {}, momentum {}, weight decay {}, \
+         training  {} epoch{} of SGD, batch {}, learning rate {}, momentum {}, weight decay {}, \
          label smoothing {}, seed {}\n\n",
         data.description.replace('\n', "\n          "),
         split.train.len(),
         model.describe(),
         model.parameter_count(),
         s.epochs,
+        if s.epochs == 1 { "" } else { "s" },
         s.batch_size,
         s.lr,
         s.momentum,
@@ -280,7 +281,10 @@ fn summary(
         if wrong.is_empty() {
             out += &format!("\nno mistakes on the {part} part\n");
         } else {
-            out += &format!("\nthe {} most confident mistakes on the {part} part\n", wrong.len());
+            let (n, plural) = (wrong.len(), if wrong.len() == 1 { "" } else { "s" });
+            out += &format!(
+                "\nthe {n} most confident mistake{plural} on the {part} part (samples numbered from 0)\n"
+            );
             out += &report::mistakes_table(shown, &wrong, data);
         }
     }

@@ -102,6 +102,36 @@ fn a_saved_model_reads_back_bit_for_bit() {
 }
 
 #[test]
+fn every_parameter_survives_the_file_bit_for_bit() {
+    let mut model = small_model(Some(3));
+    // Values whose shortest decimals are long, tiny, huge or subnormal.
+    let mut k = 0.0f64;
+    for layer in model.linear_layers_mut() {
+        for w in layer.weight.iter_mut().chain(layer.bias.iter_mut()) {
+            k += 1.0;
+            *w = (k * 0.7).sin() * 10f64.powi((k as i32 * 37) % 600 - 300) / 3.0;
+        }
+    }
+    model.standardiser.scale[0] = 5e-324;
+    model.standardiser.mean[1] = 0.1 + 0.2;
+    let dir = std::env::temp_dir().join(format!("softmax-model-bits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.json");
+    model.save(&path, None).unwrap();
+    let (mut back, _) = Model::load(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let bits = |m: &mut Model| {
+        let mut all: Vec<u64> =
+            m.standardiser.mean.iter().chain(&m.standardiser.scale).map(|v| v.to_bits()).collect();
+        for l in m.linear_layers_mut() {
+            all.extend(l.weight.iter().chain(&l.bias).map(|v| v.to_bits()));
+        }
+        all
+    };
+    assert_eq!(bits(&mut model), bits(&mut back));
+}
+
+#[test]
 fn corrupt_model_files_are_refused_with_a_reason() {
     let dir = std::env::temp_dir().join(format!("softmax-model-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

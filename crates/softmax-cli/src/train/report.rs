@@ -60,10 +60,10 @@ pub fn argmax(values: &[f64]) -> usize {
 
 /// One line per part: accuracy, correct count, loss.
 pub fn accuracy_table(parts: &[(&str, &Evaluation)]) -> String {
-    let mut out = String::from("           accuracy    correct     loss\n");
+    let mut out = String::from("           accuracy      correct     loss\n");
     for (name, e) in parts {
         let count = format!("{}/{}", e.correct(), e.labels.len());
-        let _ = writeln!(out, "{name:<9} {:>9.4} {count:>10} {:>8.4}", e.accuracy(), e.loss);
+        let _ = writeln!(out, "{name:<9} {:>9.4} {count:>12} {:>8.4}", e.accuracy(), e.loss);
     }
     out
 }
