@@ -113,6 +113,15 @@ fn expect_linear(item: Option<(usize, LayerFile)>, missing: &str) -> Result<Line
 impl Model {
     /// Writes the model and its training note to `path` as JSON.
     pub fn save(&self, path: &Path, note: Option<&TrainingNote>) -> Result<(), CliError> {
+        let text = self
+            .to_json(note)
+            .map_err(|e| CliError::data(format!("{}: cannot encode the model: {e}", path.display())))?;
+        std::fs::write(path, text)
+            .map_err(|e| CliError::usage(format!("{}: cannot write: {e}", path.display())))
+    }
+
+    /// The text of the model file.
+    pub fn to_json(&self, note: Option<&TrainingNote>) -> Result<String, String> {
         let mut layers = Vec::new();
         if let Some(hidden) = &self.hidden {
             layers.extend([linear_file(hidden), LayerFile::Sigmoid]);
@@ -130,11 +139,9 @@ impl Model {
             layers,
             training: note.cloned(),
         };
-        let mut text = serde_json::to_string_pretty(&file)
-            .map_err(|e| CliError::data(format!("{}: cannot encode the model: {e}", path.display())))?;
+        let mut text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
         text.push('\n');
-        std::fs::write(path, text)
-            .map_err(|e| CliError::usage(format!("{}: cannot write: {e}", path.display())))
+        Ok(text)
     }
 
     /// Reads a model written by [`Model::save`], checking every shape and value.

@@ -80,17 +80,23 @@ fn hidden_layer_gradient_matches_finite_differences_with_label_smoothing() {
     check_gradient(Some(5), 0.1);
 }
 
+/// `model` saved to a file and loaded again.
+fn through_a_file(model: &Model, name: &str) -> Model {
+    let dir = std::env::temp_dir().join(format!("softmax-model-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.json");
+    model.save(&path, None).unwrap();
+    let (back, note) = Model::load(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(note.is_none());
+    back
+}
+
 #[test]
 fn a_saved_model_reads_back_bit_for_bit() {
     for hidden in [None, Some(3)] {
         let mut model = small_model(hidden);
-        let dir = std::env::temp_dir().join(format!("softmax-model-test-{}-{hidden:?}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.json");
-        model.save(&path, None).unwrap();
-        let (mut back, note) = Model::load(&path).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(note.is_none());
+        let mut back = through_a_file(&model, &format!("{hidden:?}"));
         let x = array![[0.1, 0.2, 0.3, 0.4], [-3.0, 1e-3, 7.5, 0.0]];
         let (p, q) =
             (model.probabilities(x.view(), 1.0).unwrap(), back.probabilities(x.view(), 1.0).unwrap());
@@ -114,12 +120,7 @@ fn every_parameter_survives_the_file_bit_for_bit() {
     }
     model.standardiser.scale[0] = 5e-324;
     model.standardiser.mean[1] = 0.1 + 0.2;
-    let dir = std::env::temp_dir().join(format!("softmax-model-bits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("m.json");
-    model.save(&path, None).unwrap();
-    let (mut back, _) = Model::load(&path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let mut back = through_a_file(&model, "bits");
     let bits = |m: &mut Model| {
         let mut all: Vec<u64> =
             m.standardiser.mean.iter().chain(&m.standardiser.scale).map(|v| v.to_bits()).collect();
@@ -133,12 +134,7 @@ fn every_parameter_survives_the_file_bit_for_bit() {
 
 #[test]
 fn corrupt_model_files_are_refused_with_a_reason() {
-    let dir = std::env::temp_dir().join(format!("softmax-model-corrupt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("m.json");
-    small_model(Some(2)).save(&path, None).unwrap();
-    let good = std::fs::read_to_string(&path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let good = small_model(Some(2)).to_json(None).unwrap();
     let why = |text: &str| Model::from_json(text).unwrap_err();
     assert!(why(&good[..good.len() / 2]).contains("EOF while parsing"));
     assert!(why("").contains("EOF"));
