@@ -76,7 +76,7 @@ impl From<MaskedRowsArg> for MaskedRows {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct TemperatureArg {
     /// Divide the inputs by T first: below 1 sharpens, above 1 flattens. Finite and positive.
-    #[arg(short, long, value_name = "T", default_value_t = 1.0, value_parser = parse_temperature)]
+    #[arg(short, long, value_name = "T", default_value_t = 1.0, value_parser = parse_temperature, allow_hyphen_values = true)]
     pub(crate) temperature: f64,
 }
 
@@ -86,7 +86,7 @@ pub(crate) struct MaskArg {
     /// Exclude positions: a mask of the input's shape, false (or 0) = excluded. A `.npy` of bools
     /// (or 0/1 integers), a text file of 0/1/true/false, or values written here (`'1,0,1'`, rows
     /// separated by `;`). Excluded positions take no part and give 0 (softmax) or -inf (log).
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     pub(crate) mask: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use softmax::Options;
 use crate::args::{AxisOptions, OutputArgs, one_stdin};
 use crate::error::CliError;
 use crate::forward::{StreamMask, batch_rows, fit_mask, part, plan_chunks, resolve_axis};
-use crate::io::{CliFloat, Dtype, Loaded, Opened, Sink, Source, TextRows, float_kind, with_dtype};
+use crate::io::{CliFloat, Dtype, Loaded, Opened, Sink, Source, TextRows, counted, float_kind, with_dtype};
 use crate::progress::{Progress, Unit};
 
 const EXAMPLES: &str = "\
@@ -33,10 +33,10 @@ pub struct Args {
     /// The forward output y: probabilities (softmax), log-probabilities with --log, sigmoid
     /// outputs with --sigmoid. A file (`.npy` or text), `-` for standard input, or values
     /// (`'0.2,0.8;0.5,0.5'`, rows separated by `;`).
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     probs: String,
     /// The upstream gradient dL/dy, of the same shape (a file, `-`, or values).
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     grad: String,
     /// --probs holds log-softmax outputs: the backward pass of log-softmax.
     #[arg(long, conflicts_with = "sigmoid")]
@@ -157,9 +157,9 @@ impl<T: CliFloat> Work<'_, T> {
             for _ in 0..n {
                 if !dy_rows.next_row(&kind, &mut dy_row)? {
                     return Err(CliError::data(format!(
-                        "the upstream gradient {} has {} rows but the forward output {} has more",
+                        "the upstream gradient {} has {} but the forward output {} has more",
                         dy_rows.name(),
-                        dy_rows.rows_read(),
+                        counted(dy_rows.rows_read(), "row"),
                         y_rows.name()
                     )));
                 }

@@ -9,7 +9,7 @@ use softmax::{MaskedRows, Options};
 
 use crate::args::{AxisCommandArgs, AxisOptions, InputArgs, OutputArgs, one_stdin};
 use crate::error::CliError;
-use crate::io::{CliFloat, Loaded, Opened, Sink, Source, TextRows, float_kind, with_dtype};
+use crate::io::{CliFloat, Loaded, Opened, Sink, Source, TextRows, counted, float_kind, with_dtype};
 use crate::plot::{Bars, PlotArgs};
 use crate::progress::{Progress, Unit};
 
@@ -368,9 +368,10 @@ impl StreamMask {
             Ok(())
         } else {
             Err(CliError::data(format!(
-                "the mask {} has shape {:?} but {input} has {done} rows of {k}",
+                "the mask {} has shape {:?} but {input} has {} of {k}",
                 self.name,
-                self.mask.shape()
+                self.mask.shape(),
+                counted(done as u64, "row")
             )))
         }
     }

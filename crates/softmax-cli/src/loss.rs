@@ -35,18 +35,18 @@ the targets not ignored (NaN when every target is ignored, as in PyTorch). With
 pub struct Args {
     /// The logits (unnormalised scores): a file (`.npy` or text), `-` for standard input, or
     /// values (`'2,0.5,-1;0.1,0.2,3'`, rows separated by `;`).
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     logits: String,
     /// The targets: class indices (integers), or probabilities with --probs-target, or (with --bce)
     /// numbers in [0, 1] of the logits' shape. A file, `-`, or values.
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     target: String,
     /// The target holds a probability per class (the logits' shape) instead of class indices.
     #[arg(long, conflicts_with = "bce")]
     probs_target: bool,
     /// Weights: one per class for cross-entropy; for --bce, weights of each element (broadcast to
     /// the logits' shape). A file or values.
-    #[arg(long, value_name = "FILE|VALUES")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true)]
     weight: Option<String>,
     /// Class-index targets equal to N are ignored: loss 0, gradient 0, no part in the mean.
     #[arg(long, value_name = "N", default_value_t = -100, allow_negative_numbers = true, conflicts_with = "bce")]
@@ -67,7 +67,7 @@ pub struct Args {
     bce: bool,
     /// With --bce: a weight of the positive term, broadcast to the logits' shape (usually one per
     /// class, along the last axis). A file or values.
-    #[arg(long, value_name = "FILE|VALUES", requires = "bce")]
+    #[arg(long, value_name = "FILE|VALUES", allow_hyphen_values = true, requires = "bce")]
     pos_weight: Option<String>,
     /// Compute and write in this type. Default: the type of --logits when it is a `.npy` file
     /// (integers: f64), else f64.

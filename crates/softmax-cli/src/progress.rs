@@ -73,6 +73,8 @@ impl Progress {
             && let Some(bar) = &self.bar
         {
             bar.set_draw_target(ProgressDrawTarget::stderr());
+            // Draw now: the next update may be the last, and would be cleared unseen.
+            bar.tick();
             self.shown = true;
         }
     }

@@ -18,4 +18,4 @@ mod text;
 pub(crate) use float::{CliFloat, Dtype, with_dtype};
 pub(crate) use sink::{Sink, Target};
 pub(crate) use source::{Loaded, Opened, Source, eprintln_quiet, float_kind};
-pub(crate) use text::TextRows;
+pub(crate) use text::{TextRows, counted};

@@ -111,7 +111,7 @@ impl Opened {
                 })
             }
             Source::Inline { flag, text } => Ok(Opened::Text {
-                rows: TextRows::new(Box::new(Cursor::new(text.replace(';', "\n"))), flag.clone()),
+                rows: TextRows::new(Box::new(Cursor::new(text.replace(';', "\n"))), inline_name(flag, text)),
                 total_bytes: None,
                 single_row_is_1d: true,
             }),
@@ -288,6 +288,16 @@ fn open_file(path: &Path) -> Result<Opened, CliError> {
         total_bytes,
         single_row_is_1d: false,
     })
+}
+
+/// How messages call values written into a flag: the flag and (the start of) its argument.
+fn inline_name(flag: &str, text: &str) -> String {
+    const MAX: usize = 24;
+    if text.chars().count() <= MAX {
+        format!("{flag} '{text}'")
+    } else {
+        format!("{flag} '{}…'", text.chars().take(MAX).collect::<String>())
+    }
 }
 
 /// Command-line values (each argument one value, or several separated by commas) as one row.

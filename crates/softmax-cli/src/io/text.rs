@@ -157,7 +157,7 @@ impl TextRows {
                     return Err(CliError::data(format!(
                         "{}: line {line_number} has {} but line {first} has {width} (rows must have equal lengths)",
                         self.name,
-                        values(out.len())
+                        counted(out.len() as u64, "value")
                     )));
                 }
                 Some(_) => {}
@@ -213,9 +213,10 @@ impl TextRows {
     }
 }
 
-/// "1 value", "3 values".
-fn values(n: usize) -> String {
-    if n == 1 { "1 value".to_string() } else { format!("{n} values") }
+/// `n` things in words: "1 value", "3 values".
+pub(crate) fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 #[cfg(test)]
