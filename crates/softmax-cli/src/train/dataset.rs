@@ -168,7 +168,11 @@ fn csv(path: &Path, text: &str) -> Result<Dataset, CliError> {
     let features = Array2::from_shape_vec((labels.len(), features), values)
         .map_err(|e| CliError::data(format!("{name}: {e}")))?;
     Ok(Dataset {
-        description: format!("{name}: {} samples, {} features", labels.len(), features.ncols()),
+        description: format!(
+            "{name}: {}, {}",
+            count(labels.len(), "sample"),
+            count(features.ncols(), "feature")
+        ),
         features,
         labels,
         classes,
@@ -263,10 +267,11 @@ fn idx_pair(images_path: &Path, images: &[u8], labels_path: &Path) -> Result<Dat
     let classes = labels.iter().max().map_or(0, |&m| m + 1);
     Ok(Dataset {
         description: format!(
-            "{} with {}: {samples} samples, {} features",
+            "{} with {}: {}, {}",
             images_path.display(),
             labels_path.display(),
-            features.ncols()
+            count(samples, "sample"),
+            count(features.ncols(), "feature")
         ),
         features,
         labels,
@@ -274,6 +279,11 @@ fn idx_pair(images_path: &Path, images: &[u8], labels_path: &Path) -> Result<Dat
         image,
         pixel_max: 255.0,
     })
+}
+
+/// "1 feature", "64 features".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// After loading: the classes in force, each label checked against them.

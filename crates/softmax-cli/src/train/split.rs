@@ -12,7 +12,8 @@ pub struct Split {
 }
 
 /// Holds out `⌈n · fraction⌉` samples, shared between the classes in proportion to their
-/// sizes (largest remainders first, ties to the lower class), each class's picked at random.
+/// sizes (largest remainders first, ties to the lower class; no class gives up its last sample),
+/// each class's picked at random.
 pub fn stratified(labels: &[usize], classes: usize, fraction: f64, rng: &mut Rng) -> Split {
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &label) in labels.iter().enumerate() {
@@ -25,8 +26,9 @@ pub fn stratified(labels: &[usize], classes: usize, fraction: f64, rng: &mut Rng
     let mut by_remainder: Vec<usize> = (0..classes).collect();
     by_remainder.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
     let short = total.saturating_sub(quota.iter().sum());
+    // A class keeps at least one training sample, so every class is learned.
     let room: Vec<usize> =
-        by_remainder.into_iter().filter(|&c| quota[c] < members[c].len()).take(short).collect();
+        by_remainder.into_iter().filter(|&c| quota[c] + 1 < members[c].len()).take(short).collect();
     for class in room {
         quota[class] += 1;
     }
@@ -60,6 +62,13 @@ mod tests {
         assert_eq!(all, (0..1797).collect::<Vec<_>>());
         assert_eq!(split, stratified(&labels, 10, 0.2, &mut Rng::new(42, 0)));
         assert_ne!(split, stratified(&labels, 10, 0.2, &mut Rng::new(43, 0)));
+    }
+
+    #[test]
+    fn a_class_of_one_stays_in_training() {
+        let split = stratified(&[0, 1, 1, 1, 1], 2, 0.4, &mut Rng::new(3, 0));
+        assert!(split.train.contains(&0));
+        assert_eq!(split.test.len(), 1);
     }
 
     #[test]
