@@ -68,7 +68,7 @@ mod tests {
     fn a_class_of_one_stays_in_training() {
         let split = stratified(&[0, 1, 1, 1, 1], 2, 0.4, &mut Rng::new(3, 0));
         assert!(split.train.contains(&0));
-        assert_eq!(split.test.len(), 1);
+        assert_eq!(split.test.len(), 2);
     }
 
     #[test]
