@@ -21,8 +21,8 @@ const RECORD: usize = 1 + PIXELS;
 const _: () = assert!(RECORDS.len() == IMAGES * RECORD);
 
 /// Where the built-in data comes from, for the training report and the saved model.
-pub const ATTRIBUTION: &str = "UCI optical recognition of handwritten digits, E. Alpaydin and C. Kaynak, \
-                               1998, CC BY 4.0, as shipped with scikit-learn";
+pub const ATTRIBUTION: &str = "UCI optical recognition of handwritten digits, E. Alpaydin and\n\
+                               C. Kaynak, 1998, CC BY 4.0; the copy shipped with scikit-learn";
 
 /// The 1797 digit images as a data set of 64 features (pixels 0..=16) and ten classes.
 pub fn load() -> Dataset {
@@ -34,7 +34,7 @@ pub fn load() -> Dataset {
         labels,
         classes: 10,
         description: format!(
-            "built-in digits: {IMAGES} images of {SIDE}×{SIDE} pixels, 10 classes\n({ATTRIBUTION})"
+            "built-in digits: {IMAGES} images of {SIDE}×{SIDE} pixels, 10 classes\n{ATTRIBUTION}"
         ),
         image: Some((SIDE, SIDE)),
         pixel_max: 16.0,

@@ -250,12 +250,14 @@ fn summary(
     };
     let mut out = format!(
         "data      {}\n\
-         split     {} for training, {held_out}; features standardised on the training part\n\
+         split     {} for training, {held_out}\n\
+         features  {}, standardised with the training part's means and deviations\n\
          model     {} ({} parameters)\n\
-         training  {} epoch{} of SGD, batch {}, learning rate {}, momentum {}, weight decay {}, \
-         label smoothing {}, seed {}\n\n",
+         training  {} epoch{} of SGD: batch {}, learning rate {}, momentum {},\n          \
+         weight decay {}, label smoothing {}, seed {}\n\n",
         data.description.replace('\n', "\n          "),
         split.train.len(),
+        data.features.ncols(),
         model.describe(),
         model.parameter_count(),
         s.epochs,

@@ -81,7 +81,8 @@ fn label_smoothing_and_the_other_knobs_are_taken() {
         "2",
     ]));
     assert!(report.contains(
-        "3 epochs of SGD, batch 64, learning rate 0.1, momentum 0.5, weight decay 0, label smoothing 0.1"
+        "3 epochs of SGD: batch 64, learning rate 0.1, momentum 0.5,\n          \
+         weight decay 0, label smoothing 0.1, seed 42"
     ));
     assert!(report.contains("1257 for training, 540 held out (stratified, 30%)"), "{report}");
     assert!(report.contains("the 2 most confident mistakes"), "{report}");

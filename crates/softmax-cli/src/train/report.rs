@@ -126,9 +126,9 @@ pub fn mistakes_table(e: &Evaluation, rows: &[usize], data: &Dataset) -> String 
                 .iter()
                 .map(|&i| format!("#{} {}→{}", e.samples[i], e.labels[i], e.predicted[i]))
                 .collect();
-            let cell = (2 * width).max(captions.iter().map(|c| c.chars().count()).max().unwrap_or(0)) + 3;
+            let cell = (2 * width).max(captions.iter().map(|c| c.chars().count()).max().unwrap_or(0)) + 2;
             for caption in &captions {
-                let _ = write!(out, "  {caption:<cell$}");
+                let _ = write!(out, " {caption:<cell$}");
             }
             out.truncate(out.trim_end_matches(' ').len());
             out.push('\n');
@@ -136,7 +136,7 @@ pub fn mistakes_table(e: &Evaluation, rows: &[usize], data: &Dataset) -> String 
                 for picture in &pictures {
                     let line: String =
                         picture.row(r).iter().flat_map(|&v| [shade(v / data.pixel_max); 2]).collect();
-                    let _ = write!(out, "  {line:<cell$}");
+                    let _ = write!(out, " {line:<cell$}");
                 }
                 out.truncate(out.trim_end_matches(' ').len());
                 out.push('\n');
