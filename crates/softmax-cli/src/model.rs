@@ -4,7 +4,7 @@
 //! pass; this module only chains them.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use softmax::nn::{Linear, Sigmoid, Softmax};
+use softmax::nn::{Linear, Sigmoid};
 
 use crate::error::CliError;
 
@@ -167,16 +167,6 @@ impl Model {
             dst.assign(&self.forward(&self.standardiser.apply(chunk))?);
         }
         Ok(out)
-    }
-
-    /// Class probabilities `softmax(logits / temperature)` of raw samples.
-    pub fn probabilities(
-        &mut self,
-        x: ArrayView2<'_, f64>,
-        temperature: f64,
-    ) -> Result<Array2<f64>, CliError> {
-        let mut softmax = Softmax::<f64>::with_options(-1, temperature)?;
-        Ok(softmax.forward(&self.logits(x)?)?)
     }
 }
 

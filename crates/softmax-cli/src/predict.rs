@@ -11,11 +11,13 @@ use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayView2, Ix1, Ix2};
 
+use softmax::nn::Softmax;
+
 use crate::args::parse_temperature;
 use crate::error::CliError;
 use crate::io::{Opened, Source, float_kind};
 use crate::model::Model;
-use crate::train::report::{argmax, probability};
+use crate::train::report::probability;
 
 /// Rows answered together when reading text (fewer when input pauses).
 const BATCH_ROWS: usize = 1024;
@@ -111,15 +113,22 @@ impl Predictor<'_> {
                 c + 1
             )));
         }
-        let probabilities = self.model.probabilities(rows, self.args.temperature)?;
+        let logits = self.model.logits(rows)?;
+        if let Some(r) = logits.rows().into_iter().position(|l| l.iter().any(|v| !v.is_finite())) {
+            return Err(CliError::data(format!(
+                "{name}: row {}: the model's logits overflow for these features (far outside the \
+                 training data's range)",
+                self.rows_done + r + 1
+            )));
+        }
+        let probabilities = Softmax::<f64>::with_options(-1, self.args.temperature)?.forward(&logits)?;
         let k = self.args.top_k.min(self.model.classes());
         let mut text = String::new();
         for p in probabilities.rows() {
             let p = p.to_vec();
             let mut order: Vec<usize> = (0..p.len()).collect();
-            // Most probable first; among equals the lower class, which is also argmax's choice.
+            // Most probable first; among equals the lower class, as the training report counts.
             order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
-            debug_assert_eq!(order[0], argmax(&p));
             let pairs: Vec<String> =
                 order[..k].iter().map(|&c| format!("{c} {}", probability(p[c]))).collect();
             text.push_str(&pairs.join("   "));

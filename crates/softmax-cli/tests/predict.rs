@@ -193,5 +193,10 @@ fn a_digits_model_predicts_the_first_digit() {
     args.extend(zero.split(' '));
     let out = stdout(&softmax(&args));
     assert_eq!(classes(&out)[0][0], 0, "{out}");
+    // Pixels of 1e308 overflow the logits: an error, not a NaN "prediction".
+    let huge = vec!["1e308"; 64];
+    let (code, message) = error(&softmax(&[&args[..3], &huge].concat()));
+    assert_eq!(code, Some(1));
+    assert!(message.contains("the command line: row 1: the model's logits overflow"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
