@@ -25,6 +25,13 @@ fn malformed_numbers_name_the_input_line_and_column() {
 }
 
 #[test]
+fn rows_before_a_bad_line_are_answered() {
+    let out = softmax_stdin(&["apply"], "0 0\n1 1\n3 x\n5 5\n");
+    out.fails(1, &["<stdin>: line 3, column 3: \"x\" is not a number"]);
+    assert_eq!(out.stdout, "0.5 0.5\n0.5 0.5\n");
+}
+
+#[test]
 fn ragged_rows() {
     let dir = TempDir::new("ragged");
     let file = dir.write("x.txt", "1 2 3\n4 5 6\n7 8\n");

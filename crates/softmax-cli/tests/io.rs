@@ -139,11 +139,11 @@ fn help_explains_every_subcommand_with_examples() {
 }
 
 /// Runs `shell_command` with a pseudo-terminal as its standard output and error (through
-/// `script`, present on Linux and macOS); `None` where `script` is missing.
+/// util-linux `script`); `None` where that is missing (the check is then skipped, with a note).
 fn on_terminal(shell_command: &str) -> Option<String> {
-    let probe = Command::new("script").arg("--version").output();
-    if probe.is_err() {
-        eprintln!("`script` is not installed: terminal behaviour not tested");
+    let probe = Command::new("script").args(["-qec", "true", "/dev/null"]).stdin(Stdio::null()).output();
+    if !probe.is_ok_and(|p| p.status.success()) {
+        eprintln!("util-linux `script` is not available: terminal behaviour not tested");
         return None;
     }
     let output = Command::new("script")

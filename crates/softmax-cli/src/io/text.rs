@@ -69,6 +69,9 @@ pub(crate) struct TextRows {
     rows_read: u64,
     /// The number of values per row, and the line that set it.
     width: Option<(usize, u64)>,
+    /// An error met after some rows of a batch, reported by the next call once those rows are
+    /// out, so that every good row before a bad line gets its answer.
+    pending: Option<CliError>,
 }
 
 impl TextRows {
@@ -82,6 +85,7 @@ impl TextRows {
             bytes_read: 0,
             rows_read: 0,
             width: None,
+            pending: None,
         }
     }
 
@@ -177,10 +181,19 @@ impl TextRows {
         kind: &ValueKind<V>,
         max_rows: usize,
     ) -> Result<Option<Array2<V>>, CliError> {
+        if let Some(error) = self.pending.take() {
+            return Err(error);
+        }
         let (mut data, mut row, mut rows) = (Vec::new(), Vec::new(), 0);
         while rows < max_rows.max(1) {
-            if !self.next_row(kind, &mut row)? {
-                break;
+            match self.next_row(kind, &mut row) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) if rows > 0 => {
+                    self.pending = Some(error);
+                    break;
+                }
+                Err(error) => return Err(error),
             }
             data.extend_from_slice(&row);
             rows += 1;
