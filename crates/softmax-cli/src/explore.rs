@@ -6,7 +6,7 @@
 //! `--snapshot` mode, which draws one frame on ratatui's test backend after scripted keys and
 //! prints it, for scripts, documentation and tests.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -50,8 +50,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     break;
                 }
             }
-            print!("{}", snapshot(&state, width, height)?);
-            Ok(())
+            let frame = snapshot(&state, width, height)?;
+            std::io::stdout()
+                .write_all(frame.as_bytes())
+                .map_err(|e| CliError::from_io("standard output", &e))
         }
         None => interactive(state),
     }

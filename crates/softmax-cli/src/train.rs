@@ -153,7 +153,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let elapsed = started.elapsed();
     progress.finish_and_clear();
     if !args.quiet {
-        eprintln!("trained in {:.2} s", elapsed.as_secs_f64());
+        crate::io::eprintln_quiet(&format!("trained in {:.2} s", elapsed.as_secs_f64()));
     }
 
     let train = Evaluation::new(&mut model, &data, &split.train)?;
