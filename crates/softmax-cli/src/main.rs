@@ -13,15 +13,20 @@ mod apply;
 mod args;
 mod backward;
 mod bench;
+mod digits;
 mod error;
+mod explore;
 mod forward;
 mod io;
 mod jacobian;
 mod logsumexp;
 mod loss;
+mod model;
 mod plot;
+mod predict;
 mod progress;
 mod sigmoid;
+mod train;
 
 use error::CliError;
 
@@ -37,6 +42,9 @@ Examples:
   softmax jacobian 0 0
   softmax backward --probs y.npy --grad dy.npy -o dx.npy
   softmax loss --logits x.npy --target t.npy --grad-out dx.npy
+  softmax train --hidden 64 --save model.json  a classifier on the built-in digits
+  softmax predict --model model.json -i rows.csv
+  softmax explore 2 1 0.1                      sliders: softmax, naive formula, Jacobian
 
 Inputs: values on the command line (one row), -i FILE (.npy of any rank, or text), or rows of
 text on standard input (values separated by spaces, tabs or commas). Outputs: -o FILE (.npy,
@@ -71,6 +79,12 @@ enum Command {
     Loss(loss::Args),
     /// Time each operation beside a plain copy of the same bytes (10⁹ elements/s).
     Bench(bench::Args),
+    /// Train a classifier (softmax regression or one hidden layer) on the built-in digits or your data.
+    Train(train::Args),
+    /// Classes and top-k probabilities of rows of features, from a model saved by `train --save`.
+    Predict(predict::Args),
+    /// Interactive sliders for logits and temperature: softmax, log-softmax, the naive formula, the Jacobian.
+    Explore(explore::Args),
 }
 
 fn run(command: Command) -> Result<(), CliError> {
@@ -82,6 +96,9 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Backward(args) => backward::run(args),
         Command::Loss(args) => loss::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Explore(args) => explore::run(args),
     }
 }
 
