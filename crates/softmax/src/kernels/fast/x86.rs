@@ -743,15 +743,15 @@ unsafe fn columns<S: Simd>(
     inner: usize,
     rejected: &mut Vec<(usize, usize)>,
 ) {
-    let l = S::LANES;
+    let band = BAND * S::LANES;
     let outer = x.len() / (k * inner);
     for o in 0..outer {
         let base = o * k * inner;
         let mut j0 = 0;
         while j0 < inner {
-            let n = (inner - j0).min(l);
-            unsafe { column_block::<S>(op, x, y, base + j0, k, inner, n, o, j0, rejected) };
-            j0 += n;
+            let width = (inner - j0).min(band);
+            unsafe { column_band::<S>(op, x, y, base + j0, k, inner, width, o, j0, rejected) };
+            j0 += width;
         }
     }
 }
@@ -768,86 +768,116 @@ unsafe fn store_n<S: Simd>(v: S, p: *mut f32, full: bool, n: usize) {
     unsafe { if full { v.store(p) } else { v.store_part(p, n) } }
 }
 
+/// Columns handled together: a band of up to `BAND` vectors side by side, so that each pass
+/// reads `BAND·LANES` contiguous values of every row of the axis (whole cache lines, in order).
+const BAND: usize = 4;
+
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn column_block<S: Simd>(
+unsafe fn column_band<S: Simd>(
     op: Op,
     x: &[f32],
     y: &mut [f32],
     start: usize,
     k: usize,
     inner: usize,
-    n: usize,
+    width: usize,
     o: usize,
     j0: usize,
     rejected: &mut Vec<(usize, usize)>,
 ) {
-    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
-    let full = n == S::LANES;
-    // (Loads and stores go through `load_n`/`store_n`, not closures: closures do not inherit the
-    // caller's target features.)
+    let (px, py, l) = (x.as_ptr(), y.as_mut_ptr(), S::LANES);
+    let nb = width.div_ceil(l);
+    // Block `b` holds `lanes(b)` columns; only the last may be partial.
+    let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
     // Pass 1: the maximum of each column.
-    let mut max = S::splat(f32::NEG_INFINITY);
+    let mut max = [S::splat(f32::NEG_INFINITY); BAND];
     for kk in 0..k {
-        max = max.max(unsafe { load_n::<S>(px.add(start + kk * inner), full, n, f32::NEG_INFINITY) });
+        let row = start + kk * inner;
+        for (b, m) in max.iter_mut().enumerate().take(nb) {
+            let n = lanes(b);
+            *m = m.max(unsafe { load_n::<S>(px.add(row + b * l), n == l, n, f32::NEG_INFINITY) });
+        }
     }
-    let m = max.lanes();
-    if m[..n].iter().any(|v| v.is_nan() || v.abs() > MAX_ABS_MAX) {
-        rejected.extend((0..n).map(|lane| (o, j0 + lane)));
-        return;
+    for (b, m) in max.iter().enumerate().take(nb) {
+        if m.lanes()[..lanes(b)].iter().any(|v| v.is_nan() || v.abs() > MAX_ABS_MAX) {
+            rejected.extend((0..width).map(|lane| (o, j0 + lane)));
+            return;
+        }
     }
     // Pass 2: the terms (stored for softmax), sums below the maximum and ties, per column.
-    let c = Consts::lanewise(max);
-    let (mut acc, mut lo_acc, mut ties) = (S::acc_zero(), S::splat(0.0), S::splat(0.0));
+    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
+    let mut acc = [S::acc_zero(); BAND];
+    let (mut lo_acc, mut ties) = ([S::splat(0.0); BAND], [S::splat(0.0); BAND]);
     for kk in 0..k {
-        let at = start + kk * inner;
-        let v = unsafe { load_n::<S>(px.add(at), full, n, 0.0) };
-        let (hi, lo) = c.exp(v);
-        if op == Op::Softmax {
-            unsafe { store_n(hi, py.add(at), full, n) };
+        let row = start + kk * inner;
+        for b in 0..nb {
+            let (n, at) = (lanes(b), row + b * l);
+            let c = &consts[b];
+            let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+            let (hi, lo) = c.exp(v);
+            if op == Op::Softmax {
+                unsafe { store_n(hi, py.add(at), n == l, n) };
+            }
+            let eq = v.eq(c.max);
+            acc[b] = S::acc_add(acc[b], hi.zero_where(eq));
+            lo_acc[b] = lo_acc[b].add(lo.zero_where(eq));
+            ties[b] = ties[b].add(S::ones_where(eq));
         }
-        let eq = v.eq(c.max);
-        acc = S::acc_add(acc, hi.zero_where(eq));
-        lo_acc = lo_acc.add(lo.zero_where(eq));
-        ties = ties.add(S::ones_where(eq));
     }
-    let (sums, los, counts) = (S::acc_lanes(acc), lo_acc.lanes(), ties.lanes());
-    let mut stats = [Stats { max: 0.0, e_max: 1.0, ties: 1.0, rest: 0.0 }; 16];
-    for lane in 0..n {
-        stats[lane] = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
-        if !stats[lane].rest.is_finite() {
-            rejected.extend((0..n).map(|lane| (o, j0 + lane)));
-            return;
+    let mut stats = [[Stats { max: 0.0, e_max: 1.0, ties: 1.0, rest: 0.0 }; 16]; BAND];
+    for b in 0..nb {
+        let (m, sums, los, counts) =
+            (max[b].lanes(), S::acc_lanes(acc[b]), lo_acc[b].lanes(), ties[b].lanes());
+        for lane in 0..lanes(b) {
+            let st = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
+            if !st.rest.is_finite() {
+                rejected.extend((0..width).map(|lane| (o, j0 + lane)));
+                return;
+            }
+            stats[b][lane] = st;
         }
     }
     // Pass 3.
     match op {
         Op::Softmax => {
-            let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
-            for lane in 0..n {
-                (rh[lane], rl[lane]) = super::reciprocal_pair(&stats[lane]);
-                top[lane] = stats[lane].top_probability();
+            let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
+            for b in 0..nb {
+                let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+                for lane in 0..lanes(b) {
+                    (rh[lane], rl[lane]) = super::reciprocal_pair(&stats[b][lane]);
+                    top[lane] = stats[b][lane].top_probability();
+                }
+                scale[b] = unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
             }
-            let (rh, rl, top) =
-                unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
             for kk in 0..k {
-                let at = start + kk * inner;
-                let hi = unsafe { load_n::<S>(py.add(at), full, n, 0.0) };
-                let out = S::fma(hi, rh, hi.mul(rl))
-                    .blend(unsafe { load_n::<S>(px.add(at), full, n, 0.0) }.eq(c.max), top);
-                unsafe { store_n(out, py.add(at), full, n) };
+                let row = start + kk * inner;
+                for b in 0..nb {
+                    let (n, at) = (lanes(b), row + b * l);
+                    let (rh, rl, top) = scale[b];
+                    let hi = unsafe { load_n::<S>(py.add(at), n == l, n, 0.0) };
+                    let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+                    let out = S::fma(hi, rh, hi.mul(rl)).blend(v.eq(consts[b].max), top);
+                    unsafe { store_n(out, py.add(at), n == l, n) };
+                }
             }
         }
         Op::LogSoftmax => {
-            let (mut mm, mut ll) = ([0.0f64; 16], [0.0f64; 16]);
-            for lane in 0..n {
-                mm[lane] = f64::from(stats[lane].max);
-                ll[lane] = stats[lane].ln_sum();
+            let mut ml = [([0.0f64; 16], [0.0f64; 16]); BAND];
+            for b in 0..nb {
+                for lane in 0..lanes(b) {
+                    ml[b].0[lane] = f64::from(stats[b][lane].max);
+                    ml[b].1[lane] = stats[b][lane].ln_sum();
+                }
             }
             for kk in 0..k {
-                let at = start + kk * inner;
-                let out = S::log_out_lanes(unsafe { load_n::<S>(px.add(at), full, n, 0.0) }, &mm, &ll);
-                unsafe { store_n(out, py.add(at), full, n) };
+                let row = start + kk * inner;
+                for b in 0..nb {
+                    let (n, at) = (lanes(b), row + b * l);
+                    let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+                    let out = S::log_out_lanes(v, &ml[b].0, &ml[b].1);
+                    unsafe { store_n(out, py.add(at), n == l, n) };
+                }
             }
         }
     }
