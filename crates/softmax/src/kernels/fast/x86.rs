@@ -773,6 +773,7 @@ unsafe fn store_n<S: Simd>(v: S, p: *mut f32, full: bool, n: usize) {
 const BAND: usize = 4;
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop, reason = "blocks and lanes index several parallel arrays")]
 #[inline(always)]
 unsafe fn column_band<S: Simd>(
     op: Op,
