@@ -12,8 +12,9 @@ On the same arrays, in one process, for softmax, log-softmax, logsumexp, softmax
 cross-entropy with its gradient: each implementation's speed in 10⁹ elements per second (median
 of repeated runs, rotating over buffers larger than the last-level cache), its speed relative to
 softmax_rs, and its largest error in ulp against an exact reference (float32 inputs: float64 with
-exact sums, every output; float64 inputs: mpmath on sampled rows). The table on stdout is
-markdown, ready to paste; progress goes to stderr. Without mpmath the float64 errors are left out.
+exact sums, every output; float64 inputs: mpmath on sampled rows, or the standard library's
+decimal where mpmath is not installed). The table on stdout is markdown, ready to paste;
+progress goes to stderr.
 """
 
 import argparse
@@ -28,7 +29,6 @@ import sys
 import time
 
 import numpy as np
-
 import peers as peer_modules
 import reference
 
@@ -47,8 +47,11 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=1, help="threads per implementation (default 1)")
     p.add_argument("--quick", action="store_true", help="small arrays and few runs: a smoke test")
-    p.add_argument("--impls", default=",".join(P.name for P in peer_modules.PEERS),
-                   help="comma-separated implementations (default: every one installed)")
+    p.add_argument(
+        "--impls",
+        default=",".join(P.name for P in peer_modules.PEERS),
+        help="comma-separated implementations (default: every one installed)",
+    )
     p.add_argument("--ops", default=",".join(peer_modules.OPS), help="comma-separated operations")
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated inputs: " + ", ".join(CASES))
     p.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
@@ -109,12 +112,14 @@ def make_buffers(case, dtype, quick):
         x64 = x.astype(np.float64)
         y = np.exp(x64 - x64.max(axis=1, keepdims=True))
         y = (y / y.sum(axis=1, keepdims=True)).astype(dtype)
-        buffers.append({
-            "x": x,
-            "t": g.integers(0, shape[1], shape[0]),
-            "y": y,
-            "dy": g.standard_normal(shape).astype(dtype),
-        })
+        buffers.append(
+            {
+                "x": x,
+                "t": g.integers(0, shape[1], shape[0]),
+                "y": y,
+                "dy": g.standard_normal(shape).astype(dtype),
+            }
+        )
     return f"{label}, {shape[0]}×{shape[1]}", buffers
 
 
@@ -143,10 +148,7 @@ class Errors:
         self.stats = None
         self.sample = None
         if dtype == np.float64:
-            try:
-                self.sample = reference.MpSample(buffer["x"], reference.sample_rows(*buffer["x"].shape))
-            except ImportError:
-                self.sample = None
+            self.sample = reference.MpSample(buffer["x"], reference.sample_rows(*buffer["x"].shape))
 
     def __call__(self, op, outputs):
         if self.dtype == np.float32:
@@ -154,9 +156,9 @@ class Errors:
                 if self.stats is None and op != "softmax_backward":
                     self.stats = reference.RowStats(self.buffer["x"])  # shared by the forward ops
                 self.references[op] = reference.float32_reference(op, self.buffer, self.stats)
-            return max(reference.max_ulp_error(o, r, self.dtype) for o, r in zip(outputs, self.references[op]))
-        if self.sample is None:
-            return None
+            return max(
+                reference.max_ulp_error(o, r, self.dtype) for o, r in zip(outputs, self.references[op])
+            )
         return reference.float64_errors(op, self.buffer, outputs, self.sample)
 
 
@@ -180,8 +182,14 @@ def measure_all(args, log):
             errors = Errors(buffers[0], dtype)
             for op in args.ops.split(","):
                 elements = buffers[0]["x"].size
-                row = {"op": op, "input": label, "dtype": dtype_name, "elements": elements,
-                       "buffers": len(buffers), "cells": {}}
+                row = {
+                    "op": op,
+                    "input": label,
+                    "dtype": dtype_name,
+                    "elements": elements,
+                    "buffers": len(buffers),
+                    "cells": {},
+                }
                 for impl in implementations:
                     cell = {}
                     try:
@@ -197,7 +205,8 @@ def measure_all(args, log):
                     finally:
                         run = None
                     row["cells"][impl.name] = cell
-                    log(f"{op:17} {label:32} {dtype_name:8} {impl.name:12} {describe(cell, None, args.threads)}")
+                    progress = describe(cell, None, args.threads)
+                    log(f"{op:17} {label:32} {dtype_name:8} {impl.name:12} {progress}")
                 results.append(row)
     return implementations, missing, results
 
@@ -216,8 +225,6 @@ def describe(cell, base, threads):
     if cell["cpu_per_wall"] > threads + 0.5:
         text += "‡"
     ulp = cell["ulp"]
-    if ulp is None:
-        return text
     if math.isinf(ulp):
         return f"{text}, wrong NaN/inf"
     return f"{text}, {ulp:.0f} ulp" if ulp >= 100 else f"{text}, {ulp:.2f} ulp"
@@ -228,17 +235,19 @@ def table(args, implementations, missing, results):
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores), "
         f"{args.threads} thread{'s' if args.threads > 1 else ''} each"
-        + (" (small arrays: --quick)" if args.quick else "") + "; "
+        + (" (small arrays: --quick)" if args.quick else "")
+        + "; "
         + ", ".join(f"{impl.name} {impl.version}" for impl in implementations)
-        + (f"; not installed: {', '.join(missing)}" if missing else "") + ".",
+        + (f"; not installed: {', '.join(missing)}" if missing else "")
+        + ".",
         "",
         "Each cell: 10⁹ elements per second (median of up to "
         f"{args.repeats} runs over rotating buffers of at least {rotation_bytes() // MIB} MiB), "
         "in parentheses the speed relative to softmax_rs, then the largest error in ulp against "
         "the exact result (float32: every output, float64: up to 8 sampled rows, one of the long "
-        "rows), subnormal outputs included. Backward errors are per element, so they show the "
-        "cancellation in dy − ⟨dy, y⟩. Cross-entropy: the loss and its gradient (float64: the "
-        "gradient).",
+        f"rows, with {reference.exact_math().name}), subnormal outputs included. Backward errors "
+        "are per element, so they show the cancellation in dy − ⟨dy, y⟩. Cross-entropy: the loss "
+        "and its gradient (float64: the gradient).",
         "",
         "| operation | input | dtype | " + " | ".join(names) + " |",
         "| --- | --- | --- | " + " | ".join("---:" for _ in names) + " |",
@@ -251,8 +260,12 @@ def table(args, implementations, missing, results):
         lines.append(f"| {row['op']} | {row['input']} | {row['dtype']} | " + " | ".join(cells) + " |")
     if any("‡" in c for c in footnotes):
         lines += ["", f"‡ used more CPU time than {args.threads} thread(s) of wall time."]
-    failures = {(n, r["op"], r["dtype"], r["cells"][n]["error"]) for r in results for n in r["cells"]
-                if "error" in r["cells"][n]}
+    failures = {
+        (n, r["op"], r["dtype"], r["cells"][n]["error"])
+        for r in results
+        for n in r["cells"]
+        if "error" in r["cells"][n]
+    }
     if failures:
         lines += [""] + [f"- {n} failed on {op} ({dt}): {err}" for n, op, dt, err in sorted(failures)]
     return "\n".join(lines)
@@ -264,8 +277,11 @@ def main(argv=None):
     implementations, missing, results = measure_all(args, log)
     print(table(args, implementations, missing, results))
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "quick": args.quick, "results": results},
-                                        indent=1, default=float))
+        args.json.write_text(
+            json.dumps(
+                {"threads": args.threads, "quick": args.quick, "results": results}, indent=1, default=float
+            )
+        )
     return 0
 
 

@@ -93,9 +93,10 @@ def model(nodes, inputs, outputs, initializers=()):
 def build(op, dtype, shape):
     """The model of one operation on (rows, K) arrays of `dtype`, the reduced axis the last.
 
-    Returns (model bytes, inputs, outputs), the last two as (name, dtype, shape) triples. Softmax backward and the cross-entropy
-    gradient have no operator outside onnxruntime's training builds, so they are composed from
-    standard operators the way an exported graph computes them.
+    Returns (model bytes, inputs, outputs), the last two as (name, dtype, shape) triples.
+    Softmax backward and the cross-entropy gradient have no operator outside onnxruntime's
+    training builds, so they are composed from standard operators the way an exported graph
+    computes them.
     """
     rows, k = shape
     if op == "softmax":

@@ -13,7 +13,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
 import onnx_models
 
 OPS = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "cross_entropy"]
@@ -25,7 +24,9 @@ def _copy_all(outputs):
 
 class SoftmaxRs:
     """softmax_rs: the library is single-threaded per call; with --threads N the rows are split
-    over N Python threads (the GIL is released while each chunk runs)."""
+    over N Python threads (the GIL is released while each chunk runs). The mean cross-entropy is
+    then the sum of per-chunk sums, each rounded to the dtype: within about an ulp, no longer
+    correctly rounded."""
 
     name = "softmax_rs"
 
@@ -49,7 +50,10 @@ class SoftmaxRs:
         lib = self.lib
         if op in ("softmax", "log_softmax", "logsumexp"):
             fn = getattr(lib, op)
-            outs = [np.empty(b["x"].shape[:1] if op == "logsumexp" else b["x"].shape, b["x"].dtype) for b in buffers]
+            outs = [
+                np.empty(b["x"].shape[:1] if op == "logsumexp" else b["x"].shape, b["x"].dtype)
+                for b in buffers
+            ]
 
             def run(i):
                 x, o = buffers[i]["x"], outs[i]
@@ -107,6 +111,8 @@ class OnnxRuntime:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep rather than spin, so they take no core from the next library.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.options = options
 
     def prepare(self, op, buffers):
@@ -146,6 +152,8 @@ class Torch:
     name = "torch"
 
     def __init__(self, threads):
+        # OpenMP's idle threads sleep rather than spin (read when torch first starts its pool).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
 
         torch.set_num_threads(threads)
@@ -216,7 +224,10 @@ class Jax:
             "log_softmax": (lambda x: jax.nn.log_softmax(x, axis=-1), ["x"]),
             "logsumexp": (lambda x: jax.nn.logsumexp(x, axis=-1), ["x"]),
             # The rule of jax.nn.softmax's own derivative, on the forward output.
-            "softmax_backward": (lambda y, dy: y * (dy - jnp.sum(dy * y, axis=-1, keepdims=True)), ["y", "dy"]),
+            "softmax_backward": (
+                lambda y, dy: y * (dy - jnp.sum(dy * y, axis=-1, keepdims=True)),
+                ["y", "dy"],
+            ),
             "cross_entropy": (jax.value_and_grad(cross_entropy), ["x", "t"]),
         }
         fn, names = functions[op]

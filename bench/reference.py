@@ -2,9 +2,11 @@
 
 float32 inputs: float64 arithmetic with correctly rounded row sums (`math.fsum`), every output
 (float32 has 29 bits fewer than float64, so this reference is exact to far below an ulp).
-float64 inputs: mpmath at 160 bits on a sample of rows (and of positions in very long rows).
+float64 inputs: mpmath at 160 bits on a sample of rows (and of positions in very long rows), or,
+where mpmath is not installed, the standard library's decimal module at 60 digits.
 """
 
+import decimal
 import math
 
 import numpy as np
@@ -51,9 +53,10 @@ def max_ulp_error(got, ref, dtype):
 
 
 class RowStats:
-    """Per row of a 2-D float32 array: the maximum m, the terms e = exp(x − m) in float64 (x − m is
-    exact, or within 2⁻⁵³ relative where x is far smaller than m), and rest = Σ e − 1 correctly rounded (the maximum's term is exactly
-    1), so that ln s = log1p(rest) keeps a dominant class's tiny log-probability."""
+    """Per row of a 2-D float32 array: the maximum m, the terms e = exp(x − m) in float64 (x − m
+    is exact, or within 2⁻⁵³ relative where x is far smaller than m), and rest = Σ e − 1
+    correctly rounded (the maximum's term is exactly 1), so that ln s = log1p(rest) keeps a
+    dominant class's tiny log-probability."""
 
     def __init__(self, x):
         x64 = np.asarray(x, dtype=np.float64)
@@ -120,7 +123,7 @@ def float32_reference(op, inputs, stats=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# float64 inputs: mpmath on a sample
+# float64 inputs: mpmath (or decimal) on a sample
 # ---------------------------------------------------------------------------------------------
 
 
@@ -142,15 +145,48 @@ def sample_positions(row, rng):
     return sorted(chosen)
 
 
+class DecimalMath:
+    """The few mpmath functions the float64 reference uses, from the standard library: decimal's
+    exp and ln are correctly rounded at the context's precision (60 digits, about 200 bits), and
+    a float converts to Decimal exactly."""
+
+    name = "decimal"
+
+    def __init__(self):
+        decimal.getcontext().prec = 60
+
+    mpf = staticmethod(decimal.Decimal)
+
+    @staticmethod
+    def exp(v):
+        return v.exp()
+
+    @staticmethod
+    def log(v):
+        return v.ln()
+
+    @staticmethod
+    def fsum(values):
+        return sum(values, decimal.Decimal(0))
+
+
+def exact_math():
+    """mpmath at MP_BITS bits, or DecimalMath without it."""
+    try:
+        import mpmath
+    except ImportError:
+        return DecimalMath()
+    mpmath.mp.prec = MP_BITS
+    mpmath.name = "mpmath"
+    return mpmath
+
+
 class MpSample:
     """Sampled rows (and positions) of a float64 array, with their exact softmax statistics
-    computed on first use (mpmath, MP_BITS bits)."""
+    computed on first use (see exact_math)."""
 
-    def __init__(self, x, rows, seed=0):
-        import mpmath
-
-        self.mp = mpmath
-        mpmath.mp.prec = MP_BITS
+    def __init__(self, x, rows, seed=0, backend=None):
+        self.mp = backend or exact_math()
         rng = np.random.default_rng(seed)
         self.array, self.rows = x, rows
         self.positions = {r: sample_positions(x[r], rng) for r in rows}
@@ -180,7 +216,7 @@ def float64_errors(op, inputs, outputs, sample):
         if not math.isfinite(got):
             worst = math.inf
             return
-        ulp = float(ulp_of(np.array(float(exact)), np.float64))
+        ulp = mp.mpf(float(ulp_of(np.array(float(exact)), np.float64)))
         worst = max(worst, float(abs(mp.mpf(got) - exact) / ulp))
 
     for r in sample.rows:

@@ -89,6 +89,18 @@ pub fn asarray<'py>(
     Ok(converted.cast_into::<PyUntypedArray>()?)
 }
 
+/// A `TypeError` for a `numpy.ma.MaskedArray`: its mask would silently play no part.
+fn reject_masked(arr: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<()> {
+    let masked_array = numpy(arr.py())?.getattr("ma")?.getattr("MaskedArray")?;
+    if arr.is_instance(&masked_array)? {
+        return Err(PyTypeError::new_err(format!(
+            "{name} is a masked array, whose mask softmax_rs would not see; pass {name}.data \
+             with where=~numpy.ma.getmaskarray({name})"
+        )));
+    }
+    Ok(())
+}
+
 /// The array a call works on, and its dtype: an ndarray of float16, float32 or float64 as it is;
 /// Python numbers and sequences (which have no dtype) as float64.
 ///
@@ -99,7 +111,10 @@ pub fn primary_input<'py>(
     name: &str,
 ) -> PyResult<(Bound<'py, PyUntypedArray>, FloatDtype)> {
     let arr = match obj.cast::<PyUntypedArray>() {
-        Ok(arr) => arr.clone(),
+        Ok(arr) => {
+            reject_masked(arr, name)?;
+            arr.clone()
+        }
         Err(_) => {
             let guess = asarray(obj, None, name)?;
             match guess.dtype().kind() {
@@ -176,6 +191,7 @@ pub fn float_operand<'py, T: Float>(
     let py = obj.py();
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(arr) => {
+            reject_masked(arr, name)?;
             if !arr.dtype().is_equiv_to(&dtype::<T>(py)) {
                 return Err(PyTypeError::new_err(format!(
                     "{name} has dtype {} but {like} has dtype {}; pass arrays of one dtype",
@@ -254,6 +270,31 @@ pub fn shape_str(shape: &[usize]) -> String {
     }
 }
 
+/// Whether every index of a layout addresses its own element (a sufficient test: with the axes
+/// of more than one element ordered by stride, each stride spans the whole of the axes below).
+/// A writeable array made by `as_strided` can alias its own elements; Rust must not hold a
+/// mutable view of one, so such an `out` is written through `numpy.copyto` instead.
+fn distinct_elements(shape: &[usize], strides: &[isize]) -> bool {
+    if shape.contains(&0) {
+        return true;
+    }
+    let mut axes: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(len, _)| **len > 1)
+        .map(|(&len, &s)| (s.unsigned_abs(), len))
+        .collect();
+    axes.sort_unstable();
+    let mut span = 1;
+    for (stride, len) in axes {
+        if stride < span {
+            return false;
+        }
+        span = stride.saturating_mul(len);
+    }
+    true
+}
+
 /// A validated `out=` argument: an ndarray of the right dtype that may be written.
 pub struct Out<'py, T: NumpyElement> {
     array: Bound<'py, PyArrayDyn<T>>,
@@ -279,7 +320,7 @@ impl<'py, T: Float> Out<'py, T> {
         if !arr.getattr("flags")?.getattr("writeable")?.extract::<bool>()? {
             return Err(PyValueError::new_err("out is read-only"));
         }
-        let viewable = viewable(arr);
+        let viewable = viewable(arr) && distinct_elements(arr.shape(), arr.strides());
         Ok(Out { array: arr.clone().cast_into()?, viewable })
     }
 

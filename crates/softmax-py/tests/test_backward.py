@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import softmax_rs
 from conftest import FLOATS, rng
 

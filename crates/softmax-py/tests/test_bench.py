@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, exact_softmax_rows, rng, ulp_error
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -58,6 +57,34 @@ def test_the_float32_reference_is_exact():
                 assert ulp_error(stats.log_softmax()[r, j], lsm[j], np.float32) < 1e-6
 
 
+def test_float64_references_agree_and_see_errors():
+    """mpmath and the decimal fallback measure the same float64 errors: ≤ 1 ulp for softmax_rs,
+    the usual tens to hundreds of ulp for SciPy on a ±300 spread."""
+    mpmath = pytest.importorskip("mpmath")
+    import scipy.special as sp
+    import softmax_rs
+
+    g = rng(4)
+    x = g.uniform(-300, 300, (3, 64))
+    inputs = {"x": x, "t": np.array([1, 5, 9]), "y": sp.softmax(x, axis=1), "dy": g.standard_normal((3, 64))}
+    ours = {
+        "softmax": (softmax_rs.softmax(x),),
+        "log_softmax": (softmax_rs.log_softmax(x),),
+        "logsumexp": (softmax_rs.logsumexp(x),),
+        "softmax_backward": (softmax_rs.softmax_backward(inputs["y"], inputs["dy"]),),
+        "cross_entropy": softmax_rs.cross_entropy(x, inputs["t"], return_grad=True),
+    }
+    samples = [
+        reference.MpSample(x, [0, 1, 2], backend=b) for b in (reference.exact_math(), reference.DecimalMath())
+    ]
+    assert samples[0].mp is mpmath
+    for op, outputs in ours.items():
+        errors = [reference.float64_errors(op, inputs, outputs, s) for s in samples]
+        assert errors[0] == pytest.approx(errors[1], abs=1e-9) and errors[0] <= 1.0, op
+    scipy_errors = [reference.float64_errors("softmax", inputs, (sp.softmax(x, axis=1),), s) for s in samples]
+    assert scipy_errors[0] == pytest.approx(scipy_errors[1], rel=1e-9) and scipy_errors[0] > 10
+
+
 def test_max_ulp_error():
     ref = np.array([1.0, 0.0, np.nan, np.inf, 1e-45])
     assert reference.max_ulp_error(np.float32([1.0, 0.0, np.nan, np.inf, 0.0]), ref, np.float32) < 1.0
@@ -69,9 +96,19 @@ def test_max_ulp_error():
 def test_quick_comparison_runs_and_softmax_rs_is_exact():
     impls = "softmax_rs,onnxruntime,scipy"
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "compare.py"), "--quick", "--impls", impls,
-         "--cases", "normal,spread,long"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(REPO / "bench" / "compare.py"),
+            "--quick",
+            "--impls",
+            impls,
+            "--cases",
+            "normal,spread,long",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]

@@ -7,7 +7,6 @@ import pathlib
 
 import numpy as np
 import pytest
-
 import softmax_rs
 from softmax_rs import _softmax_rs
 
@@ -51,8 +50,11 @@ def stub_signatures():
 def test_stubs_match_the_runtime_signatures(name):
     runtime = inspect.signature(getattr(softmax_rs, name))
     positional = [p.name for p in runtime.parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD]
-    defaults = [p.default for p in runtime.parameters.values()
-                if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty]
+    defaults = [
+        p.default
+        for p in runtime.parameters.values()
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty
+    ]
     keywords = {p.name: p.default for p in runtime.parameters.values() if p.kind == p.KEYWORD_ONLY}
     variants = stub_signatures()[name]
     for stub_positional, stub_defaults, stub_kw, required_kw in variants:

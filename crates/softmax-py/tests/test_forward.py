@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import scipy.special as sp
-
 import softmax_rs
 from conftest import FLOATS, exact_softmax_rows, rng, ulp_error
 
@@ -132,7 +131,9 @@ def test_masked_rows_policy():
     np.testing.assert_array_equal(zeros[1], [0.0, 0.0])
     np.testing.assert_array_equal(softmax_rs.log_softmax(x, masked_rows="zeros")[1], [-np.inf, -np.inf])
     mask = np.array([[True, True], [False, False]])
-    np.testing.assert_array_equal(softmax_rs.softmax(np.ones((2, 2)), where=mask, masked_rows="zeros")[1], [0, 0])
+    np.testing.assert_array_equal(
+        softmax_rs.softmax(np.ones((2, 2)), where=mask, masked_rows="zeros")[1], [0, 0]
+    )
     # logsumexp of a row with nothing finite is −inf under both policies.
     assert softmax_rs.logsumexp(x)[1] == -np.inf
     assert softmax_rs.logsumexp(x, masked_rows="zeros")[1] == -np.inf
@@ -166,7 +167,9 @@ def test_two_class_softmax_is_sigmoid_of_the_difference():
     # Equal to the accuracy bound: a − b is itself rounded.
     np.testing.assert_allclose(p[:, 0], softmax_rs.sigmoid(a - b), rtol=1e-15)
     quarters = np.array([[3.0, 1.0], [0.25, -2.5]])  # exact differences: bitwise equal
-    np.testing.assert_array_equal(softmax_rs.softmax(quarters)[:, 0], softmax_rs.sigmoid(np.array([2.0, 2.75])))
+    np.testing.assert_array_equal(
+        softmax_rs.softmax(quarters)[:, 0], softmax_rs.sigmoid(np.array([2.0, 2.75]))
+    )
 
 
 def test_python_numbers_become_float64():
@@ -190,5 +193,5 @@ def test_matches_pytorch(torch, dtype):
     ]
     for got, want in cases:
         want = want.numpy()
-        rtol = 1e-13 if dtype == np.float64 else 2 ** -23
+        rtol = 1e-13 if dtype == np.float64 else 2**-23
         np.testing.assert_allclose(got, want.astype(dtype), rtol=rtol, atol=0)

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-
 import softmax_rs
 from conftest import assert_close_to_reference, load_golden, tensor
 
@@ -29,7 +28,9 @@ def run_both_dtypes(case_name, call, inputs, want_loss, want_grad):
     loss, grad = call(*inputs)
     assert_close_to_reference(loss, want_loss, F64_REL, F64_ABS, f"{case_name}: loss")
     assert_close_to_reference(grad, want_grad, F64_REL, F64_ABS, f"{case_name}: grad")
-    narrow = [a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float64 else a for a in inputs]
+    narrow = [
+        a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float64 else a for a in inputs
+    ]
     loss32, grad32 = call(*narrow)
     assert np.asarray(loss32).dtype == np.float32 and grad32.dtype == np.float32
     check_f32(loss32, want_loss, f"{case_name}: loss (float32)")
@@ -86,7 +87,11 @@ def test_bce_with_logits_reference_vectors(case):
 @pytest.mark.parametrize("case", load_golden("softmax_special.json"), ids=lambda c: c["name"])
 def test_softmax_special_reference_vectors(case):
     x = tensor(case["input"])
-    want_sm, want_lsm, want_lse = tensor(case["softmax"]), tensor(case["log_softmax"]), tensor(case["logsumexp"])
+    want_sm, want_lsm, want_lse = (
+        tensor(case["softmax"]),
+        tensor(case["log_softmax"]),
+        tensor(case["logsumexp"]),
+    )
     sm, lsm, lse = softmax_rs.softmax(x), softmax_rs.log_softmax(x), softmax_rs.logsumexp(x)
     assert_close_to_reference(lse, want_lse, F64_REL, F64_ABS, "logsumexp")
     for r in range(x.shape[0]):

@@ -5,7 +5,6 @@ import itertools
 import numpy as np
 import pytest
 import scipy.special as sp
-
 import softmax_rs
 from conftest import FLOATS, rng
 
@@ -47,7 +46,9 @@ def test_cross_entropy_matches_the_formula(dtype, reduction):
 def test_reduced_loss_is_a_numpy_scalar():
     loss = softmax_rs.cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1]))
     assert isinstance(loss, np.float32)
-    loss, grad = softmax_rs.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), reduction="none", return_grad=True)
+    loss, grad = softmax_rs.cross_entropy(
+        np.zeros((2, 3)), np.array([0, 1]), reduction="none", return_grad=True
+    )
     assert loss.shape == (2,) and grad.shape == (2, 3)
 
 
@@ -106,7 +107,9 @@ def test_nll_loss_matches_the_formula():
     target = np.array([1, 0, 3, 3, 2])
     weight = np.array([0.5, 1.0, 2.0, 1.5])
     want = -(lp[np.arange(5), target] * weight[target])
-    np.testing.assert_allclose(softmax_rs.nll_loss(lp, target, weight=weight, reduction="none"), want, rtol=1e-15)
+    np.testing.assert_allclose(
+        softmax_rs.nll_loss(lp, target, weight=weight, reduction="none"), want, rtol=1e-15
+    )
     loss, grad = softmax_rs.nll_loss(lp, target, weight=weight, return_grad=True)
     np.testing.assert_allclose(loss, want.sum() / weight[target].sum(), rtol=1e-15)
     want_grad = np.zeros_like(lp)
@@ -122,7 +125,9 @@ def test_bce_with_logits_matches_the_formula():
     pos_weight = np.array([1.0, 2.0, 0.5])
     softplus = lambda v: np.logaddexp(0.0, v)  # noqa: E731
     want = weight * (pos_weight * t * softplus(-x) + (1 - t) * softplus(x))
-    got = softmax_rs.binary_cross_entropy_with_logits(x, t, weight=weight, pos_weight=pos_weight, reduction="none")
+    got = softmax_rs.binary_cross_entropy_with_logits(
+        x, t, weight=weight, pos_weight=pos_weight, reduction="none"
+    )
     np.testing.assert_allclose(got, want, rtol=1e-13)
     loss, grad = softmax_rs.binary_cross_entropy_with_logits(x, t, return_grad=True)
     want_grad = (sp.expit(x) - t) / x.size
@@ -147,13 +152,20 @@ def test_losses_match_pytorch(torch, dtype):
     rtol = 1e-13 if dtype == np.float64 else 1e-6
     for reduction, smoothing in itertools.product(["none", "sum", "mean"], [0.0, 0.2]):
         t = torch.tensor(x.astype(np.float64), requires_grad=True)
-        want = F.cross_entropy(t, torch.tensor(target), weight=torch.tensor(weight.astype(np.float64)),
-                               reduction=reduction, label_smoothing=smoothing)
+        want = F.cross_entropy(
+            t,
+            torch.tensor(target),
+            weight=torch.tensor(weight.astype(np.float64)),
+            reduction=reduction,
+            label_smoothing=smoothing,
+        )
         want.sum().backward()
         loss, grad = softmax_rs.cross_entropy(
             x, target, weight=weight, reduction=reduction, label_smoothing=smoothing, return_grad=True
         )
-        np.testing.assert_allclose(np.asarray(loss, np.float64), want.detach().numpy(), rtol=rtol, atol=1e-6 * rtol)
+        np.testing.assert_allclose(
+            np.asarray(loss, np.float64), want.detach().numpy(), rtol=rtol, atol=1e-6 * rtol
+        )
         np.testing.assert_allclose(grad, t.grad.numpy(), rtol=rtol, atol=rtol * 1e-3)
 
         lp = torch.log_softmax(torch.tensor(x.astype(np.float64)), dim=1).numpy().astype(dtype)
@@ -167,7 +179,9 @@ def test_losses_match_pytorch(torch, dtype):
         probs = g.random((6, 5)).astype(dtype)
         t = torch.tensor(x.astype(np.float64), requires_grad=True)
         want = F.binary_cross_entropy_with_logits(
-            t, torch.tensor(probs.astype(np.float64)), pos_weight=torch.tensor(weight.astype(np.float64)),
+            t,
+            torch.tensor(probs.astype(np.float64)),
+            pos_weight=torch.tensor(weight.astype(np.float64)),
             reduction=reduction,
         )
         want.sum().backward()

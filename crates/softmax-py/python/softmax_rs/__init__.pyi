@@ -7,6 +7,23 @@ import numpy.typing as npt
 
 __version__: str
 
+__all__ = [
+    "__version__",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "isa",
+    "log_sigmoid",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "nll_loss",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "softmax_jacobian",
+]
+
 _F = TypeVar("_F", np.float16, np.float32, np.float64)
 # An ndarray keeps its dtype; Python numbers and sequences are taken as float64.
 _Floats = Union[npt.NDArray[_F], float, Sequence[float], Sequence[Sequence[float]]]
