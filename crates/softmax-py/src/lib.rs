@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 /// True
 #[pyfunction]
 fn isa() -> &'static str {
-    softmax::isa()
+    softmax::isa().name()
 }
 
 /// The native part of `softmax_rs`; `python/softmax_rs/__init__.py` re-exports it.
