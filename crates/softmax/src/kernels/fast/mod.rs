@@ -276,7 +276,7 @@ struct Kernels {
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
     columns: ColumnsFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
-    vjp: unsafe fn(&[f32], &[f32], &mut [f32], f32),
+    vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
 }
 
 /// The kernels of `isa` if this machine runs it and it has vector kernels.
@@ -540,7 +540,7 @@ pub(crate) fn softmax_backward_rows_f32(
             }
             dxr.par_chunks_mut(CHUNK)
                 .zip(yr.par_chunks(CHUNK).zip(dyr.par_chunks(CHUNK)))
-                .for_each(|(o, (a, b))| unsafe { (k.vjp)(a, b, o, dot as f32) });
+                .for_each(|(o, (a, b))| unsafe { (k.vjp)(a, b, o, dot) });
         }
     } else if parallel(y.len()) {
         let per_task = (TASK / len).max(1) * len;

@@ -66,6 +66,9 @@ trait Simd: Copy {
     fn blend(self, mask: Self::Mask, a: Self) -> Self;
     /// The lanes, in order (the first `LANES` of the array).
     fn lanes(self) -> [f32; 16];
+    /// `RN(y·(dy − dot))` with the arithmetic in `f64` (the difference exact but for `dot`'s own
+    /// rounding, so a cancelling `dy − dot` keeps its bits).
+    fn vjp_out(y: Self, dy: Self, dot: f64) -> Self;
     /// `RN((x − m) − l)` lane by lane, with `m` and `l` given per lane, in `f64`.
     fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self;
     /// Adds the lanes' products `a·b`, formed exactly in `f64`.
@@ -187,6 +190,20 @@ impl Simd for V16 {
         let mut out = [0.0; 16];
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) };
         out
+    }
+    #[inline(always)]
+    fn vjp_out(y: Self, dy: Self, dot: f64) -> Self {
+        unsafe {
+            let ((y0, y1), (d0, d1)) = (halves512(y.0), halves512(dy.0));
+            let dot = _mm512_set1_pd(dot);
+            let lo =
+                _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(d0), dot), _mm512_cvtps_pd(y0)));
+            let hi =
+                _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(d1), dot), _mm512_cvtps_pd(y1)));
+            let joined =
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
+            V16(_mm512_castpd_ps(joined))
+        }
     }
     #[inline(always)]
     fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self {
@@ -376,6 +393,19 @@ impl Simd for V8 {
         let mut out = [0.0; 16];
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), self.0) };
         out
+    }
+    #[inline(always)]
+    fn vjp_out(y: Self, dy: Self, dot: f64) -> Self {
+        unsafe {
+            let dot = _mm256_set1_pd(dot);
+            let y0 = _mm256_cvtps_pd(_mm256_castps256_ps128(y.0));
+            let y1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(y.0));
+            let d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(dy.0));
+            let d1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(dy.0));
+            let lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(d0, dot), y0));
+            let hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(d1, dot), y1));
+            V8(_mm256_set_m128(hi, lo))
+        }
     }
     #[inline(always)]
     fn log_out_lanes(x: Self, m: &[f64; 16], l: &[f64; 16]) -> Self {
@@ -669,22 +699,20 @@ unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
     S::acc_total(acc[0]) + S::acc_total(acc[1])
 }
 
-/// `dx = RN(y·dy − RN(y·dot))`: one rounding of `y·dot` (relative 2⁻²⁴ of a term of the norm
-/// bound) and the final one.
+/// `dx = RN(y·(dy − dot))` in `f64`: each output within half an ulp plus `dot`'s own error
+/// (about 2⁻⁵³ of `Σ|y·dy|`), even where `dy − dot` cancels.
 #[inline(always)]
-unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f32) {
+unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f64) {
     let (n, py, pd, px, l) = (y.len(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
-    let neg_dot = S::splat(-dot);
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            let (a, b) = (S::load(py.add(i)), S::load(pd.add(i)));
-            S::fma(a, b, a.mul(neg_dot)).store(px.add(i));
+            S::vjp_out(S::load(py.add(i)), S::load(pd.add(i)), dot).store(px.add(i));
             i += l;
         }
         if i < n {
             let (a, b) = (S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
-            S::fma(a, b, a.mul(neg_dot)).store_part(px.add(i), n - i);
+            S::vjp_out(a, b, dot).store_part(px.add(i), n - i);
         }
     }
 }
@@ -702,7 +730,7 @@ unsafe fn backward_rows<S: Simd>(
         let dot = unsafe { dot_pass::<S>(yr, dyr) };
         // A NaN or infinity in y or dy (even 0·inf) makes the dot product non-finite.
         if dot.is_finite() {
-            unsafe { vjp_pass::<S>(yr, dyr, dxr, dot as f32) };
+            unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
         } else {
             fallback(yr, dyr, dxr);
         }
@@ -967,7 +995,7 @@ macro_rules! entry_points {
             /// # Safety
             /// As [`rows`]; the slices have one length.
             #[target_feature(enable = $features)]
-            pub unsafe fn vjp(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f32) {
+            pub unsafe fn vjp(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f64) {
                 unsafe { vjp_pass::<$v>(y, dy, dx, dot) }
             }
 
