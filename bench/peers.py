@@ -23,19 +23,19 @@ def _copy_all(outputs):
 
 
 class SoftmaxRs:
-    """softmax_rs: the library is single-threaded per call; with --threads N the rows are split
-    over N Python threads (the GIL is released while each chunk runs). The mean cross-entropy is
-    then the sum of per-chunk sums, each rounded to the dtype: within about an ulp, no longer
-    correctly rounded."""
+    """softmax_rs: the library shares each call's work among the threads of rayon's global pool,
+    whose size RAYON_NUM_THREADS sets when the pool starts (at the first call that splits work,
+    after this constructor); the results are the same bits for any number of threads."""
 
     name = "softmax_rs"
 
     def __init__(self, threads):
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
         import softmax_rs
 
         self.lib = softmax_rs
         self.version = f"{softmax_rs.__version__} ({softmax_rs.isa()} kernels)"
-        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self.pool = None
         self.threads = threads
 
     def _rows(self, n_rows, work):

@@ -62,6 +62,32 @@ fn any_thread_count_gives_the_same_bits() {
 }
 
 #[test]
+fn non_last_axes_give_the_same_bits_on_any_thread_count() {
+    let mut rng = Rng(6);
+    let cases = [
+        ndarray::Array3::from_shape_simple_fn((1, 1000, 300), || (rng.normal() * 4.0) as f32),
+        ndarray::Array3::from_shape_simple_fn((40, 50, 70), || (rng.normal() * 4.0) as f32),
+        ndarray::Array3::from_shape_simple_fn((1, 30_000, 64), || (rng.normal() * 4.0) as f32),
+    ];
+    for x in &cases {
+        for axis in [0isize, 1] {
+            let run = |threads: usize| {
+                pool(threads).install(|| {
+                    let o = Options::new().axis(axis);
+                    let y = softmax::softmax(x, &o).unwrap();
+                    let ly = softmax::log_softmax(x, &o).unwrap();
+                    (y.mapv(f32::to_bits), ly.mapv(f32::to_bits))
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert!(run(threads) == one, "shape {:?}, axis {axis}: {threads} threads differ", x.shape());
+            }
+        }
+    }
+}
+
+#[test]
 fn long_rows_split_into_chunks_stay_exact() {
     // Against the f64 exact path (the portable kernels, correctly rounded in f64), whose
     // rounding to f32 is within half an ulp plus a hair.

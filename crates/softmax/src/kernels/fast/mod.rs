@@ -262,8 +262,23 @@ pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 /// Pass 2 over one chunk: `(x, terms out, max, tie record) → (ties, rest)`.
 type SumFn = unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64);
 
-/// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, rejected columns listed.
-type ColumnsFn = unsafe fn(Op, &[f32], &mut [f32], usize, usize, &mut Vec<(usize, usize)>);
+/// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, for a range of columns,
+/// rejected columns listed.
+type ColumnsFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, (usize, usize), &mut Vec<(usize, usize)>);
+
+/// The output pointer shared by tasks that write disjoint columns.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: the tasks given one `SharedOut` write disjoint elements (see `columns_f32`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// The entry points of one instruction set.
 struct Kernels {
@@ -446,28 +461,47 @@ pub(crate) fn columns_f32(
 ) -> Option<Vec<(usize, usize)>> {
     use rayon::prelude::*;
     let k_ = kernels(isa)?;
+    assert_eq!(x.len(), y.len());
     let block = k * inner;
     let outer = x.len() / block;
-    if outer > 1 && parallel(x.len()) {
-        let per_task = (TASK / block).max(1);
-        let parts: Vec<Vec<(usize, usize)>> = x
-            .par_chunks(per_task * block)
-            .zip(y.par_chunks_mut(per_task * block))
-            .enumerate()
-            .map(|(t, (xs, ys))| {
-                let mut rejected = Vec::new();
-                // SAFETY: `kernels` checked that the machine runs this instruction set.
-                unsafe { (k_.columns)(op, xs, ys, k, inner, &mut rejected) };
-                rejected.into_iter().map(|(o, j)| (o + t * per_task, j)).collect()
-            })
-            .collect();
-        Some(parts.concat())
-    } else {
+    if !parallel(x.len()) {
         let mut rejected = Vec::new();
-        // SAFETY: as above.
-        unsafe { (k_.columns)(op, x, y, k, inner, &mut rejected) };
-        Some(rejected)
+        // SAFETY: `kernels` checked that the machine runs this instruction set; `y` is ours.
+        unsafe { (k_.columns)(op, x, y.as_mut_ptr(), k, inner, (0, inner), &mut rejected) };
+        return Some(rejected);
     }
+    // Tasks of about `TASK` elements: whole blocks of the outer axes when there are enough of
+    // them, otherwise also ranges of columns (multiples of 64, the widest band) within a block.
+    let width = if outer >= 2 * rayon::current_num_threads() {
+        inner
+    } else {
+        (TASK / k).div_ceil(64).max(1).saturating_mul(64).min(inner)
+    };
+    let tasks: Vec<(usize, usize)> =
+        (0..outer).flat_map(|o| (0..inner).step_by(width).map(move |j| (o, j))).collect();
+    let out = SharedOut(y.as_mut_ptr());
+    let parts: Vec<Vec<(usize, usize)>> = tasks
+        .par_iter()
+        .map(|&(o, j)| {
+            let mut rejected = Vec::new();
+            let xs = &x[o * block..(o + 1) * block];
+            // SAFETY: as above; each task writes only its own columns of its own block, and
+            // nothing reads `y` until every task is done.
+            unsafe {
+                (k_.columns)(
+                    op,
+                    xs,
+                    out.get().add(o * block),
+                    k,
+                    inner,
+                    (j, (j + width).min(inner)),
+                    &mut rejected,
+                )
+            };
+            rejected.into_iter().map(|(_, j)| (o, j)).collect()
+        })
+        .collect();
+    Some(parts.concat())
 }
 
 /// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸), for the terms as pass 2 stored them.

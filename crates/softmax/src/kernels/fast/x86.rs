@@ -766,18 +766,19 @@ unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &L
 unsafe fn columns<S: Simd>(
     op: Op,
     x: &[f32],
-    y: &mut [f32],
+    y: *mut f32,
     k: usize,
     inner: usize,
+    columns: (usize, usize),
     rejected: &mut Vec<(usize, usize)>,
 ) {
     let band = BAND * S::LANES;
     let outer = x.len() / (k * inner);
     for o in 0..outer {
         let base = o * k * inner;
-        let mut j0 = 0;
-        while j0 < inner {
-            let width = (inner - j0).min(band);
+        let mut j0 = columns.0;
+        while j0 < columns.1 {
+            let width = (columns.1 - j0).min(band);
             unsafe { column_band::<S>(op, x, y, base + j0, k, inner, width, o, j0, rejected) };
             j0 += width;
         }
@@ -806,7 +807,7 @@ const BAND: usize = 4;
 unsafe fn column_band<S: Simd>(
     op: Op,
     x: &[f32],
-    y: &mut [f32],
+    py: *mut f32,
     start: usize,
     k: usize,
     inner: usize,
@@ -815,7 +816,7 @@ unsafe fn column_band<S: Simd>(
     j0: usize,
     rejected: &mut Vec<(usize, usize)>,
 ) {
-    let (px, py, l) = (x.as_ptr(), y.as_mut_ptr(), S::LANES);
+    let (px, l) = (x.as_ptr(), S::LANES);
     let nb = width.div_ceil(l);
     // Block `b` holds `lanes(b)` columns; only the last may be partial.
     let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
@@ -934,17 +935,19 @@ macro_rules! entry_points {
             }
 
             /// # Safety
-            /// As [`rows`]; `x` and `y` hold whole `(outer, k, inner)` blocks, `k, inner > 0`.
+            /// As [`rows`]; `x` holds whole `(outer, k, inner)` blocks (`k, inner > 0`), `y` points
+            /// to as many elements, of which nothing else touches the given columns meanwhile.
             #[target_feature(enable = $features)]
             pub unsafe fn columns(
                 op: Op,
                 x: &[f32],
-                y: &mut [f32],
+                y: *mut f32,
                 k: usize,
                 inner: usize,
+                columns: (usize, usize),
                 rejected: &mut Vec<(usize, usize)>,
             ) {
-                unsafe { super::columns::<$v>(op, x, y, k, inner, rejected) }
+                unsafe { super::columns::<$v>(op, x, y, k, inner, columns, rejected) }
             }
 
             /// # Safety
