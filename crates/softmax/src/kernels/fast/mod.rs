@@ -286,7 +286,7 @@ struct Kernels {
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
     max: unsafe fn(&[f32]) -> f32,
     sum: SumFn,
-    scale: unsafe fn(&mut [f32], f32, f32),
+    exp_scale: unsafe fn(&[f32], &mut [f32], f32, f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
     columns: ColumnsFn,
@@ -303,7 +303,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows: x86::avx512::lse_rows,
             max: x86::avx512::max,
             sum: x86::avx512::sum,
-            scale: x86::avx512::scale,
+            exp_scale: x86::avx512::exp_scale,
             log: x86::avx512::log,
             backward_rows: x86::avx512::backward_rows,
             columns: x86::avx512::columns,
@@ -315,7 +315,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows: x86::avx2::lse_rows,
             max: x86::avx2::max,
             sum: x86::avx2::sum,
-            scale: x86::avx2::scale,
+            exp_scale: x86::avx2::exp_scale,
             log: x86::avx2::log,
             backward_rows: x86::avx2::backward_rows,
             columns: x86::avx2::columns,
@@ -425,13 +425,13 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
     use rayon::prelude::*;
     match op {
         Op::Softmax => {
-            let Some((st, ties)) = long_stats(k, x, Some(&mut *y)) else { return fallback(x, y) };
+            let Some((st, ties)) = long_stats(k, x, None) else { return fallback(x, y) };
             let (rh, rl) = reciprocal_pair(&st);
             let top = st.top_probability();
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(ties.par_iter()).for_each(
                 |((yc, xc), t)| {
                     // SAFETY: as in `long_stats`.
-                    unsafe { (k.scale)(yc, rh, rl) };
+                    unsafe { (k.exp_scale)(xc, yc, st.max, rh, rl) };
                     t.apply(xc, yc, st.max, top);
                 },
             );
@@ -504,7 +504,7 @@ pub(crate) fn columns_f32(
     Some(parts.concat())
 }
 
-/// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸), for the terms as pass 2 stored them.
+/// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸).
 pub(crate) fn reciprocal_pair(st: &Stats) -> (f32, f32) {
     let r = 1.0 / (st.ties * st.e_max + st.rest);
     let rh = r as f32;

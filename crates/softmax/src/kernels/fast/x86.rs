@@ -600,21 +600,29 @@ unsafe fn sum_pass<S: Simd, const STORE: bool>(
     (sums.ties as f64, rest)
 }
 
-/// Pass 3 of softmax: `y ← RN(y·(rh + rl))`, in place.
+/// `RN((hi + lo)·(rh + rl))`, the products' small parts added first: one rounding, so the term's
+/// own error (about 2⁻²⁶) is all that an output sees besides it.
 #[inline(always)]
-unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32) {
-    let (n, p, l) = (y.len(), y.as_mut_ptr(), S::LANES);
+fn quotient<S: Simd>(hi: S, lo: S, rh: S, rl: S) -> S {
+    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl)))
+}
+
+/// Pass 3 of softmax: each term recomputed from `x` (not read back rounded) and multiplied by
+/// `1/s = rh + rl`.
+#[inline(always)]
+unsafe fn exp_scale_pass<S: Simd>(x: &[f32], y: &mut [f32], c: &Consts<S>, rh: f32, rl: f32) {
+    let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
     let (rh, rl) = (S::splat(rh), S::splat(rl));
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            let v = S::load(p.add(i));
-            S::fma(v, rh, v.mul(rl)).store(p.add(i));
+            let (hi, lo) = c.exp(S::load(px.add(i)));
+            quotient(hi, lo, rh, rl).store(py.add(i));
             i += l;
         }
         if i < n {
-            let v = S::load_part(p.add(i), n - i, 0.0);
-            S::fma(v, rh, v.mul(rl)).store_part(p.add(i), n - i);
+            let (hi, lo) = c.exp(S::load_part(px.add(i), n - i, x[i] - 4.0 * FLOOR));
+            quotient(hi, lo, rh, rl).store_part(py.add(i), n - i);
         }
     }
 }
@@ -658,11 +666,11 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
     let mut ties = Ties::new();
     match op {
         Op::Softmax => {
-            let Some(st) = (unsafe { stats::<S, true>(x, y.as_mut_ptr(), &mut ties) }) else {
+            let Some(st) = (unsafe { stats::<S, false>(x, y.as_mut_ptr(), &mut ties) }) else {
                 return false;
             };
             let (rh, rl) = super::reciprocal_pair(&st);
-            unsafe { scale_pass::<S>(y, rh, rl) };
+            unsafe { exp_scale_pass::<S>(x, y, &Consts::new(st.max), rh, rl) };
             ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
@@ -835,7 +843,7 @@ unsafe fn column_band<S: Simd>(
             return;
         }
     }
-    // Pass 2: the terms (stored for softmax), sums below the maximum and ties, per column.
+    // Pass 2: sums below the maximum and ties, per column.
     let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
     let mut acc = [S::acc_zero(); BAND];
     let (mut lo_acc, mut ties) = ([S::splat(0.0); BAND], [S::splat(0.0); BAND]);
@@ -846,9 +854,6 @@ unsafe fn column_band<S: Simd>(
             let c = &consts[b];
             let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
             let (hi, lo) = c.exp(v);
-            if op == Op::Softmax {
-                unsafe { store_n(hi, py.add(at), n == l, n) };
-            }
             let eq = v.eq(c.max);
             acc[b] = S::acc_add(acc[b], hi.zero_where(eq));
             lo_acc[b] = lo_acc[b].add(lo.zero_where(eq));
@@ -885,9 +890,9 @@ unsafe fn column_band<S: Simd>(
                 for b in 0..nb {
                     let (n, at) = (lanes(b), row + b * l);
                     let (rh, rl, top) = scale[b];
-                    let hi = unsafe { load_n::<S>(py.add(at), n == l, n, 0.0) };
                     let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                    let out = S::fma(hi, rh, hi.mul(rl)).blend(v.eq(consts[b].max), top);
+                    let (hi, lo) = consts[b].exp(v);
+                    let out = quotient(hi, lo, rh, rl).blend(v.eq(consts[b].max), top);
                     unsafe { store_n(out, py.add(at), n == l, n) };
                 }
             }
@@ -971,8 +976,8 @@ macro_rules! entry_points {
             /// # Safety
             /// As [`rows`].
             #[target_feature(enable = $features)]
-            pub unsafe fn scale(y: &mut [f32], rh: f32, rl: f32) {
-                unsafe { scale_pass::<$v>(y, rh, rl) }
+            pub unsafe fn exp_scale(x: &[f32], y: &mut [f32], max: f32, rh: f32, rl: f32) {
+                unsafe { exp_scale_pass::<$v>(x, y, &Consts::new(max), rh, rl) }
             }
 
             /// # Safety
