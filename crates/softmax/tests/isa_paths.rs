@@ -59,6 +59,11 @@ fn edge_rows(report: &mut Report, rng: &mut Rng) {
         x[100] = 0.0;
         check_row(report, "equal values but one", &x, 1.0);
     }
+    // A ±300 spread: many outputs just above f32::MIN_POSITIVE.
+    for _ in 0..4 {
+        let x: Vec<f32> = (0..1024).map(|_| rng.uniform(-300.0, 300.0) as f32).collect();
+        check_row(report, "uniform spread ±300", &x, 1.0);
+    }
     // Integers and halves: reduction arguments at the rounding boundary of n = round(x/ln 2).
     let x: Vec<f32> = (0..200).map(|i| -(i as f32) * std::f32::consts::LN_2 * 0.5).collect();
     check_row(report, "multiples of ln 2 / 2", &x, 1.0);

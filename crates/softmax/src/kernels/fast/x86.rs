@@ -47,7 +47,7 @@ trait Simd: Copy {
     fn fma(a: Self, b: Self, c: Self) -> Self;
     /// Round to the nearest integer, ties to even.
     fn round(self) -> Self;
-    /// `self · 2^k` for integral `k` in `[−160, 2]`.
+    /// `self · 2^k` for integral `k` in `[−160, 66]`.
     fn scale(self, k: Self) -> Self;
     fn reduce_max(self) -> f32;
     fn reduce_add(self) -> f64;
@@ -479,6 +479,13 @@ impl<S: Simd> Consts<S> {
         }
     }
 
+    /// The same constants with the terms lifted by `2^LIFT` (for [`quotient`]).
+    #[inline(always)]
+    fn lifted(mut self) -> Self {
+        self.shift = self.shift.sub(S::splat(LIFT));
+        self
+    }
+
     /// `4·exp(x − j·ln 2)` as `hi + lo`.
     #[inline(always)]
     fn exp(&self, x: S) -> (S, S) {
@@ -600,11 +607,17 @@ unsafe fn sum_pass<S: Simd, const STORE: bool>(
     (sums.ties as f64, rest)
 }
 
-/// `RN((hi + lo)·(rh + rl))`, the products' small parts added first: one rounding, so the term's
-/// own error (about 2⁻²⁶) is all that an output sees besides it.
+/// Pass 3 computes its terms scaled up by `2^LIFT` and scales the quotient back at the end, so
+/// that the small parts `lo·rh` and `hi·rl` of an output near `f32::MIN_POSITIVE` do not
+/// underflow (they would cost it an ulp); scaling a normal result by a power of two is exact.
+const LIFT: f32 = 64.0;
+
+/// `RN((hi + lo)·(rh + rl))·2^−LIFT` for terms lifted by `2^LIFT`, the products' small parts
+/// added first: one rounding, so the term's own error (about 2⁻²⁶) is all that an output sees
+/// besides it.
 #[inline(always)]
 fn quotient<S: Simd>(hi: S, lo: S, rh: S, rl: S) -> S {
-    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl)))
+    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(S::splat(-LIFT))
 }
 
 /// Pass 3 of softmax: each term recomputed from `x` (not read back rounded) and multiplied by
@@ -670,7 +683,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
                 return false;
             };
             let (rh, rl) = super::reciprocal_pair(&st);
-            unsafe { exp_scale_pass::<S>(x, y, &Consts::new(st.max), rh, rl) };
+            unsafe { exp_scale_pass::<S>(x, y, &Consts::new(st.max).lifted(), rh, rl) };
             ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
@@ -891,7 +904,7 @@ unsafe fn column_band<S: Simd>(
                     let (n, at) = (lanes(b), row + b * l);
                     let (rh, rl, top) = scale[b];
                     let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                    let (hi, lo) = consts[b].exp(v);
+                    let (hi, lo) = consts[b].lifted().exp(v);
                     let out = quotient(hi, lo, rh, rl).blend(v.eq(consts[b].max), top);
                     unsafe { store_n(out, py.add(at), n == l, n) };
                 }
@@ -977,7 +990,7 @@ macro_rules! entry_points {
             /// As [`rows`].
             #[target_feature(enable = $features)]
             pub unsafe fn exp_scale(x: &[f32], y: &mut [f32], max: f32, rh: f32, rl: f32) {
-                unsafe { exp_scale_pass::<$v>(x, y, &Consts::new(max), rh, rl) }
+                unsafe { exp_scale_pass::<$v>(x, y, &Consts::new(max).lifted(), rh, rl) }
             }
 
             /// # Safety
