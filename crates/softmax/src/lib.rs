@@ -105,8 +105,9 @@
 //!   every temperature, row length and offset; `f16` and `bf16` are rounded once from that result.
 //!   On the portable path the outputs are correctly rounded (at most 0.6 ulp measured) except
 //!   where the exact value lies within about 2⁻⁵⁸ of a rounding boundary; the vectorised `f32`
-//!   kernels (below) trade that for speed and stay near 1 ulp (softmax 0.89 in the suite, 1.04 at worst measured; log-softmax 0.7,
-//!   logsumexp 0.5), and the half types through them are still within 0.5 ulp of their own. Run
+//!   kernels (below) trade that for speed and stay near 1 ulp (softmax 0.89 in the suite, 1.04
+//!   at worst measured; log-softmax 0.7, logsumexp 0.5), and the half types through them are
+//!   still within 0.5 ulp of their own. Run
 //!   `cargo run --release -p softmax --example accuracy` for the measured figures. The one caveat:
 //!   `logsumexp` in `f64` whose result nearly cancels (`|m + ln s|` far below `|m|`) is accurate to
 //!   about 2⁻⁵⁸·`max(|m|, ln s)` absolute rather than 2 ulp of the tiny result (2 ulp of a result
