@@ -156,10 +156,6 @@ pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, pol
             *dst = f32::from_f64(v);
         }
     };
-    let op = match op {
-        Normalize::Softmax => fast::Op::Softmax,
-        Normalize::LogSoftmax => fast::Op::LogSoftmax,
-    };
     fast::rows_f32(fast::current(), op, x, y, len, &fallback)
 }
 
@@ -179,11 +175,7 @@ fn fast_columns(
     if x.is_empty() || k == 0 || inner == 0 {
         return true;
     }
-    let fop = match op {
-        Normalize::Softmax => fast::Op::Softmax,
-        Normalize::LogSoftmax => fast::Op::LogSoftmax,
-    };
-    let Some(rejected) = fast::columns_f32(fast::current(), fop, x, y, k, inner) else { return false };
+    let Some(rejected) = fast::columns_f32(fast::current(), op, x, y, k, inner) else { return false };
     let (mut row, mut result) = (vec![0.0; k], vec![0.0; k]);
     for (o, j) in rejected {
         let at = |kk: usize| o * k * inner + kk * inner + j;

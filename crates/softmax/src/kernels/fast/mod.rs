@@ -157,12 +157,8 @@ pub(crate) fn set_isa(isa: Isa) -> Result<(), Isa> {
 /// 110 of the maximum, where the reduction's first two steps are exact (`|n| < 4096`).
 pub(crate) const MAX_ABS_MAX: f32 = 2700.0;
 
-/// Which forward operation a row pass computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
-    Softmax,
-    LogSoftmax,
-}
+/// Which forward operation a row pass computes (the N-D layer's own enum).
+pub(crate) use crate::ops::Normalize as Op;
 
 /// The statistics of pass 2, relative to the maximum: `Σ exp(x_i − m) = ties + rest`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -264,9 +260,6 @@ pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
 /// As [`Fallback`], for the softmax backward pass: `(y, dy, dx)`.
 pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 
-/// Pass 2 over one chunk: `(x, terms out, max, tie record) → (ties, rest)`.
-type SumFn = unsafe fn(&[f32], Option<&mut [f32]>, f32, &mut Ties) -> (f64, f64);
-
 /// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, for a range of columns,
 /// rejected columns listed.
 type ColumnsFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, (usize, usize), &mut Vec<(usize, usize)>);
@@ -290,7 +283,7 @@ struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
     max: unsafe fn(&[f32]) -> f32,
-    sum: SumFn,
+    sum: unsafe fn(&[f32], f32, &mut Ties) -> (f64, f64),
     exp_scale: unsafe fn(&[f32], &mut [f32], f32, f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
@@ -386,35 +379,23 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
     true
 }
 
-/// Passes 1 and 2 of a long row, chunk by chunk: the statistics, or `None` for a row the vector
-/// path does not take. With `y`, pass 2 writes the terms there and the chunks' tie records are
-/// returned.
-fn long_stats(k: &Kernels, x: &[f32], y: Option<&mut [f32]>) -> Option<(Stats, Vec<Ties>)> {
+/// Passes 1 and 2 of a long row, chunk by chunk: the statistics and the chunks' tie records, or
+/// `None` for a row the vector path does not take.
+fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
     use rayon::prelude::*;
     // SAFETY (all calls below): `kernels` checked that the machine runs the instruction set.
     let max = x.par_chunks(CHUNK).map(|c| unsafe { (k.max)(c) }).reduce(|| f32::NEG_INFINITY, f32::max);
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
-    let parts: Vec<(f64, f64, Ties)> = match y {
-        Some(y) => x
-            .par_chunks(CHUNK)
-            .zip(y.par_chunks_mut(CHUNK))
-            .map(|(xc, yc)| {
-                let mut ties = Ties::new();
-                let (count, rest) = unsafe { (k.sum)(xc, Some(yc), max, &mut ties) };
-                (count, rest, ties)
-            })
-            .collect(),
-        None => x
-            .par_chunks(CHUNK)
-            .map(|xc| {
-                let mut ties = Ties::new();
-                let (count, rest) = unsafe { (k.sum)(xc, None, max, &mut ties) };
-                (count, rest, ties)
-            })
-            .collect(),
-    };
+    let parts: Vec<(f64, f64, Ties)> = x
+        .par_chunks(CHUNK)
+        .map(|xc| {
+            let mut ties = Ties::new();
+            let (count, rest) = unsafe { (k.sum)(xc, max, &mut ties) };
+            (count, rest, ties)
+        })
+        .collect();
     let (mut count, mut rest) = (0.0, 0.0);
     for (c, r, _) in &parts {
         count += c;
@@ -430,7 +411,7 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
     use rayon::prelude::*;
     match op {
         Op::Softmax => {
-            let Some((st, ties)) = long_stats(k, x, None) else { return fallback(x, y) };
+            let Some((st, ties)) = long_stats(k, x) else { return fallback(x, y) };
             let (rh, rl) = reciprocal_pair(&st);
             let top = st.top_probability();
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(ties.par_iter()).for_each(
@@ -442,7 +423,7 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
             );
         }
         Op::LogSoftmax => {
-            let Some((st, _)) = long_stats(k, x, None) else { return fallback(x, y) };
+            let Some((st, _)) = long_stats(k, x) else { return fallback(x, y) };
             let (max, ln_sum) = (st.max as f64, st.ln_sum());
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(yc, xc)| {
                 // SAFETY: as in `long_stats`.
@@ -529,7 +510,7 @@ pub(crate) fn logsumexp_rows_f32(
     let Some(k) = kernels(isa) else { return false };
     if len > CHUNK {
         for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
-            *o = match long_stats(k, xr, None) {
+            *o = match long_stats(k, xr) {
                 Some((st, _)) if st.logsumexp().abs() >= st.ln_sum() => st.logsumexp() as f32,
                 _ => fallback(xr),
             };

@@ -542,19 +542,8 @@ struct Sums<S: Simd> {
 impl<S: Simd> Sums<S> {
     /// One vector of pass 2 (a closure would not inherit the caller's target features).
     #[inline(always)]
-    unsafe fn step<const STORE: bool>(
-        &mut self,
-        u: usize,
-        c: &Consts<S>,
-        v: S,
-        start: usize,
-        out: *mut f32,
-        ties: &mut Ties,
-    ) {
+    fn step(&mut self, u: usize, c: &Consts<S>, v: S, start: usize, ties: &mut Ties) {
         let (mut hi, mut lo) = c.exp(v);
-        if STORE {
-            unsafe { hi.store(out) };
-        }
         let eq = v.eq(c.max);
         let bits = S::bits(eq);
         if bits != 0 {
@@ -568,38 +557,26 @@ impl<S: Simd> Sums<S> {
     }
 }
 
-/// Pass 2: the sum of the terms below the maximum and the number of ties; with `STORE`, the
-/// terms' `hi` parts are written to `y`.
+/// Pass 2: the sum of the terms below the maximum and the number of ties (recorded in `ties`).
 #[inline(always)]
-unsafe fn sum_pass<S: Simd, const STORE: bool>(
-    x: &[f32],
-    y: *mut f32,
-    c: &Consts<S>,
-    ties: &mut Ties,
-) -> (f64, f64) {
+unsafe fn sum_pass<S: Simd>(x: &[f32], c: &Consts<S>, ties: &mut Ties) -> (f64, f64) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
     let mut sums = Sums::<S> { acc: [S::acc_zero(); 2], lo: [S::splat(0.0); 2], ties: 0 };
     let mut i = 0;
     unsafe {
         while i + 2 * l <= n {
-            sums.step::<STORE>(0, c, S::load(p.add(i)), i, y.wrapping_add(i), ties);
-            sums.step::<STORE>(1, c, S::load(p.add(i + l)), i + l, y.wrapping_add(i + l), ties);
+            sums.step(0, c, S::load(p.add(i)), i, ties);
+            sums.step(1, c, S::load(p.add(i + l)), i + l, ties);
             i += 2 * l;
         }
         while i + l <= n {
-            sums.step::<STORE>(0, c, S::load(p.add(i)), i, y.wrapping_add(i), ties);
+            sums.step(0, c, S::load(p.add(i)), i, ties);
             i += l;
         }
         if i < n {
             // Padding far below the floor: its terms are exactly 0 and it never ties.
             let pad = x[i] - 4.0 * FLOOR;
-            let v = S::load_part(p.add(i), n - i, pad);
-            let mut sink = S::splat(0.0);
-            let out: *mut f32 = if STORE { (&raw mut sink).cast() } else { std::ptr::null_mut() };
-            sums.step::<STORE>(1, c, v, i, out, ties);
-            if STORE {
-                sink.store_part(y.add(i), n - i);
-            }
+            sums.step(1, c, S::load_part(p.add(i), n - i, pad), i, ties);
         }
     }
     let rest =
@@ -658,14 +635,14 @@ unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
 
 /// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
 #[inline(always)]
-unsafe fn stats<S: Simd, const STORE: bool>(x: &[f32], y: *mut f32, ties: &mut Ties) -> Option<Stats> {
+unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
     let max = unsafe { max_pass::<S>(x) };
     // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
     let consts = Consts::<S>::new(max);
-    let (count, rest) = unsafe { sum_pass::<S, STORE>(x, y, &consts, ties) };
+    let (count, rest) = unsafe { sum_pass::<S>(x, &consts, ties) };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.is_finite() {
         return None;
@@ -679,7 +656,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
     let mut ties = Ties::new();
     match op {
         Op::Softmax => {
-            let Some(st) = (unsafe { stats::<S, false>(x, y.as_mut_ptr(), &mut ties) }) else {
+            let Some(st) = (unsafe { stats::<S>(x, &mut ties) }) else {
                 return false;
             };
             let (rh, rl) = super::reciprocal_pair(&st);
@@ -687,7 +664,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
-            let Some(st) = (unsafe { stats::<S, false>(x, y.as_mut_ptr(), &mut ties) }) else {
+            let Some(st) = (unsafe { stats::<S>(x, &mut ties) }) else {
                 return false;
             };
             unsafe { log_pass::<S>(x, y, st.max as f64, st.ln_sum()) };
@@ -771,7 +748,7 @@ unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: 
 unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
     for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
         let mut ties = Ties::new();
-        *o = match unsafe { stats::<S, false>(xr, std::ptr::null_mut(), &mut ties) } {
+        *o = match unsafe { stats::<S>(xr, &mut ties) } {
             // m + ln s cancels in rows of log-probabilities (m < 0 < ln s ≈ −m): the sum's
             // 2⁻²⁶ would then be many ulp of the result, which the portable path gets right.
             Some(st) if (st.logsumexp()).abs() >= st.ln_sum() => st.logsumexp() as f32,
@@ -976,14 +953,10 @@ macro_rules! entry_points {
             }
 
             /// # Safety
-            /// As [`rows`]; `y`, if given, has the length of `x`.
+            /// As [`rows`].
             #[target_feature(enable = $features)]
-            pub unsafe fn sum(x: &[f32], y: Option<&mut [f32]>, max: f32, ties: &mut Ties) -> (f64, f64) {
-                let consts = Consts::<$v>::new(max);
-                match y {
-                    Some(y) => unsafe { sum_pass::<$v, true>(x, y.as_mut_ptr(), &consts, ties) },
-                    None => unsafe { sum_pass::<$v, false>(x, std::ptr::null_mut(), &consts, ties) },
-                }
+            pub unsafe fn sum(x: &[f32], max: f32, ties: &mut Ties) -> (f64, f64) {
+                unsafe { sum_pass::<$v>(x, &Consts::<$v>::new(max), ties) }
             }
 
             /// # Safety
