@@ -176,6 +176,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
             }
         }
         failures.extend(column_failures(isa));
+        failures.extend(cross_entropy_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()
                 && match tolerance {
@@ -234,6 +235,115 @@ fn column_failures(isa: Isa) -> Vec<String> {
             }
         }
     }
+    failures
+}
+
+/// Whether `got` is within `ulps` of `exact` rounded to `f32` (for results of normal size), or the
+/// same special value; tiny results are compared in absolute terms.
+fn close_f32(got: f32, exact: f64, ulps: u32) -> bool {
+    let want = exact as f32;
+    if want.is_finite() && want.abs() >= f32::MIN_POSITIVE && got.is_finite() {
+        ulps_f32(got, want) <= ulps
+    } else if want.is_finite() && want.abs() < f32::MIN_POSITIVE {
+        (f64::from(got) - exact).abs() <= 2f64.powi(-140)
+    } else {
+        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
+    }
+}
+
+/// The fused cross-entropy (loss and gradient) of `f32` logits against the exact `f64` path:
+/// per-sample losses within SPEC's 4 ulp, every gradient element within 2 ulp, and the same
+/// special values; with weights, an ignored class, every reduction, rows the vector path hands
+/// back, long rows and a class axis that is the last of three.
+fn cross_entropy_failures(isa: Isa) -> Vec<String> {
+    use softmax::{LossOptions, Reduction, Target};
+    let mut rng = Rng(31);
+    let mut failures = Vec::new();
+    let mut worst = (0u32, 0u32);
+    let mut cases: Vec<(String, ndarray::ArrayD<f32>)> = Vec::new();
+    for (rows, k, spread) in [
+        (7, 1, 4.0),
+        (9, 2, 4.0),
+        (33, 10, 4.0),
+        (5, 17, 30.0),
+        (64, 1000, 4.0),
+        (3, 300, 300.0),
+        (2, 70_000, 4.0),
+    ] {
+        let x = Array2::from_shape_simple_fn((rows, k), || (rng.normal() * spread) as f32);
+        cases.push((format!("{rows}x{k} spread {spread}"), x.into_dyn()));
+    }
+    // Ties of the maximum (at the target and elsewhere), −inf entries and targets, NaN and +inf
+    // rows, a maximum beyond the vector path's range, one dominant class.
+    let mut x = Array2::from_shape_simple_fn((8, 12), || (rng.normal() * 3.0) as f32);
+    for j in [0, 3, 7] {
+        x[[0, j]] = 9.0;
+        x[[1, j]] = 9.0;
+    }
+    x[[2, 0]] = f32::NEG_INFINITY;
+    x[[3, 5]] = f32::NAN;
+    x[[4, 6]] = f32::INFINITY;
+    x[[5, 2]] = 3000.0;
+    x.row_mut(6).fill(-40.0);
+    x[[6, 0]] = 0.0;
+    x.row_mut(7).fill(f32::NEG_INFINITY);
+    x[[7, 1]] = 1.0;
+    cases.push(("special rows".into(), x.into_dyn()));
+    let x3 = ndarray::Array3::from_shape_simple_fn((2, 3, 40), || (rng.normal() * 4.0) as f32);
+    cases.push(("rank 3".into(), x3.into_dyn()));
+    for (name, x) in &cases {
+        let k = *x.shape().last().unwrap();
+        let batch: Vec<usize> = x.shape()[..x.ndim() - 1].to_vec();
+        let mut target =
+            ndarray::ArrayD::from_shape_simple_fn(batch.as_slice(), || rng.below(k as u64) as i64);
+        if name == "special rows" {
+            // Targets at a tie (row 0), away from it (row 1), at −inf (rows 2 and 7), at the dominant class.
+            for (i, c) in [(0, 3), (1, 5), (2, 0), (6, 0), (7, 0)] {
+                target[[i]] = c;
+            }
+        }
+        let weight =
+            ndarray::Array1::from_shape_fn(
+                k,
+                |j| if j % 5 == 4 { 0.0 } else { rng.uniform(0.25, 2.0) as f32 },
+            );
+        let weight64 = weight.mapv(f64::from);
+        let wide = x.mapv(f64::from);
+        let axis = x.ndim() as isize - 1;
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            for weighted in [false, true] {
+                let ignore = (k > 3).then_some(2i64);
+                let mut o32 = LossOptions::new().reduction(reduction).class_axis(axis).ignore_index(ignore);
+                let mut o64 = LossOptions::new().reduction(reduction).class_axis(axis).ignore_index(ignore);
+                if weighted {
+                    o32 = o32.weight(weight.view());
+                    o64 = o64.weight(weight64.view());
+                }
+                let (loss, grad) =
+                    softmax::cross_entropy_with_grad(x, Target::classes(target.view()), &o32).unwrap();
+                let (loss_e, grad_e) =
+                    softmax::cross_entropy_with_grad(&wide, Target::classes(target.view()), &o64).unwrap();
+                let what = format!("{isa}: cross-entropy {name} {reduction:?} weighted {weighted}");
+                for (idx, (&g, &e)) in loss.iter().zip(loss_e.iter()).enumerate() {
+                    if !close_f32(g, e, 4) {
+                        failures.push(format!("{what}: loss {idx}: got {g:e}, want {e:e}"));
+                    }
+                    if g.is_finite() && (e as f32).abs() >= f32::MIN_POSITIVE {
+                        worst.0 = worst.0.max(ulps_f32(g, e as f32));
+                    }
+                }
+                for ((idx, &g), &e) in grad.indexed_iter().zip(grad_e.iter()) {
+                    if !close_f32(g, e, 2) {
+                        failures.push(format!("{what}: gradient at {idx:?}: got {g:e}, want {e:e}"));
+                    }
+                    if g.is_finite() && (e as f32).abs() >= f32::MIN_POSITIVE {
+                        worst.1 = worst.1.max(ulps_f32(g, e as f32));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{isa:>8} cross-entropy f32 max {} ulp (losses), {} ulp (gradients)", worst.0, worst.1);
     failures
 }
 

@@ -329,7 +329,6 @@ fn cross_entropy_dyn<T: Element>(
     let smooth = if k == 0 { Dd::ZERO } else { Dd::new(eps).div(Dd::new(k as f64)) };
     let keep = Dd::ONE.sub(Dd::new(eps));
     let mut grad = want_grad.then(|| ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0)));
-    let mut grad_lanes = grad.as_mut().map(|g| g.lanes_mut(axis).into_iter());
     let (mut row, mut coefficients, mut scratch, mut target_row) =
         (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
     let mut row_grad = vec![0.0; k];
@@ -349,6 +348,15 @@ fn cross_entropy_dyn<T: Element>(
         }
     };
     let divisor = gradient_divisor(opts.reduction, denominator);
+    if let Target::Classes(t) = target
+        && eps == 0.0
+        && let Some(losses) =
+            cross_entropy_fast(&logits, t, &layout, &weight, opts.ignore_index, divisor, grad.as_mut())
+    {
+        let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
+        return Ok((loss, grad));
+    }
+    let mut grad_lanes = grad.as_mut().map(|g| g.lanes_mut(axis).into_iter());
     let mut losses = Vec::with_capacity(layout.batch_shape.iter().product());
     // An ignored sample (no coefficients) has loss 0 and keeps its zero gradient, even when every
     // target is ignored and the mean divides by 0 (the loss is then NaN, as in PyTorch).
@@ -395,6 +403,65 @@ fn cross_entropy_dyn<T: Element>(
     }
     let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
     Ok((loss, grad))
+}
+
+/// The vectorised path of [`cross_entropy_dyn`]: `f32` logits whose class axis is the last and
+/// contiguous, class-index targets, no label smoothing. Returns the per-sample losses (and fills
+/// `grad`), or `None` where it does not apply (another type or layout, or no vector kernels).
+/// Rows the kernels do not take (a NaN or `+inf`, a maximum beyond their range) go through
+/// [`cross_entropy_row`] here, one by one.
+fn cross_entropy_fast<T: Element>(
+    logits: &ArrayViewD<'_, T>,
+    target: &ArrayViewD<'_, i64>,
+    layout: &LossLayout,
+    weight: &[f64],
+    ignore: Option<i64>,
+    divisor: f64,
+    grad: Option<&mut ArrayD<T>>,
+) -> Option<Vec<f64>> {
+    use crate::kernels::fast;
+    let k = layout.classes;
+    if k == 0 || layout.axis.index() + 1 != logits.ndim() {
+        return None;
+    }
+    let x = T::as_f32(logits.as_slice()?)?;
+    let mut grad = match grad {
+        Some(g) => Some(T::as_f32_mut(g.as_slice_mut()?)?),
+        None => None,
+    };
+    // In row order: the batch axes are all the axes but the last.
+    let classes: Vec<Option<usize>> =
+        target.iter().map(|&c| (Some(c) != ignore).then_some(c as usize)).collect();
+    let mut losses = vec![0.0; classes.len()];
+    let scale = fast::CrossEntropyScale { weight, divisor };
+    let rejected = fast::cross_entropy_rows_f32(
+        fast::current(),
+        x,
+        k,
+        &classes,
+        &scale,
+        &mut losses,
+        grad.as_deref_mut(),
+    )?;
+    let (mut row, mut coefficients, mut scratch) = (vec![0.0; k], vec![Dd::ZERO; k], vec![0.0; k]);
+    let mut row_grad = vec![0.0; k];
+    for i in rejected {
+        // Only rows with a class reach here (ignored rows are always taken).
+        let Some(c) = classes[i] else { continue };
+        for (v, &xi) in row.iter_mut().zip(&x[i * k..(i + 1) * k]) {
+            *v = f64::from(xi);
+        }
+        coefficients.fill(Dd::ZERO);
+        coefficients[c] = Dd::new(weight[c]);
+        let g = grad.is_some().then_some(row_grad.as_mut_slice());
+        losses[i] = cross_entropy_row(&row, &coefficients, g, &mut scratch);
+        if let Some(grad) = grad.as_deref_mut() {
+            for (dst, &v) in grad[i * k..(i + 1) * k].iter_mut().zip(&row_grad) {
+                *dst = f32::from_f64(if divisor != 1.0 { v / divisor } else { v });
+            }
+        }
+    }
+    Some(losses)
 }
 
 /// The negative log-likelihood loss of `log_probs` (for example the output of

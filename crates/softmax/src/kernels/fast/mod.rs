@@ -490,6 +490,146 @@ pub(crate) fn columns_f32(
     Some(parts.concat())
 }
 
+/// Passes 1 and 2 of a short row (at most [`CHUNK`] elements), or `None` for a row the vector
+/// path does not take.
+fn short_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Ties)> {
+    // SAFETY (both calls): `kernels` checked that the machine runs the instruction set.
+    let max = unsafe { (k.max)(x) };
+    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+        return None;
+    }
+    let mut ties = Ties::new();
+    let (count, rest) = unsafe { (k.sum)(x, max, &mut ties) };
+    rest.is_finite().then(|| (Stats::new(max, count, rest), ties))
+}
+
+/// The class weights and the mean's divisor of a fused cross-entropy call.
+pub(crate) struct CrossEntropyScale<'a> {
+    /// One weight per class.
+    pub weight: &'a [f64],
+    /// What each gradient is divided by (1 unless the reduction is the mean).
+    pub divisor: f64,
+}
+
+/// The fused cross-entropy of contiguous rows of length `len` (`len > 0`) against class indices
+/// (`None`: an ignored row, loss 0 and gradient 0), forward and backward from the same passes:
+/// - `losses[i] = w_c·(ln Σ exp(x − m) − (x_c − m))` in `f64` (two non-negative terms, no
+///   cancellation);
+/// - with `grad`, `g = (w_c/divisor)·(softmax(x) − onehot(c))`: pass 3 of softmax with the factor
+///   folded into `1/s` (one rounding per element), the maximum's ties likewise, and the target's
+///   own element from `1 − y_c`, formed without cancellation (`(Σ − 1)/Σ` when `x_c` is the
+///   maximum) and rounded once.
+///
+/// Returns the rows the vector path did not take (their losses and gradients left for the
+/// caller), or `None` where `isa` has no vector kernels. Rows are shared among the pool's threads;
+/// every row's arithmetic is the same whatever the split.
+pub(crate) fn cross_entropy_rows_f32(
+    isa: Isa,
+    x: &[f32],
+    len: usize,
+    classes: &[Option<usize>],
+    scale: &CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    grad: Option<&mut [f32]>,
+) -> Option<Vec<usize>> {
+    use rayon::prelude::*;
+    let k = kernels(isa)?;
+    assert!(len > 0 && x.len() == len * classes.len() && losses.len() == classes.len());
+    let rows_per_task = if len > CHUNK { 1 } else { (TASK / len).max(1) };
+    let task = |first: usize, xs: &[f32], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f32]>| {
+        let mut rejected = Vec::new();
+        let mut gs = gs.map(|g| g.chunks_exact_mut(len));
+        for (i, ((xr, &c), l)) in xs.chunks_exact(len).zip(cs).zip(ls.iter_mut()).enumerate() {
+            let gr = gs.as_mut().and_then(Iterator::next);
+            match cross_entropy_row(k, xr, c, scale, gr) {
+                Some(loss) => *l = loss,
+                None => rejected.push(first + i),
+            }
+        }
+        rejected
+    };
+    if len > CHUNK || !parallel(x.len()) {
+        // Long rows parallelise inside the row (see `long_stats`).
+        return Some(task(0, x, classes, losses, grad));
+    }
+    let per_task = rows_per_task * len;
+    let xs = x
+        .par_chunks(per_task)
+        .zip(classes.par_chunks(rows_per_task))
+        .zip(losses.par_chunks_mut(rows_per_task));
+    let parts: Vec<Vec<usize>> = match grad {
+        Some(g) => xs
+            .zip(g.par_chunks_mut(per_task))
+            .enumerate()
+            .map(|(t, (((xs, cs), ls), gs))| task(t * rows_per_task, xs, cs, ls, Some(gs)))
+            .collect(),
+        None => xs.enumerate().map(|(t, ((xs, cs), ls))| task(t * rows_per_task, xs, cs, ls, None)).collect(),
+    };
+    Some(parts.concat())
+}
+
+/// One row of [`cross_entropy_rows_f32`]: its loss, or `None` to leave it to the caller.
+fn cross_entropy_row(
+    k: &Kernels,
+    x: &[f32],
+    class: Option<usize>,
+    scale: &CrossEntropyScale<'_>,
+    grad: Option<&mut [f32]>,
+) -> Option<f64> {
+    use rayon::prelude::*;
+    let Some(c) = class else {
+        if let Some(g) = grad {
+            g.fill(0.0);
+        }
+        return Some(0.0);
+    };
+    let w = scale.weight[c];
+    let factor = w / scale.divisor;
+    // A weight or divisor that is not finite (or a mean over no weight at all): the caller's
+    // path gives those rows PyTorch's NaN and infinity rules.
+    if !w.is_finite() || !factor.is_finite() {
+        return None;
+    }
+    let long = x.len() > CHUNK;
+    let (st, one_ties, many_ties) = if long {
+        let (st, ties) = long_stats(k, x)?;
+        (st, None, ties)
+    } else {
+        let (st, ties) = short_stats(k, x)?;
+        (st, Some(ties), Vec::new())
+    };
+    let offset = f64::from(x[c]) - f64::from(st.max);
+    // A zero weight makes the loss 0 even where the target's log-probability is −inf.
+    let loss = if w == 0.0 { 0.0 } else { w * (st.ln_sum() - offset) };
+    if let Some(g) = grad {
+        // Σ exp(x_i − m), and 1/Σ times the factor as an f32 pair.
+        let total = st.ties + st.rest / st.e_max;
+        let r = factor / (st.ties * st.e_max + st.rest);
+        let (rh, rl) = (r as f32, (r - f64::from(r as f32)) as f32);
+        let top = (factor / total) as f32;
+        if long {
+            g.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(many_ties.par_iter()).for_each(
+                |((gc, xc), t)| {
+                    // SAFETY: `kernels` checked that the machine runs the instruction set.
+                    unsafe { (k.exp_scale)(xc, gc, st.max, rh, rl) };
+                    t.apply(xc, gc, st.max, top);
+                },
+            );
+        } else {
+            // SAFETY: as above.
+            unsafe { (k.exp_scale)(x, g, st.max, rh, rl) };
+            if let Some(t) = &one_ties {
+                t.apply(x, g, st.max, top);
+            }
+        }
+        // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
+        // (y_c ≤ 1/2 then, so nothing cancels).
+        let rest_of_one = if offset == 0.0 { st.sum_minus_one() / total } else { 1.0 - offset.exp() / total };
+        g[c] = (-factor * rest_of_one) as f32;
+    }
+    Some(loss)
+}
+
 /// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸).
 pub(crate) fn reciprocal_pair(st: &Stats) -> (f32, f32) {
     let r = 1.0 / (st.ties * st.e_max + st.rest);
