@@ -64,6 +64,23 @@ fn edge_rows(report: &mut Report, rng: &mut Rng) {
         let x: Vec<f32> = (0..1024).map(|_| rng.uniform(-300.0, 300.0) as f32).collect();
         check_row(report, "uniform spread ±300", &x, 1.0);
     }
+    // Long rows whose 2¹⁶-element chunks have different maxima: ties of a chunk's own maximum
+    // below the row's, the row's maximum tied across chunks, a chunk of −inf and one entirely
+    // below the reduction's range (summed again against the row's maximum; the oracle takes
+    // finite inputs only, so the −inf chunk is among the special rows).
+    let chunk = 1 << 16;
+    for top_first in [true, false] {
+        let mut x: Vec<f32> = (0..4 * chunk + 100).map(|_| (rng.normal() * 2.0) as f32).collect();
+        let (top, low) = if top_first { (0, chunk) } else { (chunk, 0) };
+        x[top + 10] = 9.0;
+        x[4 * chunk + 50] = 9.0;
+        for i in [3, 400, 5000, 60_000] {
+            x[low + i] = 7.5;
+        }
+        x[2 * chunk..3 * chunk].fill(-1e30);
+        x[3 * chunk..4 * chunk].fill(-3000.0);
+        check_row(report, "long rows, chunks of different maxima", &x, 1.0);
+    }
     // Integers and halves: reduction arguments at the rounding boundary of n = round(x/ln 2).
     let x: Vec<f32> = (0..200).map(|i| -(i as f32) * std::f32::consts::LN_2 * 0.5).collect();
     check_row(report, "multiples of ln 2 / 2", &x, 1.0);
@@ -86,6 +103,20 @@ fn special_rows() -> Vec<Vec<f32>> {
         x[at] = nan;
         rows.push(x);
     }
+    // Long rows with a chunk of −inf, with a NaN or a +inf in a late chunk, and all −inf but one.
+    let chunk = 1 << 16;
+    let long: Vec<f32> = (0..3 * chunk + 7).map(|i| ((i % 101) as f32) * 0.05).collect();
+    let mut with_neg_inf = long.clone();
+    with_neg_inf[chunk..2 * chunk].fill(f32::NEG_INFINITY);
+    rows.push(with_neg_inf);
+    for bad in [nan, inf] {
+        let mut x = long.clone();
+        x[2 * chunk + 3] = bad;
+        rows.push(x);
+    }
+    let mut lonely = vec![f32::NEG_INFINITY; 2 * chunk + 1];
+    lonely[chunk + 5] = -2.0;
+    rows.push(lonely);
     rows
 }
 

@@ -21,8 +21,9 @@
 //!
 //! Error budget per output, in ulp: 0.5 for the final rounding, and the terms' and the sum's
 //! relative 2⁻²⁶ or so, seen as up to twice that by an output whose significand is near 2:
-//! measured at most 0.89 (see the accuracy report). Pass 3 works `2^64` above the outputs and
-//! scales back exactly, so that outputs near `f32::MIN_POSITIVE` keep their small parts. Pass 3 recomputes the exponential rather than
+//! measured at most 0.91 (see the accuracy report). Pass 3 multiplies the unscaled pair (near 1)
+//! by `1/s` and scales the rounded product by `2^k` last, which is exact for every normal output,
+//! so that outputs near `f32::MIN_POSITIVE` keep their small parts. Pass 3 recomputes the exponential rather than
 //! storing `hi` in pass 2 and reading it back: a stored, rounded `hi` cost up to one more ulp
 //! (1.84 measured on a ±300 spread, too near the bound) for about a third of the speed.
 //!
@@ -31,6 +32,15 @@
 //! logsumexp a row where `m + ln s` cancels (rows of log-probabilities). So does every row
 //! under a temperature or a mask, and every row of another type or layout. The softmax backward
 //! pass and the column kernels (a non-last axis) follow the same plan.
+//!
+//! Rows longer than [`CHUNK`] are cut into chunks that take passes 1 and 2 back to back while
+//! they are in L2, each relative to its own maximum, and are merged in order (see
+//! [`long_stats`]); pass 3 runs over the chunks in parallel. Batches of shorter rows are shared
+//! among threads a task of rows at a time. Either way the arithmetic of every output is fixed by
+//! the input alone, so results are bitwise the same for any number of threads.
+//!
+//! The fused cross-entropy ([`cross_entropy_rows_f32`]) is passes 1–3 of softmax with the loss
+//! and the gradient's factor taken from the same statistics.
 //!
 //! On other architectures (ARM included: there are no NEON kernels yet, as nothing here could
 //! build or test them) every row runs the portable path.
@@ -381,30 +391,81 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
 
 /// Passes 1 and 2 of a long row, chunk by chunk: the statistics and the chunks' tie records, or
 /// `None` for a row the vector path does not take.
+///
+/// Each chunk takes its maximum and then its sum relative to that maximum while it is still in
+/// L2, so that a row larger than the caches is read from memory twice in all (here and in pass
+/// 3), not three times. The chunks' statistics are then merged in order, the `(max, sum)` monoid:
+/// a chunk below the row's maximum adds `(ties·e_max + rest)·2^(j_c − j)` (a power of two, exact
+/// in `f64`) and its ties are not the row's. A chunk whose own maximum is out of the reduction's
+/// range (all of it far below, or `−inf`) is summed again against the row's maximum.
 fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
     use rayon::prelude::*;
-    // SAFETY (all calls below): `kernels` checked that the machine runs the instruction set.
-    let max = x.par_chunks(CHUNK).map(|c| unsafe { (k.max)(c) }).reduce(|| f32::NEG_INFINITY, f32::max);
-    if max.is_nan() || max.abs() > MAX_ABS_MAX {
-        return None;
+    enum Part {
+        Summed(Stats, Ties),
+        /// Entirely below `−MAX_ABS_MAX` (or `−inf`): summed later against the row's maximum.
+        Later(f32),
+        /// A NaN, `+inf` or a maximum above `MAX_ABS_MAX`: the row goes to the portable path.
+        Reject,
     }
-    let parts: Vec<(f64, f64, Ties)> = x
+    let parts: Vec<Part> = x
         .par_chunks(CHUNK)
         .map(|xc| {
-            let mut ties = Ties::new();
-            let (count, rest) = unsafe { (k.sum)(xc, max, &mut ties) };
-            (count, rest, ties)
+            // SAFETY: `kernels` checked that the machine runs the instruction set.
+            let max = unsafe { (k.max)(xc) };
+            if max.is_nan() || max > MAX_ABS_MAX {
+                return Part::Reject;
+            }
+            if max < -MAX_ABS_MAX {
+                return Part::Later(max);
+            }
+            match short_stats_at(k, xc, max) {
+                Some((st, ties)) => Part::Summed(st, ties),
+                None => Part::Reject,
+            }
         })
         .collect();
+    let mut max = f32::NEG_INFINITY;
+    for p in &parts {
+        match p {
+            Part::Reject => return None,
+            Part::Summed(st, _) => max = max.max(st.max),
+            Part::Later(m) => max = max.max(*m),
+        }
+    }
+    if max.abs() > MAX_ABS_MAX {
+        return None;
+    }
+    let j = Stats::shift(max);
     let (mut count, mut rest) = (0.0, 0.0);
-    for (c, r, _) in &parts {
-        count += c;
-        rest += r;
+    let mut all_ties = Vec::with_capacity(parts.len());
+    for (p, xc) in parts.into_iter().zip(x.chunks(CHUNK)) {
+        match p {
+            Part::Summed(st, ties) if st.max == max => {
+                count += st.ties;
+                rest += st.rest;
+                all_ties.push(ties);
+            }
+            Part::Summed(st, _) => {
+                let scale = 2f64.powi((Stats::shift(st.max) - j) as i32);
+                rest += (st.ties * st.e_max + st.rest) * scale;
+                all_ties.push(Ties::new());
+            }
+            Part::Later(_) => {
+                let mut ties = Ties::new();
+                // SAFETY: as above. Every entry lies far below `max`: no ties, terms of 0 or
+                // nearly so.
+                let (c, r) = unsafe { (k.sum)(xc, max, &mut ties) };
+                count += c;
+                rest += r;
+                all_ties.push(ties);
+            }
+            Part::Reject => unreachable!("rejected above"),
+        }
     }
     if !rest.is_finite() {
         return None;
     }
-    Some((Stats::new(max, count, rest), parts.into_iter().map(|p| p.2).collect()))
+    Some((Stats::new(max, count, rest), all_ties))
 }
 
 fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) {
@@ -493,12 +554,18 @@ pub(crate) fn columns_f32(
 /// Passes 1 and 2 of a short row (at most [`CHUNK`] elements), or `None` for a row the vector
 /// path does not take.
 fn short_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Ties)> {
-    // SAFETY (both calls): `kernels` checked that the machine runs the instruction set.
+    // SAFETY: `kernels` checked that the machine runs the instruction set.
     let max = unsafe { (k.max)(x) };
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
+    short_stats_at(k, x, max)
+}
+
+/// Pass 2 of [`short_stats`], given the maximum.
+fn short_stats_at(k: &Kernels, x: &[f32], max: f32) -> Option<(Stats, Ties)> {
     let mut ties = Ties::new();
+    // SAFETY: as above.
     let (count, rest) = unsafe { (k.sum)(x, max, &mut ties) };
     rest.is_finite().then(|| (Stats::new(max, count, rest), ties))
 }
@@ -605,6 +672,11 @@ fn cross_entropy_row(
         // Σ exp(x_i − m), and 1/Σ times the factor as an f32 pair.
         let total = st.ties + st.rest / st.e_max;
         let r = factor / (st.ties * st.e_max + st.rest);
+        // The small parts of pass 3's products stay normal while `r` does not go below 2⁻⁹⁰
+        // (a weight near f32's smallest, or a divisor near its largest, takes the portable path).
+        if r != 0.0 && r < 2f64.powi(-90) {
+            return None;
+        }
         let (rh, rl) = (r as f32, (r - f64::from(r as f32)) as f32);
         let top = (factor / total) as f32;
         if long {

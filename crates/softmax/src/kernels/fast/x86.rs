@@ -479,16 +479,16 @@ impl<S: Simd> Consts<S> {
         }
     }
 
-    /// The same constants with the terms lifted by `2^LIFT` (for [`quotient`]).
-    #[inline(always)]
-    fn lifted(mut self) -> Self {
-        self.shift = self.shift.sub(S::splat(LIFT));
-        self
-    }
-
     /// `4·exp(x − j·ln 2)` as `hi + lo`.
     #[inline(always)]
     fn exp(&self, x: S) -> (S, S) {
+        let (hi, lo, k) = self.exp_parts(x);
+        (hi.scale(k), lo.scale(k))
+    }
+
+    /// `4·exp(x − j·ln 2) = (hi + lo)·2^k` with `hi + lo = exp(r)` near 1, unscaled.
+    #[inline(always)]
+    fn exp_parts(&self, x: S) -> (S, S, S) {
         // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on into the
         // sum, which is how pass 2 reports it; `−inf` becomes the floor, whose term is 0.
         let x = self.floor.max(x);
@@ -503,8 +503,7 @@ impl<S: Simd> Consts<S> {
         q = S::fma(q, r, self.one);
         let hi = S::fma(r, q, self.one);
         let lo = S::fma(r, q, self.one.sub(hi));
-        let k = n.sub(self.shift);
-        (hi.scale(k), lo.scale(k))
+        (hi, lo, n.sub(self.shift))
     }
 }
 
@@ -584,17 +583,15 @@ unsafe fn sum_pass<S: Simd>(x: &[f32], c: &Consts<S>, ties: &mut Ties) -> (f64, 
     (sums.ties as f64, rest)
 }
 
-/// Pass 3 computes its terms scaled up by `2^LIFT` and scales the quotient back at the end, so
-/// that the small parts `lo·rh` and `hi·rl` of an output near `f32::MIN_POSITIVE` do not
-/// underflow (they would cost it an ulp); scaling a normal result by a power of two is exact.
-const LIFT: f32 = 64.0;
-
-/// `RN((hi + lo)·(rh + rl))·2^−LIFT` for terms lifted by `2^LIFT`, the products' small parts
-/// added first: one rounding, so the term's own error (about 2⁻²⁶) is all that an output sees
-/// besides it.
+/// `RN((hi + lo)·(rh + rl))·2^k`, the products' small parts added first: one rounding, so the
+/// term's own error (about 2⁻²⁶) is all that an output sees besides it. The product is formed on
+/// the unscaled pair (`hi` near 1, and `rh` above 2⁻⁴⁰ for any row shorter than 2³⁴ elements,
+/// smaller only by the cross-entropy's factor, which [`super`] bounds), where none of its parts
+/// can underflow; scaling a normal result by `2^k` is exact.
 #[inline(always)]
-fn quotient<S: Simd>(hi: S, lo: S, rh: S, rl: S) -> S {
-    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(S::splat(-LIFT))
+fn quotient<S: Simd>(parts: (S, S, S), rh: S, rl: S) -> S {
+    let (hi, lo, k) = parts;
+    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(k)
 }
 
 /// Pass 3 of softmax: each term recomputed from `x` (not read back rounded) and multiplied by
@@ -606,13 +603,12 @@ unsafe fn exp_scale_pass<S: Simd>(x: &[f32], y: &mut [f32], c: &Consts<S>, rh: f
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            let (hi, lo) = c.exp(S::load(px.add(i)));
-            quotient(hi, lo, rh, rl).store(py.add(i));
+            quotient(c.exp_parts(S::load(px.add(i))), rh, rl).store(py.add(i));
             i += l;
         }
         if i < n {
-            let (hi, lo) = c.exp(S::load_part(px.add(i), n - i, x[i] - 4.0 * FLOOR));
-            quotient(hi, lo, rh, rl).store_part(py.add(i), n - i);
+            let v = S::load_part(px.add(i), n - i, x[i] - 4.0 * FLOOR);
+            quotient(c.exp_parts(v), rh, rl).store_part(py.add(i), n - i);
         }
     }
 }
@@ -660,7 +656,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
                 return false;
             };
             let (rh, rl) = super::reciprocal_pair(&st);
-            unsafe { exp_scale_pass::<S>(x, y, &Consts::new(st.max).lifted(), rh, rl) };
+            unsafe { exp_scale_pass::<S>(x, y, &Consts::new(st.max), rh, rl) };
             ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
@@ -881,8 +877,7 @@ unsafe fn column_band<S: Simd>(
                     let (n, at) = (lanes(b), row + b * l);
                     let (rh, rl, top) = scale[b];
                     let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                    let (hi, lo) = consts[b].lifted().exp(v);
-                    let out = quotient(hi, lo, rh, rl).blend(v.eq(consts[b].max), top);
+                    let out = quotient(consts[b].exp_parts(v), rh, rl).blend(v.eq(consts[b].max), top);
                     unsafe { store_n(out, py.add(at), n == l, n) };
                 }
             }
@@ -963,7 +958,7 @@ macro_rules! entry_points {
             /// As [`rows`].
             #[target_feature(enable = $features)]
             pub unsafe fn exp_scale(x: &[f32], y: &mut [f32], max: f32, rh: f32, rl: f32) {
-                unsafe { exp_scale_pass::<$v>(x, y, &Consts::new(max).lifted(), rh, rl) }
+                unsafe { exp_scale_pass::<$v>(x, y, &Consts::new(max), rh, rl) }
             }
 
             /// # Safety
