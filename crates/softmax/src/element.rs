@@ -53,6 +53,20 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
         None
     }
 
+    /// The slice as `f64`s when `Self` is `f64`.
+    #[doc(hidden)]
+    fn as_f64(values: &[Self]) -> Option<&[f64]> {
+        let _ = values;
+        None
+    }
+
+    /// The slice as `f64`s when `Self` is `f64`.
+    #[doc(hidden)]
+    fn as_f64_mut(values: &mut [Self]) -> Option<&mut [f64]> {
+        let _ = values;
+        None
+    }
+
     /// For the half types: widens `src` into `dst` (same length), exactly; false for the others.
     #[doc(hidden)]
     fn widen_to_f32(src: &[Self], dst: &mut [f32]) -> bool {
@@ -97,6 +111,12 @@ impl Element for f64 {
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
         value
+    }
+    fn as_f64(values: &[Self]) -> Option<&[f64]> {
+        Some(values)
+    }
+    fn as_f64_mut(values: &mut [Self]) -> Option<&mut [f64]> {
+        Some(values)
     }
 }
 

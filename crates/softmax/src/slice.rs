@@ -9,11 +9,12 @@
 //! assert_eq!(probs[3], 1.0 / 3.0);
 //! ```
 
+use crate::MaskedRows;
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
-use crate::ops::forward::{fast_logsumexp_rows, fast_rows};
+use crate::ops::forward::{fast_logsumexp_rows, fast_rows, fast_rows_f64};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
 
@@ -41,6 +42,33 @@ fn prepare(len: usize, row_len: usize, opts: &RowOptions<'_>) -> Result<(Tempera
     Ok((Temperature::new(opts.temperature), row_count(len, row_len)?))
 }
 
+/// The vector kernels' rows (`fast`), out of place from `src` or in place in `dst`; false where
+/// they do not run (nothing is then written).
+fn vector_rows<U: Copy>(
+    op: Normalize,
+    src: Option<&[U]>,
+    dst: &mut [U],
+    row_len: usize,
+    policy: MaskedRows,
+    fast: fn(Normalize, &[U], &mut [U], usize, MaskedRows) -> bool,
+) -> bool {
+    if let Some(src) = src {
+        return fast(op, src, dst, row_len, policy);
+    }
+    // In place: the kernels read each row after writing part of it, so rows go through a
+    // scratch copy, a bounded number at a time.
+    let per_chunk = (1 << 16) / row_len + 1;
+    let mut scratch = Vec::with_capacity(per_chunk.min(dst.len() / row_len) * row_len);
+    for chunk in dst.chunks_mut(per_chunk * row_len) {
+        scratch.clear();
+        scratch.extend_from_slice(chunk);
+        if !fast(op, &scratch, chunk, row_len, policy) {
+            return false;
+        }
+    }
+    true
+}
+
 fn normalize_rows<T: Element>(
     op: Normalize,
     src: Option<&[T]>,
@@ -52,36 +80,17 @@ fn normalize_rows<T: Element>(
         check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
-    if rows > 0
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && let Some(dst) = T::as_f32_mut(dst)
-    {
-        match src {
-            Some(src) => {
-                let src = T::as_f32(src).expect("src and dst have the same element type");
-                if fast_rows(op, src, dst, row_len, opts.masked_rows) {
-                    return Ok(());
-                }
-            }
-            None => {
-                // In place: the kernels read each row after writing part of it, so rows go
-                // through a scratch copy, a bounded number at a time.
-                let per_chunk = (1 << 16) / row_len + 1;
-                let mut scratch = Vec::with_capacity(per_chunk.min(rows) * row_len);
-                let mut taken = true;
-                for chunk in dst.chunks_mut(per_chunk * row_len) {
-                    scratch.clear();
-                    scratch.extend_from_slice(chunk);
-                    taken = fast_rows(op, &scratch, chunk, row_len, opts.masked_rows);
-                    if !taken {
-                        break;
-                    }
-                }
-                if taken {
-                    return Ok(());
-                }
-            }
+    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 {
+        let policy = opts.masked_rows;
+        let taken = if let Some(d) = T::as_f32_mut(dst) {
+            vector_rows(op, src.and_then(T::as_f32), d, row_len, policy, fast_rows)
+        } else if let Some(d) = T::as_f64_mut(dst) {
+            vector_rows(op, src.and_then(T::as_f64), d, row_len, policy, fast_rows_f64)
+        } else {
+            false
+        };
+        if taken {
+            return Ok(());
         }
     }
     // Buffers only for rows that exist: an empty slice may come with any row length.

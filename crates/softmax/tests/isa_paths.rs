@@ -86,6 +86,42 @@ fn edge_rows(report: &mut Report, rng: &mut Rng) {
     check_row(report, "multiples of ln 2 / 2", &x, 1.0);
 }
 
+/// Rows aimed at the `f64` kernels' edges: lengths across the 4/8-lane boundaries, ties, the
+/// largest maxima taken (±7000) and beyond, the clamp 760 below the maximum, spreads of ±300 and
+/// ±700 (outputs near `f64::MIN_POSITIVE`), a dominant class, large offsets.
+fn edge_rows_f64(report: &mut Report, rng: &mut Rng) {
+    for len in 1..=40 {
+        let x: Vec<f64> = (0..len).map(|_| rng.normal() * 30.0).collect();
+        check_row(report, "f64 lengths 1..=40", &x, 1.0);
+    }
+    for (len, ties) in [(2, 2), (9, 3), (33, 33), (100, 7)] {
+        let mut x: Vec<f64> = (0..len).map(|_| rng.normal() * 3.0 - 10.0).collect();
+        for i in 0..ties {
+            x[(i * 7 + len / 3) % len] = 4.5;
+        }
+        check_row(report, "f64 ties of the maximum", &x, 1.0);
+    }
+    for m in [6999.9, 7000.0, -7000.0, 7000.5, -7100.0, 1e200] {
+        let x: Vec<f64> = (0..30).map(|i| m - f64::from(i) * 2.3).collect();
+        check_row(report, "f64 maxima near the vector path's limit", &x, 1.0);
+    }
+    let x = vec![0.0, -700.0, -707.0, -708.4, -708.5, -709.0, -740.0, -745.0, -759.9, -760.0, -800.0, -1e300];
+    check_row(report, "f64 around the clamp and subnormal outputs", &x, 1.0);
+    for spread in [300.0, 700.0] {
+        let x: Vec<f64> = (0..1000).map(|_| rng.uniform(-spread, spread)).collect();
+        check_row(report, "f64 uniform spreads", &x, 1.0);
+    }
+    for len in [2, 9, 1000] {
+        let mut x: Vec<f64> = (0..len).map(|_| -40.0 - rng.unit() * 20.0).collect();
+        x[len / 2] = 0.0;
+        check_row(report, "f64 a dominant class", &x, 1.0);
+    }
+    for offset in [1e3, -5e3, 1e-300] {
+        let x: Vec<f64> = (0..64).map(|_| rng.normal() + offset).collect();
+        check_row(report, "f64 offset rows", &x, 1.0);
+    }
+}
+
 /// Rows with special values, which every path must treat exactly as the portable path does.
 fn special_rows() -> Vec<Vec<f32>> {
     let (inf, nan) = (f32::INFINITY, f32::NAN);
@@ -181,18 +217,54 @@ fn special_outputs() -> Vec<(Vec<f32>, Option<f64>)> {
     out
 }
 
+/// Softmax and log-softmax of the special rows in `f64`, one by one and as one batch.
+fn special_outputs_f64() -> Vec<Vec<f64>> {
+    let o = Options::new();
+    let rows: Vec<Vec<f64>> = special_rows()
+        .iter()
+        .filter(|r| r.len() < 1000)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let mut out = Vec::new();
+    for row in &rows {
+        let x = Array1::from(row.clone());
+        out.push(softmax::softmax(&x, &o).unwrap().to_vec());
+        out.push(softmax::log_softmax(&x, &o).unwrap().to_vec());
+    }
+    let mut extra = vec![vec![f64::MAX, 0.0], vec![-f64::MAX, 1.0], vec![f64::MIN_POSITIVE, -1e300, 5e-324]];
+    extra.push((0..13).map(|i| if i % 4 == 0 { f64::NAN } else { f64::from(i) }).collect());
+    for row in extra {
+        let x = Array1::from(row);
+        out.push(softmax::softmax(&x, &o).unwrap().to_vec());
+        out.push(softmax::log_softmax(&x, &o).unwrap().to_vec());
+    }
+    // A batch of rows of one length, the vector path and the portable one alternating.
+    let batch: Vec<f64> = (0..10)
+        .flat_map(|r| {
+            (0..24).map(move |i| if r % 3 == 1 && i == 5 { f64::INFINITY } else { f64::from(i * r) * 0.3 })
+        })
+        .collect();
+    let batch = Array2::from_shape_vec((10, 24), batch).unwrap();
+    out.push(softmax::softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
+    out.push(softmax::log_softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0);
+    out
+}
+
 #[test]
 fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
     let available = Isa::available();
     assert!(available.contains(&Isa::Portable));
     softmax::set_isa(Isa::Portable).unwrap();
     let reference = special_outputs();
+    let reference_f64 = special_outputs_f64();
     let mut failures = Vec::new();
     for &isa in &available {
         softmax::set_isa(isa).unwrap();
         assert_eq!(softmax::isa(), isa);
         let mut report = Report::default();
         run_dtype::<f32>(&mut report, Size { max_len: 70, long_rows: &[1_000, 100_000] }, 7);
+        run_dtype::<f64>(&mut report, Size { max_len: 40, long_rows: &[1_000, 70_000] }, 6);
+        edge_rows_f64(&mut report, &mut Rng(12));
         // The half types go through the f32 kernels (widened, computed, rounded once).
         run_dtype::<half::f16>(&mut report, Size { max_len: 33, long_rows: &[1_000, 70_000] }, 8);
         run_dtype::<half::bf16>(&mut report, Size { max_len: 33, long_rows: &[1_000, 70_000] }, 9);
@@ -207,6 +279,19 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
             }
         }
         failures.extend(column_failures(isa));
+        for (i, (got, want)) in special_outputs_f64().iter().zip(&reference_f64).enumerate() {
+            let same = |a: f64, b: f64| {
+                if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                    common::ulps_f64(a, b) <= 2
+                } else {
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+                }
+            };
+            if got.len() != want.len() || !got.iter().zip(want).all(|(&a, &b)| same(a, b)) {
+                failures
+                    .push(format!("{isa}: f64 special-value case {i}: got {got:?}, portable gives {want:?}"));
+            }
+        }
         failures.extend(cross_entropy_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()

@@ -125,15 +125,23 @@ proptest! {
         moved.swap_axes(axis, 2);
         let contiguous = moved.as_standard_layout().to_owned();
         let last = Options::new().temperature(tau);
+        // Contiguous rows at temperature 1 take the vector kernels and strided lanes the portable
+        // path: both within SPEC's 2 ulp of exact, so within 4 of each other (bitwise the same
+        // where both take one path).
+        let near = |a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>| {
+            a.shape() == b.shape()
+                && a.iter().zip(b).all(|(&p, &q)| p == q || ulps_f64(p, q) <= 4 || (p - q).abs() < f64::MIN_POSITIVE)
+        };
         let mut y_last = softmax::softmax(&contiguous, &last).unwrap();
         y_last.swap_axes(axis, 2);
-        prop_assert_eq!(&y, &y_last);
+        prop_assert!(near(&y.clone().into_dyn(), &y_last.clone().into_dyn()), "{} vs {}", y, y_last);
         let mut ly_last = softmax::log_softmax(&contiguous, &last).unwrap();
         ly_last.swap_axes(axis, 2);
-        prop_assert_eq!(&ly, &ly_last);
+        prop_assert!(near(&ly.clone().into_dyn(), &ly_last.clone().into_dyn()), "{} vs {}", ly, ly_last);
         // A reversed, strided view computes the same as its contiguous copy.
         let reversed = x.slice(ndarray::s![..;-1, .., ..;-1]);
-        prop_assert_eq!(softmax::softmax(&reversed, &o).unwrap(), softmax::softmax(&reversed.to_owned(), &o).unwrap());
+        let (strided, copied) = (softmax::softmax(&reversed, &o).unwrap(), softmax::softmax(&reversed.to_owned(), &o).unwrap());
+        prop_assert!(near(&strided.into_dyn(), &copied.into_dyn()));
         // logsumexp drops the axis.
         let summed = x.sum_axis(Axis(axis));
         prop_assert_eq!(lse.shape(), summed.shape());

@@ -115,9 +115,12 @@ fn normalize_dyn<T: Element>(
     if opts.mask.is_none() && opts.temperature == 1.0 && axis.index() + 1 == x.ndim() {
         let len = x.shape()[axis.index()];
         if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
-            let taken = match (T::as_f32(xs), T::as_f32_mut(ys)) {
-                (Some(xf), Some(yf)) => fast_rows(op, xf, yf, len, opts.masked_rows),
-                _ => half_rows(op, xs, ys, len, opts.masked_rows),
+            let taken = if let (Some(xf), Some(_)) = (T::as_f32(xs), T::as_f32(ys)) {
+                T::as_f32_mut(ys).is_some_and(|yf| fast_rows(op, xf, yf, len, opts.masked_rows))
+            } else if let Some(xd) = T::as_f64(xs) {
+                T::as_f64_mut(ys).is_some_and(|yd| fast_rows_f64(op, xd, yd, len, opts.masked_rows))
+            } else {
+                half_rows(op, xs, ys, len, opts.masked_rows)
             };
             if taken {
                 return Ok(());
@@ -157,6 +160,15 @@ pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, pol
         }
     };
     fast::rows_f32(fast::current(), op, x, y, len, &fallback)
+}
+
+/// Contiguous `f64` rows at temperature 1 without a mask, through the vectorised `f64` kernels
+/// (rows they do not take go to the portable path one by one); false on the portable path.
+pub(crate) fn fast_rows_f64(op: Normalize, x: &[f64], y: &mut [f64], len: usize, policy: MaskedRows) -> bool {
+    let fallback = move |xr: &[f64], yr: &mut [f64]| {
+        normalize_row::<f64>(op, xr, None, Temperature::new(1.0), policy, yr);
+    };
+    fast::rows_f64(fast::current(), op, x, y, len, &fallback)
 }
 
 /// Softmax or log-softmax of a contiguous `f32` array along a non-last axis, through the

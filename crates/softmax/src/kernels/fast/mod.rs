@@ -49,6 +49,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_f64;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -265,6 +267,8 @@ impl Ties {
 
 /// What a kernel calls for a row it does not take: the portable path for one row.
 pub(crate) type Fallback = dyn Fn(&[f32], &mut [f32]) + Sync;
+/// As [`Fallback`], for `f64` rows.
+pub(crate) type Fallback64 = dyn Fn(&[f64], &mut [f64]) + Sync;
 /// As [`Fallback`], for logsumexp.
 pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
 /// As [`Fallback`], for the softmax backward pass: `(y, dy, dx)`.
@@ -385,6 +389,47 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
     } else {
         // SAFETY: as above.
         unsafe { (k.rows)(op, x, y, len, fallback) };
+    }
+    true
+}
+
+/// Softmax or log-softmax of each contiguous `f64` row of length `len` with the chosen
+/// instruction set (see `x86_f64`), batches of rows shared among the pool's threads (a row is
+/// never split: its arithmetic is the same for any thread count). Rows it cannot take are passed
+/// to `fallback`. Returns false (doing nothing) where `isa` has no vector kernels.
+pub(crate) fn rows_f64(
+    isa: Isa,
+    op: Op,
+    x: &[f64],
+    y: &mut [f64],
+    len: usize,
+    fallback: &Fallback64,
+) -> bool {
+    use rayon::prelude::*;
+    debug_assert_eq!(x.len(), y.len());
+    #[cfg(target_arch = "x86_64")]
+    let rows: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64) = match isa {
+        Isa::Avx512 if isa.is_available() => x86_f64::avx512::rows,
+        Isa::Avx2 if isa.is_available() => x86_f64::avx2::rows,
+        _ => return false,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let rows: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64) = {
+        let _ = (isa, op, x, y, len, fallback);
+        return false;
+    };
+    if len == 0 {
+        return true;
+    }
+    if parallel(x.len()) && x.len() > len {
+        let per_task = (TASK / len).max(1) * len;
+        x.par_chunks(per_task).zip(y.par_chunks_mut(per_task)).for_each(|(xs, ys)| {
+            // SAFETY: the instruction set was checked to be available.
+            unsafe { rows(op, xs, ys, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { rows(op, x, y, len, fallback) };
     }
     true
 }
