@@ -131,3 +131,19 @@ fn an_infinite_upstream_gradient_at_a_zero_probability_is_harmless() {
     let dx = softmax::softmax_backward(&y, &array![1.0, 2.0, f64::INFINITY], &Options::new()).unwrap();
     assert_eq!(dx, array![-0.25, 0.25, 0.0]);
 }
+
+#[test]
+fn where_the_output_goes_does_not_change_its_values() {
+    // A contiguous input takes the vector kernels; a strided output must not send it to the
+    // portable path (whose last bits may differ).
+    let x32 = Array2::from_shape_fn((5, 37), |(i, j)| ((i * 37 + j) as f32 * 0.37).sin() * 20.0);
+    let x64 = x32.mapv(f64::from);
+    let o = Options::new();
+    let mut big32 = Array2::<f32>::zeros((10, 74));
+    softmax::softmax_into(&x32, &mut big32.slice_mut(s![..;2, ..;-2]), &o).unwrap();
+    assert_eq!(big32.slice(s![..;2, ..;-2]), softmax::softmax(&x32, &o).unwrap());
+    let mut big64 = Array2::<f64>::zeros((10, 74));
+    softmax::log_softmax_into(&x64, &mut big64.slice_mut(s![..;2, ..;-2]), &o).unwrap();
+    assert_eq!(big64.slice(s![..;2, ..;-2]), softmax::log_softmax(&x64, &o).unwrap());
+    assert!(big64.slice(s![1..;2, ..]).iter().all(|&v| v == 0.0));
+}

@@ -112,6 +112,20 @@ fn normalize_dyn<T: Element>(
     check_temperature(opts.temperature)?;
     check_mask(opts.mask.as_ref(), x.shape())?;
     let tau = Temperature::new(opts.temperature);
+    // A contiguous input with a strided output: computed as if the output were contiguous (the
+    // vector kernels need both) and then copied, so that where the results go never changes
+    // their values.
+    if opts.mask.is_none()
+        && opts.temperature == 1.0
+        && x.is_standard_layout()
+        && !out.is_standard_layout()
+        && !x.is_empty()
+    {
+        let mut tmp = ArrayD::from_elem(x.shape(), T::from_f64(0.0));
+        normalize_dyn(op, x.view(), tmp.view_mut(), opts)?;
+        out.assign(&tmp);
+        return Ok(());
+    }
     if opts.mask.is_none() && opts.temperature == 1.0 && axis.index() + 1 == x.ndim() {
         let len = x.shape()[axis.index()];
         if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
@@ -206,21 +220,29 @@ fn fast_columns(
 /// computed, and rounded back once. The `f32` results are within 1.5 ulp of `f32`, so the half
 /// results are within 0.5 + 2⁻¹² ulp of their own type (SPEC asks for 1). False for other types
 /// and on the portable path (having done nothing that counts).
+///
+/// Blocks of about 2¹⁴ elements (whole rows), so that a block's input and output scratch stay
+/// in L2 between the widening, the kernel's passes and the narrowing; the blocks are shared
+/// among the pool's threads (each row's arithmetic is the same whatever the split).
 fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy: MaskedRows) -> bool {
-    if len == 0 || x.is_empty() {
+    use rayon::prelude::*;
+    if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
         return false;
     }
-    let rows_per_block = ((1 << 18) / len.max(1)).max(1);
-    let block = (rows_per_block * len).min(x.len());
-    let (mut xs, mut ys) = (vec![0.0f32; block], vec![0.0f32; block]);
-    for (xb, yb) in x.chunks(rows_per_block * len).zip(y.chunks_mut(rows_per_block * len)) {
-        let (xs, ys) = (&mut xs[..xb.len()], &mut ys[..xb.len()]);
-        if !T::widen_to_f32(xb, xs) || !fast_rows(op, xs, ys, len, policy) {
-            return false;
+    let per_block = ((1 << 14) / len).max(1) * len;
+    let block = |xb: &[T], yb: &mut [T]| {
+        let (mut xs, mut ys) = (vec![0.0f32; xb.len()], vec![0.0f32; xb.len()]);
+        let taken = T::widen_to_f32(xb, &mut xs) && fast_rows(op, &xs, &mut ys, len, policy);
+        if taken {
+            T::narrow_from_f32(&ys, yb);
         }
-        T::narrow_from_f32(ys, yb);
+        taken
+    };
+    if x.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+        x.par_chunks(per_block).zip(y.par_chunks_mut(per_block)).all(|(xb, yb)| block(xb, yb))
+    } else {
+        x.chunks(per_block).zip(y.chunks_mut(per_block)).all(|(xb, yb)| block(xb, yb))
     }
-    true
 }
 
 /// `logsumexp` of contiguous `f32` rows (`len > 0`) at temperature 1 without a mask, through
