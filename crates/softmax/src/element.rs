@@ -12,6 +12,14 @@ mod sealed {
     impl Sealed for half::bf16 {}
 }
 
+/// Which half-precision type a slice of bits holds (for the crate's own kernels).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfKind {
+    F16,
+    Bf16,
+}
+
 /// A floating-point element type the kernels read and write.
 ///
 /// Every kernel computes internally in `f64` with double-double corrections where a single `f64`
@@ -63,6 +71,20 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
     /// The slice as `f64`s when `Self` is `f64`.
     #[doc(hidden)]
     fn as_f64_mut(values: &mut [Self]) -> Option<&mut [f64]> {
+        let _ = values;
+        None
+    }
+
+    /// For the half types: which one, and the values' bits.
+    #[doc(hidden)]
+    fn half_bits(values: &[Self]) -> Option<(HalfKind, &[u16])> {
+        let _ = values;
+        None
+    }
+
+    /// For the half types: the values' bits, to write.
+    #[doc(hidden)]
+    fn half_bits_mut(values: &mut [Self]) -> Option<&mut [u16]> {
         let _ = values;
         None
     }
@@ -167,6 +189,12 @@ impl Element for f16 {
     fn narrow_from_f32(src: &[f32], dst: &mut [Self]) {
         narrow_half(src, dst, 65520.0, halves::f32_to_f16);
     }
+    fn half_bits(values: &[Self]) -> Option<(HalfKind, &[u16])> {
+        Some((HalfKind::F16, half::slice::HalfFloatSliceExt::reinterpret_cast(values)))
+    }
+    fn half_bits_mut(values: &mut [Self]) -> Option<&mut [u16]> {
+        Some(half::slice::HalfFloatSliceExt::reinterpret_cast_mut(values))
+    }
 }
 
 impl Element for bf16 {
@@ -191,6 +219,12 @@ impl Element for bf16 {
     }
     fn narrow_from_f32(src: &[f32], dst: &mut [Self]) {
         narrow_half(src, dst, f32::from_bits(0x7F7F_8000), halves::f32_to_bf16);
+    }
+    fn half_bits(values: &[Self]) -> Option<(HalfKind, &[u16])> {
+        Some((HalfKind::Bf16, half::slice::HalfFloatSliceExt::reinterpret_cast(values)))
+    }
+    fn half_bits_mut(values: &mut [Self]) -> Option<&mut [u16]> {
+        Some(half::slice::HalfFloatSliceExt::reinterpret_cast_mut(values))
     }
 }
 

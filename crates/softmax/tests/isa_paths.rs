@@ -217,6 +217,37 @@ fn special_outputs() -> Vec<(Vec<f32>, Option<f64>)> {
     out
 }
 
+/// Softmax and log-softmax of the special rows in `f16` and `bf16` (as bits; NaNs made one),
+/// one by one and as a batch, with rows at the types' overflow edges.
+fn special_outputs_half() -> Vec<Vec<u16>> {
+    fn run<T: softmax::Element>(rows: &[Vec<f32>], bits: fn(T) -> u16, from: fn(f32) -> T) -> Vec<Vec<u16>> {
+        let o = Options::new();
+        let canon = |v: Vec<T>| -> Vec<u16> {
+            v.into_iter().map(|t| if t.to_f64().is_nan() { 0x7FFF } else { bits(t) }).collect()
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let x = Array1::from(row.iter().map(|&v| from(v)).collect::<Vec<T>>());
+            out.push(canon(softmax::softmax(&x, &o).unwrap().to_vec()));
+            out.push(canon(softmax::log_softmax(&x, &o).unwrap().to_vec()));
+        }
+        let batch: Vec<T> = rows.iter().filter(|r| r.len() == 40).flatten().map(|&v| from(v)).collect();
+        let batch = Array2::from_shape_vec((batch.len() / 40, 40), batch).unwrap();
+        out.push(canon(softmax::softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0));
+        out.push(canon(softmax::log_softmax(&batch, &o).unwrap().into_raw_vec_and_offset().0));
+        out
+    }
+    let mut rows: Vec<Vec<f32>> = special_rows().into_iter().filter(|r| r.len() < 1000).collect();
+    // log-softmax lands on the overflow edge (65520, rounded to f16::MIN) and beyond it.
+    rows.push(vec![16.0, -65504.0]);
+    rows.push(vec![0.0, -65504.0, 65504.0]);
+    rows.push(vec![3.3e38, -3.3e38, 1.0]);
+    rows.push((0..40).map(|i| (i as f32 - 20.0) * 0.37).collect());
+    let mut out = run::<half::f16>(&rows, half::f16::to_bits, half::f16::from_f32);
+    out.extend(run::<half::bf16>(&rows, half::bf16::to_bits, half::bf16::from_f32));
+    out
+}
+
 /// Softmax and log-softmax of the special rows in `f64`, one by one and as one batch.
 fn special_outputs_f64() -> Vec<Vec<f64>> {
     let o = Options::new();
@@ -257,6 +288,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
     softmax::set_isa(Isa::Portable).unwrap();
     let reference = special_outputs();
     let reference_f64 = special_outputs_f64();
+    let reference_half = special_outputs_half();
     let mut failures = Vec::new();
     for &isa in &available {
         softmax::set_isa(isa).unwrap();
@@ -279,6 +311,15 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
             }
         }
         failures.extend(column_failures(isa));
+        for (i, (got, want)) in special_outputs_half().iter().zip(&reference_half).enumerate() {
+            // Both correctly rounded nearly always: the same bits, or neighbours.
+            let same = |a: u16, b: u16| a == b || (a as i32 - b as i32).abs() == 1 && (a & 0x7C00) != 0x7C00;
+            if got.len() != want.len() || !got.iter().zip(want).all(|(&a, &b)| same(a, b)) {
+                failures.push(format!(
+                    "{isa}: half special-value case {i}: got {got:x?}, portable gives {want:x?}"
+                ));
+            }
+        }
         for (i, (got, want)) in special_outputs_f64().iter().zip(&reference_f64).enumerate() {
             let same = |a: f64, b: f64| {
                 if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {

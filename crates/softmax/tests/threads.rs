@@ -58,6 +58,23 @@ fn any_thread_count_gives_the_same_bits() {
         for threads in [2, 3] {
             assert!(outputs(x, threads) == one, "shape {:?}: {threads} threads differ from one", x.shape());
         }
+        // The same in f16, bf16 and f64 (their own kernels).
+        let (h, b, d) = (x.mapv(half::f16::from_f32), x.mapv(half::bf16::from_f32), x.mapv(f64::from));
+        let o = Options::new();
+        let run = |threads: usize| {
+            pool(threads).install(|| {
+                (
+                    softmax::softmax(&h, &o).unwrap().mapv(half::f16::to_bits),
+                    softmax::log_softmax(&b, &o).unwrap().mapv(half::bf16::to_bits),
+                    softmax::softmax(&d, &o).unwrap().mapv(f64::to_bits),
+                    softmax::log_softmax(&d, &o).unwrap().mapv(f64::to_bits),
+                )
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "shape {:?}, other types: {threads} threads differ", x.shape());
+        }
     }
 }
 

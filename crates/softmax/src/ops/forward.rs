@@ -216,8 +216,10 @@ fn fast_columns(
     true
 }
 
-/// Half-precision rows through the `f32` kernels: widened into a scratch block (exactly),
-/// computed, and rounded back once. The `f32` results are within 1.5 ulp of `f32`, so the half
+/// Half-precision rows: through the half kernels, which read and write the rows in their own
+/// format (see `kernels::fast::rows_half`), or where those do not run (AVX2 without F16C, for
+/// `f16`) through the `f32` kernels: widened into a scratch block (exactly), computed, and
+/// rounded back once. The `f32` results are within 1.5 ulp of `f32`, so the half
 /// results are within 0.5 + 2⁻¹² ulp of their own type (SPEC asks for 1). False for other types
 /// and on the portable path (having done nothing that counts).
 ///
@@ -228,6 +230,22 @@ fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy
     use rayon::prelude::*;
     if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
         return false;
+    }
+    // Rows up to `CHUNK` long: read and written in their own format by the half kernels.
+    if let (Some((kind, xb)), Some(yb)) = (T::half_bits(x), T::half_bits_mut(y))
+        && let Some(rejected) = fast::rows_half(fast::current(), kind, op, xb, yb, len)
+    {
+        let (mut row, mut result) = (vec![0.0; len], vec![0.0; len]);
+        for r in rejected {
+            for (v, xi) in row.iter_mut().zip(&x[r * len..(r + 1) * len]) {
+                *v = xi.to_f64();
+            }
+            normalize_row::<T>(op, &row, None, Temperature::new(1.0), policy, &mut result);
+            for (yi, &v) in y[r * len..(r + 1) * len].iter_mut().zip(&result) {
+                *yi = T::from_f64(v);
+            }
+        }
+        return true;
     }
     let per_block = ((1 << 14) / len).max(1) * len;
     let block = |xb: &[T], yb: &mut [T]| {

@@ -434,6 +434,92 @@ pub(crate) fn rows_f64(
     true
 }
 
+/// Softmax or log-softmax of contiguous half-precision rows of length `len`, given as their
+/// bits, read and written in their own format (see `x86::half`). Batches of rows are shared
+/// among the pool's threads; a row longer than [`CHUNK`] is cut into chunks whose statistics
+/// (each relative to its own maximum, added in `f64` after scaling by `exp(m_c − m)`) are merged
+/// in order, and whose outputs are then written in parallel; either way the results are the same
+/// for any number of threads. Returns the rows the vector path did not take (for the caller's
+/// portable path), or `None` where there are no such kernels (another instruction set, or AVX2
+/// without F16C for `f16`).
+pub(crate) fn rows_half(
+    isa: Isa,
+    kind: crate::element::HalfKind,
+    op: Op,
+    x: &[u16],
+    y: &mut [u16],
+    len: usize,
+) -> Option<Vec<usize>> {
+    use rayon::prelude::*;
+    if len == 0 || x.len() != y.len() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    let k: &x86::half::HalfKernels = {
+        use crate::element::HalfKind;
+        use x86::half;
+        let f16c = std::arch::is_x86_feature_detected!("f16c");
+        match (isa, kind) {
+            (Isa::Avx512, HalfKind::F16) if isa.is_available() => &half::f16_avx512::KERNELS,
+            (Isa::Avx512, HalfKind::Bf16) if isa.is_available() => &half::bf16_avx512::KERNELS,
+            (Isa::Avx2, HalfKind::F16) if isa.is_available() && f16c => &half::f16_avx2::KERNELS,
+            (Isa::Avx2, HalfKind::Bf16) if isa.is_available() => &half::bf16_avx2::KERNELS,
+            _ => return None,
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, kind, op);
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut rejected = Vec::new();
+        if len > CHUNK {
+            for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
+                // SAFETY (all kernel calls): the instruction set (and F16C) were checked above.
+                let parts: Vec<x86::half::ChunkStats> =
+                    xr.par_chunks(CHUNK).map(|c| unsafe { (k.stats)(c) }).collect();
+                let Some(parts) = parts.into_iter().collect::<Option<Vec<_>>>() else {
+                    rejected.push(r);
+                    continue;
+                };
+                let max = parts.iter().fold(f32::NEG_INFINITY, |m, p| m.max(p.0));
+                let (mut ties, mut rest) = (0.0, 0.0);
+                for &(m, t, s) in &parts {
+                    if m == max {
+                        ties += t;
+                        rest += s;
+                    } else {
+                        rest += (t + s) * (f64::from(m) - f64::from(max)).exp();
+                    }
+                }
+                let param = x86::half::pass3_param(op, ties, rest);
+                yr.par_chunks_mut(CHUNK)
+                    .zip(xr.par_chunks(CHUNK))
+                    .for_each(|(yc, xc)| unsafe { (k.out)(op, xc, yc, max, param) });
+            }
+        } else if parallel(x.len()) {
+            let rows_per_task = (TASK / len).max(1);
+            let per_task = rows_per_task * len;
+            let parts: Vec<Vec<usize>> = x
+                .par_chunks(per_task)
+                .zip(y.par_chunks_mut(per_task))
+                .enumerate()
+                .map(|(t, (xs, ys))| {
+                    let mut rejected = Vec::new();
+                    unsafe { (k.rows)(op, xs, ys, len, t * rows_per_task, &mut rejected) };
+                    rejected
+                })
+                .collect();
+            rejected = parts.concat();
+        } else {
+            unsafe { (k.rows)(op, x, y, len, 0, &mut rejected) };
+        }
+        Some(rejected)
+    }
+}
+
 /// Passes 1 and 2 of a long row, chunk by chunk: the statistics and the chunks' tie records, or
 /// `None` for a row the vector path does not take.
 ///

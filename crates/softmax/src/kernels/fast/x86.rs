@@ -6,6 +6,8 @@ use std::arch::x86_64::*;
 
 use super::{BackwardFallback, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
 
+pub(super) mod half;
+
 /// `ln 2 = C1 + C2 + C3`: `C1` has 12 significant bits and `C2` is a multiple of 2⁻²⁵, so that
 /// for `|n| < 4096` both `n·C1` and `n·C2` are exact and so are `x − n·C1` and the next step.
 const C1: f32 = 2839.0 / 4096.0;

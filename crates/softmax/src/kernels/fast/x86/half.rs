@@ -1,0 +1,404 @@
+//! Softmax and log-softmax of `f16` and `bf16` rows read and written in their own format: the
+//! values are widened as they are loaded and rounded once as they are stored, with `f32`
+//! arithmetic in between.
+//!
+//! A half output needs far less than the `f32` kernels' exactness: its own ulp is 2⁻¹¹ (`f16`)
+//! or 2⁻⁸ (`bf16`) relative, and an `f32` result within about 2⁻¹³ of exact rounds to within
+//! `0.5 + 2⁻²` ulp of the half type (SPEC asks for 1). So:
+//! - `x − m` is rounded in `f32`: exact but for rows so wide that the entry is far below
+//!   anything an output can show (relative error `|x − m|·2⁻²⁴` otherwise, under 2⁻¹⁷ for the
+//!   `|x − m| ≤ 92` that can reach a half output);
+//! - `exp` has a two-part Cody–Waite reduction and the degree-6 polynomial of the `f32` kernels
+//!   (about 2⁻²² relative);
+//! - the sum is accumulated in `f32` lanes, 32 accumulators per row: a row of at most [`CHUNK`]
+//!   (2¹⁶) elements adds at most 2048 terms into one, within 2¹¹·2⁻²⁴ = 2⁻¹³ relative. Longer rows
+//!   take the `f32` kernels through a scratch buffer instead.
+//!
+//! The maximum's ties are counted apart (their terms are exactly 1), so that `Σ − 1` and with it
+//! a dominant class's log-probability keep their relative accuracy. Rows with a NaN or an
+//! infinite maximum are handed back to the caller.
+//!
+//! [`CHUNK`]: super::super::CHUNK
+
+use super::*;
+
+/// `ln 2 = LN2_HI + LN2_LO`, `LN2_HI` with 16 significant bits (`n·LN2_HI` exact for `|n| < 2^8`).
+const LN2_HI: f32 = 0.693_145_75;
+const LN2_LO: f32 = 1.428_606_8e-6;
+/// Below `x − m = −104` no half output can be reached (`e⁻⁹²` is under the smallest `bf16`).
+const FLOOR: f32 = -104.0;
+
+/// Loads and stores of one half type with one vector width.
+trait HalfIo<S: Simd> {
+    /// The bits of `−inf`.
+    const NEG_INF: u16;
+    /// The largest finite value, and the `f32` halfway between it and the next power of two,
+    /// which `Element::from_f64` rounds down to it (not up to infinity).
+    const MAX: f32;
+    const EDGE: f32;
+    unsafe fn load(p: *const u16) -> S;
+    unsafe fn store(v: S, p: *mut u16);
+}
+
+struct F16;
+struct Bf16;
+
+impl HalfIo<V16> for F16 {
+    const NEG_INF: u16 = 0xFC00;
+    const MAX: f32 = 65504.0;
+    const EDGE: f32 = 65520.0;
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> V16 {
+        unsafe { V16(_mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))) }
+    }
+    #[inline(always)]
+    unsafe fn store(v: V16, p: *mut u16) {
+        unsafe {
+            let h = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v.0);
+            _mm256_storeu_si256(p.cast(), h)
+        }
+    }
+}
+
+impl HalfIo<V16> for Bf16 {
+    const NEG_INF: u16 = 0xFF80;
+    const MAX: f32 = f32::from_bits(0x7F7F_0000);
+    const EDGE: f32 = f32::from_bits(0x7F7F_8000);
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> V16 {
+        unsafe {
+            let w = _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast())));
+            V16(_mm512_castsi512_ps(w))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(v: V16, p: *mut u16) {
+        // To nearest, ties to even (the rows here hold no NaN).
+        unsafe {
+            let b = _mm512_castps_si512(v.0);
+            let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+            let rounded = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF)), odd);
+            _mm256_storeu_si256(p.cast(), _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(rounded)))
+        }
+    }
+}
+
+impl HalfIo<V8> for F16 {
+    const NEG_INF: u16 = 0xFC00;
+    const MAX: f32 = 65504.0;
+    const EDGE: f32 = 65520.0;
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> V8 {
+        unsafe { V8(_mm256_cvtph_ps(_mm_loadu_si128(p.cast()))) }
+    }
+    #[inline(always)]
+    unsafe fn store(v: V8, p: *mut u16) {
+        unsafe { _mm_storeu_si128(p.cast(), _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v.0)) }
+    }
+}
+
+impl HalfIo<V8> for Bf16 {
+    const NEG_INF: u16 = 0xFF80;
+    const MAX: f32 = f32::from_bits(0x7F7F_0000);
+    const EDGE: f32 = f32::from_bits(0x7F7F_8000);
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> V8 {
+        unsafe {
+            let w = _mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast())));
+            V8(_mm256_castsi256_ps(w))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(v: V8, p: *mut u16) {
+        unsafe {
+            let b = _mm256_castps_si256(v.0);
+            let odd = _mm256_and_si256(_mm256_srli_epi32::<16>(b), _mm256_set1_epi32(1));
+            let rounded = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7FFF)), odd);
+            let bits = _mm256_srli_epi32::<16>(rounded);
+            let packed = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256::<1>(bits));
+            _mm_storeu_si128(p.cast(), packed)
+        }
+    }
+}
+
+/// The first `n < LANES` values from `p`, the others `fill` (through a small buffer: once per
+/// row).
+#[inline(always)]
+unsafe fn load_part<S: Simd, H: HalfIo<S>>(p: *const u16, n: usize, fill: u16) -> S {
+    let mut buf = [fill; 16];
+    unsafe {
+        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+        H::load(buf.as_ptr())
+    }
+}
+
+/// Stores the first `n < LANES` lanes to `p`.
+#[inline(always)]
+unsafe fn store_part<S: Simd, H: HalfIo<S>>(v: S, p: *mut u16, n: usize) {
+    let mut buf = [0u16; 16];
+    unsafe {
+        H::store(v, buf.as_mut_ptr());
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+    }
+}
+
+/// The constants of one row, broadcast once.
+#[derive(Clone, Copy)]
+struct Consts<S> {
+    max: S,
+    floor: S,
+    log2e: S,
+    neg_ln2_hi: S,
+    neg_ln2_lo: S,
+    p: [S; 5],
+    one: S,
+}
+
+impl<S: Simd> Consts<S> {
+    #[inline(always)]
+    fn new(max: f32) -> Self {
+        Consts {
+            max: S::splat(max),
+            floor: S::splat(FLOOR),
+            log2e: S::splat(LOG2_E),
+            neg_ln2_hi: S::splat(-LN2_HI),
+            neg_ln2_lo: S::splat(-LN2_LO),
+            p: [S::splat(P6), S::splat(P5), S::splat(P4), S::splat(P3), S::splat(P2)],
+            one: S::splat(1.0),
+        }
+    }
+
+    /// `exp(x − m)` to about 2⁻²² relative (0 or nearly so below the floor).
+    #[inline(always)]
+    fn exp(&self, x: S) -> S {
+        // `max(floor, d)` returns `d` when it is NaN, which then reaches the sum.
+        let d = self.floor.max(x.sub(self.max));
+        let n = d.mul(self.log2e).round();
+        let r = S::fma(n, self.neg_ln2_lo, S::fma(n, self.neg_ln2_hi, d));
+        let mut q = S::fma(self.p[0], r, self.p[1]);
+        q = S::fma(q, r, self.p[2]);
+        q = S::fma(q, r, self.p[3]);
+        q = S::fma(q, r, self.p[4]);
+        q = S::fma(q, r, self.one);
+        S::fma(r, q, self.one).scale(n)
+    }
+}
+
+#[inline(always)]
+unsafe fn max_pass<S: Simd, H: HalfIo<S>>(x: &[u16]) -> f32 {
+    let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
+    let mut acc = [S::splat(f32::NEG_INFINITY); 2];
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            acc[0] = acc[0].max(H::load(p.add(i)));
+            acc[1] = acc[1].max(H::load(p.add(i + l)));
+            i += 2 * l;
+        }
+        if i + l <= n {
+            acc[0] = acc[0].max(H::load(p.add(i)));
+            i += l;
+        }
+        if i < n {
+            acc[1] = acc[1].max(load_part::<S, H>(p.add(i), n - i, x[0]));
+        }
+    }
+    acc[0].max(acc[1]).reduce_max()
+}
+
+/// One vector of pass 2 (a closure would not inherit the caller's target features).
+#[inline(always)]
+fn sum_step<S: Simd>(c: &Consts<S>, acc: &mut S, ties: &mut u32, v: S) {
+    let mut e = c.exp(v);
+    let eq = v.eq(c.max);
+    let bits = S::bits(eq);
+    if bits != 0 {
+        *ties += bits.count_ones();
+        e = e.zero_where(eq);
+    }
+    *acc = acc.add(e);
+}
+
+/// Pass 2: the number of ties of the maximum and the sum of the other terms `exp(x − m)`.
+#[inline(always)]
+unsafe fn sum_pass<S: Simd, H: HalfIo<S>>(x: &[u16], c: &Consts<S>) -> (f64, f64) {
+    let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
+    let mut acc = [S::splat(0.0); 2];
+    let mut ties = 0;
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            sum_step(c, &mut acc[0], &mut ties, H::load(p.add(i)));
+            sum_step(c, &mut acc[1], &mut ties, H::load(p.add(i + l)));
+            i += 2 * l;
+        }
+        if i + l <= n {
+            sum_step(c, &mut acc[0], &mut ties, H::load(p.add(i)));
+            i += l;
+        }
+        if i < n {
+            // Padding of −inf: terms of 0 that never tie.
+            sum_step(c, &mut acc[1], &mut ties, load_part::<S, H>(p.add(i), n - i, H::NEG_INF));
+        }
+    }
+    (f64::from(ties), acc[0].reduce_add() + acc[1].reduce_add())
+}
+
+/// Pass 3 of softmax: `exp(x − m)·(1/s)`, the ties of the maximum set to `top`.
+#[inline(always)]
+fn softmax_out<S: Simd>(c: &Consts<S>, v: S, r: S, top: S) -> S {
+    c.exp(v).mul(r).blend(v.eq(c.max), top)
+}
+
+/// Pass 3 of log-softmax: `(x − m) − ln s`, with `Element::from_f64`'s rounding at the edge.
+#[inline(always)]
+fn log_out<S: Simd>(c: &Consts<S>, v: S, l: S, neg_edge: S, neg_max: S) -> S {
+    let y = v.sub(c.max).sub(l);
+    y.blend(y.eq(neg_edge), neg_max)
+}
+
+/// Passes 1 and 2 of a row or a chunk of one: `(max, ties, rest)`, or `None` for a NaN or an
+/// infinite maximum.
+#[inline(always)]
+unsafe fn stats<S: Simd, H: HalfIo<S>>(x: &[u16]) -> Option<(f32, f64, f64)> {
+    let max = unsafe { max_pass::<S, H>(x) };
+    if !max.is_finite() {
+        return None;
+    }
+    let (ties, rest) = unsafe { sum_pass::<S, H>(x, &Consts::<S>::new(max)) };
+    // A NaN anywhere in the row has made the sum NaN.
+    rest.is_finite().then_some((max, ties, rest))
+}
+
+/// Pass 3 of a row or a chunk of one, given the row's maximum and `1/s` (softmax) or `ln s`
+/// (log-softmax).
+#[inline(always)]
+unsafe fn out<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], max: f32, param: f64) {
+    let c = Consts::<S>::new(max);
+    let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
+    let mut i = 0;
+    match op {
+        Op::Softmax => {
+            let (r, top) = (S::splat(param as f32), S::splat(param as f32));
+            unsafe {
+                while i + l <= n {
+                    H::store(softmax_out(&c, H::load(px.add(i)), r, top), py.add(i));
+                    i += l;
+                }
+                if i < n {
+                    let v = load_part::<S, H>(px.add(i), n - i, H::NEG_INF);
+                    store_part::<S, H>(softmax_out(&c, v, r, top), py.add(i), n - i);
+                }
+            }
+        }
+        Op::LogSoftmax => {
+            let ln_sum = S::splat(param as f32);
+            let (neg_edge, neg_max) = (S::splat(-H::EDGE), S::splat(-H::MAX));
+            unsafe {
+                while i + l <= n {
+                    H::store(log_out(&c, H::load(px.add(i)), ln_sum, neg_edge, neg_max), py.add(i));
+                    i += l;
+                }
+                if i < n {
+                    let v = load_part::<S, H>(px.add(i), n - i, 0);
+                    store_part::<S, H>(log_out(&c, v, ln_sum, neg_edge, neg_max), py.add(i), n - i);
+                }
+            }
+        }
+    }
+}
+
+/// What pass 3 needs of the statistics `Σ exp(x − m) = ties + rest`: `1/Σ` for softmax, `ln Σ`
+/// for log-softmax (as `ln_1p((ties − 1) + rest)`, so that a dominant class keeps its tiny
+/// log-probability).
+pub(in super::super) fn pass3_param(op: Op, ties: f64, rest: f64) -> f64 {
+    match op {
+        Op::Softmax => 1.0 / (ties + rest),
+        Op::LogSoftmax => ((ties - 1.0) + rest).ln_1p(),
+    }
+}
+
+/// One row; false if the row must take the portable path.
+#[inline(always)]
+unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16]) -> bool {
+    let Some((max, ties, rest)) = (unsafe { stats::<S, H>(x) }) else { return false };
+    unsafe { out::<S, H>(op, x, y, max, pass3_param(op, ties, rest)) };
+    true
+}
+
+/// Rows of length `len` (at most `CHUNK`); the indices of rows handed back are added to
+/// `rejected`, offset by `first`.
+#[inline(always)]
+unsafe fn rows<S: Simd, H: HalfIo<S>>(
+    op: Op,
+    x: &[u16],
+    y: &mut [u16],
+    len: usize,
+    first: usize,
+    rejected: &mut Vec<usize>,
+) {
+    for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
+        if !unsafe { row::<S, H>(op, xr, yr) } {
+            rejected.push(first + r);
+        }
+    }
+}
+
+/// `(max, ties, rest)` of a row or a chunk.
+pub(in super::super) type ChunkStats = Option<(f32, f64, f64)>;
+/// Whole rows of at most `CHUNK` (`op, x, y, len, first, rejected`).
+type RowsFn = unsafe fn(Op, &[u16], &mut [u16], usize, usize, &mut Vec<usize>);
+
+/// The entry points of one half type and instruction set.
+pub(in super::super) struct HalfKernels {
+    /// Whole rows of at most `CHUNK`.
+    pub rows: RowsFn,
+    /// Passes 1 and 2 of a chunk of a long row.
+    pub stats: unsafe fn(&[u16]) -> ChunkStats,
+    /// Pass 3 of a chunk of a long row.
+    pub out: unsafe fn(Op, &[u16], &mut [u16], f32, f64),
+}
+
+macro_rules! half_entry {
+    ($name:ident, $v:ty, $h:ty, $features:literal) => {
+        pub(in super::super) mod $name {
+            use super::*;
+
+            /// # Safety
+            /// The CPU must have the target features; `x` and `y` hold whole rows of `len`.
+            #[target_feature(enable = $features)]
+            unsafe fn rows_(
+                op: Op,
+                x: &[u16],
+                y: &mut [u16],
+                len: usize,
+                first: usize,
+                rejected: &mut Vec<usize>,
+            ) {
+                unsafe { rows::<$v, $h>(op, x, y, len, first, rejected) }
+            }
+
+            /// # Safety
+            /// As `rows_`.
+            #[target_feature(enable = $features)]
+            unsafe fn stats_(x: &[u16]) -> ChunkStats {
+                unsafe { stats::<$v, $h>(x) }
+            }
+
+            /// # Safety
+            /// As `rows_`; `y` has the length of `x`.
+            #[target_feature(enable = $features)]
+            unsafe fn out_(op: Op, x: &[u16], y: &mut [u16], max: f32, param: f64) {
+                unsafe { out::<$v, $h>(op, x, y, max, param) }
+            }
+
+            pub(in super::super::super) static KERNELS: HalfKernels =
+                HalfKernels { rows: rows_, stats: stats_, out: out_ };
+        }
+    };
+}
+
+half_entry!(f16_avx512, V16, F16, "avx512f,avx512dq,avx2,fma,popcnt");
+half_entry!(bf16_avx512, V16, Bf16, "avx512f,avx512dq,avx2,fma,popcnt");
+half_entry!(f16_avx2, V8, F16, "avx2,fma,popcnt,f16c");
+half_entry!(bf16_avx2, V8, Bf16, "avx2,fma,popcnt");
