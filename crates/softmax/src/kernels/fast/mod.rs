@@ -649,11 +649,16 @@ pub(crate) fn columns_f32(
         return Some(rejected);
     }
     // Tasks of about `TASK` elements: whole blocks of the outer axes when there are enough of
-    // them, otherwise also ranges of columns (multiples of 64, the widest band) within a block.
-    let width = if outer >= 2 * rayon::current_num_threads() {
+    // them, otherwise also ranges of columns within a block: multiples of 64 (the widest band),
+    // or of 16 (one vector) where that is what it takes to give every thread some columns. Each
+    // column's arithmetic is the same whatever range it falls in.
+    let threads = rayon::current_num_threads();
+    let width = if outer >= 2 * threads {
         inner
     } else {
-        (TASK / k).div_ceil(64).max(1).saturating_mul(64).min(inner)
+        let unit = if inner < 64 * threads { 16 } else { 64 };
+        let share = inner.div_ceil(threads).div_ceil(unit) * unit;
+        (TASK / k).div_ceil(unit).max(1).saturating_mul(unit).min(share).min(inner)
     };
     let tasks: Vec<(usize, usize)> =
         (0..outer).flat_map(|o| (0..inner).step_by(width).map(move |j| (o, j))).collect();

@@ -825,10 +825,20 @@ unsafe fn column_band<S: Simd>(
             *m = m.max(unsafe { load_n::<S>(px.add(row + b * l), n == l, n, f32::NEG_INFINITY) });
         }
     }
-    for (b, m) in max.iter().enumerate().take(nb) {
-        if m.lanes()[..lanes(b)].iter().any(|v| v.is_nan() || v.abs() > MAX_ABS_MAX) {
-            rejected.extend((0..width).map(|lane| (o, j0 + lane)));
-            return;
+    // A column the vector path does not take is handed back on its own (whatever else shares
+    // its band, so that the results do not depend on how columns are banded); its lanes go on
+    // with a harmless maximum, and their outputs are overwritten by the caller.
+    let mut bad = [0u32; BAND];
+    for (b, m) in max.iter_mut().enumerate().take(nb) {
+        let mut values = m.lanes();
+        for (lane, v) in values.iter_mut().enumerate().take(lanes(b)) {
+            if v.is_nan() || v.abs() > MAX_ABS_MAX {
+                bad[b] |= 1 << lane;
+                *v = 0.0;
+            }
+        }
+        if bad[b] != 0 {
+            *m = unsafe { S::load(values.as_ptr()) };
         }
     }
     // Pass 2: sums below the maximum and ties, per column.
@@ -855,11 +865,15 @@ unsafe fn column_band<S: Simd>(
         for lane in 0..lanes(b) {
             let st = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
             if !st.rest.is_finite() {
-                rejected.extend((0..width).map(|lane| (o, j0 + lane)));
-                return;
+                bad[b] |= 1 << lane;
+            } else {
+                stats[b][lane] = st;
             }
-            stats[b][lane] = st;
         }
+    }
+    for (b, &bits) in bad.iter().enumerate().take(nb) {
+        rejected
+            .extend((0..lanes(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, j0 + b * l + lane)));
     }
     // Pass 3.
     match op {
