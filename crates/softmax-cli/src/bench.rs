@@ -24,8 +24,9 @@ Examples:
   softmax bench --dtype f16 --json                one JSON object per line
 
 Default cases: softmax and log_softmax at 4096×128, 256×1000, 64×32768 and 16×1048576; logsumexp,
-softmax_backward, cross_entropy (forward and gradient, mean reduction) and softmax_axis0 (the same
-tensor, softmax along its first axis) at 256×1000 and 64×32768.
+softmax_backward, cross_entropy (loss and gradient, the gradient into a kept buffer, mean
+reduction) and softmax_axis0 (the same tensor, softmax along its first axis) at 256×1000 and
+64×32768.
 
 JSON keys: op, dtype, rows, cols, threads, isa, gelem_per_s, copy_gelem_per_s, ratio_to_copy,
 median_ns, copy_median_ns, samples.";
@@ -38,7 +39,8 @@ pub enum Op {
     LogSoftmax,
     Logsumexp,
     SoftmaxBackward,
-    /// Cross-entropy with class targets, mean reduction: the loss and its gradient together.
+    /// Cross-entropy with class targets, mean reduction: the loss and its gradient together (the
+    /// gradient written into a buffer kept across calls).
     CrossEntropy,
     /// Softmax along axis 0 of a `(cols, rows)` tensor: strided lanes, no copy.
     SoftmaxAxis0,
@@ -287,7 +289,8 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
             }
             Op::SoftmaxBackward => softmax::softmax_backward_into(&y, &dy, &mut out, &opts)?,
             Op::CrossEntropy => {
-                black_box(softmax::cross_entropy_with_grad(&x, Target::classes(targets.view()), &loss_opts)?);
+                let target = Target::classes(targets.view());
+                black_box(softmax::cross_entropy_with_grad_into(&x, target, &loss_opts, &mut out)?);
             }
             Op::SoftmaxAxis0 => softmax::softmax_into(&transposed, &mut out_t, &Options::new().axis(0))?,
         }

@@ -104,10 +104,10 @@
 //!   2 ulp of the exact result of real arithmetic on the given inputs, for `f32` and `f64`, at
 //!   every temperature, row length and offset; `f16` and `bf16` are rounded once from that result.
 //!   On the portable path the outputs are correctly rounded (at most 0.6 ulp measured) except
-//!   where the exact value lies within about 2⁻⁵⁸ of a rounding boundary; the vectorised `f32`
-//!   kernels (below) trade that for speed and stay near 1 ulp (softmax 0.89 in the suite, 1.04
-//!   at worst measured; log-softmax 0.7, logsumexp 0.5), and the half types through them are
-//!   still within 0.5 ulp of their own. Run
+//!   where the exact value lies within about 2⁻⁵⁸ of a rounding boundary; the vectorised kernels
+//!   (below) trade that for speed and stay near 1 ulp (`f32` softmax 0.91 in the suite, 1.04 at
+//!   worst measured; log-softmax 0.7, logsumexp 0.5; `f64` softmax 0.92 and log-softmax 0.75),
+//!   and the half types stay within 0.5 ulp of their own. Run
 //!   `cargo run --release -p softmax --example accuracy` for the measured figures. The one caveat:
 //!   `logsumexp` in `f64` whose result nearly cancels (`|m + ln s|` far below `|m|`) is accurate to
 //!   about 2⁻⁵⁸·`max(|m|, ln s)` absolute rather than 2 ulp of the tiny result (2 ulp of a result
@@ -134,18 +134,30 @@
 //!   is (an axis out of range for the rank, shapes that do not match, a temperature that is not
 //!   finite and positive, a class index out of range with its position). No input makes the
 //!   library panic.
-//! - **Dtypes**: [`Element`] is `f32`, `f64`, `half::f16` and `half::bf16`; all arithmetic is in
-//!   `f64` (with double-double where `f64` alone would lose bits), each output rounded once.
-//! - **Speed.** Contiguous rows along the last axis at temperature 1 without a mask, in `f32`
-//!   (and `f16`/`bf16`, widened to `f32` and rounded back once), go through vectorised kernels
-//!   for AVX-512 and AVX2+FMA: softmax, log-softmax, logsumexp and the softmax backward pass.
+//! - **Dtypes**: [`Element`] is `f32`, `f64`, `half::f16` and `half::bf16`; on the portable path
+//!   all arithmetic is in `f64` (with double-double where `f64` alone would lose bits), each
+//!   output rounded once.
+//! - **Speed.** Contiguous rows along the last axis at temperature 1 without a mask go through
+//!   vectorised kernels for AVX-512 and AVX2+FMA:
+//!   - `f32`: softmax, log-softmax, logsumexp, the softmax backward pass, softmax and
+//!     log-softmax along a non-last axis of a contiguous array (columns read in place), and the
+//!     fused cross-entropy (class-index targets, no label smoothing: loss and gradient from the
+//!     softmax passes);
+//!   - `f64`: softmax and log-softmax (`x − m` formed exactly, so a row and the row shifted by
+//!     an exactly representable constant give the same bits);
+//!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
+//!     `f32` arithmetic sized for a half-precision result.
+//!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
-//!   Everything else (other axes, strides, temperatures, masks, `f64`, the losses) and any row
-//!   the kernels do not take (a NaN or `+inf`, a maximum beyond ±2700) runs the exact portable
-//!   path. Large batches and long rows are shared among the threads of the current `rayon` pool
-//!   (`RAYON_NUM_THREADS`, or `ThreadPool::install`); rows longer than 2¹⁶ are always cut into
-//!   the same chunks, so results are bitwise the same for any number of threads.
+//!   Everything else (strides, temperatures, masks, the other operations in `f64` and the half
+//!   types, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
+//!   beyond the kernel's range) runs the exact portable path, so results can differ by layout
+//!   within the bound; where the output alone is strided, the result is computed as if it were
+//!   contiguous. Large batches and long rows are shared among the threads of the current
+//!   `rayon` pool (`RAYON_NUM_THREADS`, or `ThreadPool::install`); rows longer than 2¹⁶ are
+//!   always cut into the same chunks and merged in order, so results are bitwise the same for
+//!   any number of threads.
 #![deny(missing_docs)]
 // The portable kernels need no `unsafe`; the vectorised ones (`kernels/fast`) allow it there only.
 #![deny(unsafe_code)]
@@ -170,8 +182,8 @@ pub use ops::forward::{
 };
 pub use ops::loss::{
     BceOptions, LossOptions, Reduction, Target, binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_with_grad, cross_entropy, cross_entropy_with_grad, nll_loss,
-    nll_loss_with_grad,
+    binary_cross_entropy_with_logits_with_grad, cross_entropy, cross_entropy_with_grad,
+    cross_entropy_with_grad_into, nll_loss, nll_loss_with_grad,
 };
 pub use options::{MaskedRows, Options, RowOptions};
 pub use stream::LseStats;

@@ -147,3 +147,39 @@ fn where_the_output_goes_does_not_change_its_values() {
     assert_eq!(big64.slice(s![..;2, ..;-2]), softmax::log_softmax(&x64, &o).unwrap());
     assert!(big64.slice(s![1..;2, ..]).iter().all(|&v| v == 0.0));
 }
+
+#[test]
+fn cross_entropy_into_any_gradient_buffer_matches_the_allocating_call() {
+    let logits = Array2::from_shape_fn((6, 9), |(i, j)| ((i * 9 + j) as f32 * 0.71).cos() * 6.0);
+    let target = array![0i64, 8, 3, -100, 4, 4];
+    let o = LossOptions::new().ignore_index(Some(-100));
+    let (want_loss, want) =
+        softmax::cross_entropy_with_grad(&logits, Target::classes(target.view()), &o).unwrap();
+    // A dirty contiguous buffer (ignored rows must be zeroed) and a strided view.
+    let mut dirty = Array2::from_elem((6, 9), 7.0f32);
+    let loss = softmax::cross_entropy_with_grad_into(&logits, Target::classes(target.view()), &o, &mut dirty)
+        .unwrap();
+    assert_eq!((loss.clone(), &dirty), (want_loss.clone(), &want));
+    let mut big = Array2::from_elem((12, 18), 7.0f32);
+    let loss = softmax::cross_entropy_with_grad_into(
+        &logits,
+        Target::classes(target.view()),
+        &o,
+        &mut big.slice_mut(s![..;2, ..;-2]),
+    )
+    .unwrap();
+    assert_eq!((loss, big.slice(s![..;2, ..;-2])), (want_loss, want.view()));
+    assert!(big.slice(s![1..;2, ..]).iter().all(|&v| v == 7.0));
+    let mut wrong = Array2::<f32>::zeros((6, 8));
+    let err = softmax::cross_entropy_with_grad_into(&logits, Target::classes(target.view()), &o, &mut wrong)
+        .unwrap_err();
+    assert!(err.to_string().contains("gradient"), "{err}");
+    // The generic path (label smoothing) also zeroes what it does not write.
+    let smooth = LossOptions::new().ignore_index(Some(-100)).label_smoothing(0.1);
+    let (_, want) =
+        softmax::cross_entropy_with_grad(&logits, Target::classes(target.view()), &smooth).unwrap();
+    let mut dirty = Array2::from_elem((6, 9), 7.0f32);
+    softmax::cross_entropy_with_grad_into(&logits, Target::classes(target.view()), &smooth, &mut dirty)
+        .unwrap();
+    assert_eq!(dirty, want);
+}

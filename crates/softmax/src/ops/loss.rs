@@ -3,8 +3,8 @@
 //! with logits.
 
 use ndarray::{
-    Array, ArrayBase, ArrayD, ArrayView, ArrayView1, ArrayView1 as Lane, ArrayViewD, Axis, Data, Dimension,
-    IxDyn,
+    Array, ArrayBase, ArrayD, ArrayView, ArrayView1, ArrayView1 as Lane, ArrayViewD, ArrayViewMutD, Axis,
+    Data, DataMut, Dimension, IxDyn,
 };
 
 use super::{check_same_shape, load, store};
@@ -183,7 +183,7 @@ where
     S: Data<Elem = T>,
     D: Dimension,
 {
-    Ok(cross_entropy_dyn(logits.view().into_dyn(), &target, opts, false)?.0)
+    cross_entropy_dyn(logits.view().into_dyn(), &target, opts, None)
 }
 
 /// [`cross_entropy`] and `∂loss/∂logits` from the same pass (for `Reduction::None`, the gradient
@@ -211,9 +211,50 @@ where
     S: Data<Elem = T>,
     D: Dimension,
 {
-    let (loss, grad) = cross_entropy_dyn(logits.view().into_dyn(), &target, opts, true)?;
-    let grad = grad.unwrap_or_else(|| ArrayD::from_elem(logits.shape(), T::from_f64(0.0)));
+    let mut grad = ArrayD::from_elem(logits.shape(), T::from_f64(0.0));
+    let loss = cross_entropy_dyn(logits.view().into_dyn(), &target, opts, Some(grad.view_mut()))?;
     Ok((loss, super::into_dim(grad)?))
+}
+
+/// [`cross_entropy_with_grad`] writing the gradient into `grad` (of the logits' shape, any
+/// layout) instead of a new array: for training loops that keep their buffers. Returns the loss.
+///
+/// ```
+/// use ndarray::{Array2, array};
+/// use softmax::{LossOptions, Target};
+/// let logits = array![[0.0f32, 0.0], [1.0, -1.0]];
+/// let mut grad = Array2::zeros((2, 2));
+/// let target = array![1i64, 0];
+/// let loss = softmax::cross_entropy_with_grad_into(
+///     &logits, Target::classes(target.view()), &LossOptions::new(), &mut grad).unwrap();
+/// let (want_loss, want_grad) =
+///     softmax::cross_entropy_with_grad(&logits, Target::classes(target.view()), &LossOptions::new()).unwrap();
+/// assert_eq!((loss, grad), (want_loss, want_grad));
+/// ```
+///
+/// # Errors
+/// As [`cross_entropy`], and a `grad` whose shape is not the logits'.
+pub fn cross_entropy_with_grad_into<T, S, SO, D>(
+    logits: &ArrayBase<S, D>,
+    target: Target<'_, T>,
+    opts: &LossOptions<'_, T>,
+    grad: &mut ArrayBase<SO, D>,
+) -> Result<ArrayD<T>>
+where
+    T: Element,
+    S: Data<Elem = T>,
+    SO: DataMut<Elem = T>,
+    D: Dimension,
+{
+    check_same_shape("the gradient", grad.shape(), logits.shape())?;
+    if !grad.is_standard_layout() {
+        // Computed as into a contiguous buffer, so that where the gradient goes never changes
+        // its values.
+        let (loss, g) = cross_entropy_with_grad(logits, target, opts)?;
+        grad.assign(&g);
+        return Ok(loss);
+    }
+    cross_entropy_dyn(logits.view().into_dyn(), &target, opts, Some(grad.view_mut().into_dyn()))
 }
 
 /// The class axis, number of classes and batch shape of a loss call, validated.
@@ -315,8 +356,8 @@ fn cross_entropy_dyn<T: Element>(
     logits: ArrayViewD<'_, T>,
     target: &Target<'_, T>,
     opts: &LossOptions<'_, T>,
-    want_grad: bool,
-) -> Result<(ArrayD<T>, Option<ArrayD<T>>)> {
+    mut grad: Option<ArrayViewMutD<'_, T>>,
+) -> Result<ArrayD<T>> {
     let shape = logits.shape().to_vec();
     let layout = loss_layout(&shape, opts, "the logits")?;
     let (axis, k) = (layout.axis, layout.classes);
@@ -328,7 +369,6 @@ fn cross_entropy_dyn<T: Element>(
     // ε/K and 1 − ε as double-doubles: the coefficients enter the loss unrounded.
     let smooth = if k == 0 { Dd::ZERO } else { Dd::new(eps).div(Dd::new(k as f64)) };
     let keep = Dd::ONE.sub(Dd::new(eps));
-    let mut grad = want_grad.then(|| ArrayD::from_elem(shape.as_slice(), T::from_f64(0.0)));
     let (mut row, mut coefficients, mut scratch, mut target_row) =
         (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
     let mut row_grad = vec![0.0; k];
@@ -353,8 +393,11 @@ fn cross_entropy_dyn<T: Element>(
         && let Some(losses) =
             cross_entropy_fast(&logits, t, &layout, &weight, opts.ignore_index, divisor, grad.as_mut())
     {
-        let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
-        return Ok((loss, grad));
+        return reduce(&losses, &layout.batch_shape, opts.reduction, denominator);
+    }
+    // The path below writes only the gradients of samples it does not ignore.
+    if let Some(g) = grad.as_mut() {
+        g.fill(T::from_f64(0.0));
     }
     let mut grad_lanes = grad.as_mut().map(|g| g.lanes_mut(axis).into_iter());
     let mut losses = Vec::with_capacity(layout.batch_shape.iter().product());
@@ -402,7 +445,7 @@ fn cross_entropy_dyn<T: Element>(
         }
     }
     let loss = reduce(&losses, &layout.batch_shape, opts.reduction, denominator)?;
-    Ok((loss, grad))
+    Ok(loss)
 }
 
 /// The vectorised path of [`cross_entropy_dyn`]: `f32` logits whose class axis is the last and
@@ -417,7 +460,7 @@ fn cross_entropy_fast<T: Element>(
     weight: &[f64],
     ignore: Option<i64>,
     divisor: f64,
-    grad: Option<&mut ArrayD<T>>,
+    grad: Option<&mut ArrayViewMutD<'_, T>>,
 ) -> Option<Vec<f64>> {
     use crate::kernels::fast;
     let k = layout.classes;

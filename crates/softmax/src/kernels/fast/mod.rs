@@ -1,5 +1,8 @@
-//! Vectorised `f32` row kernels for contiguous rows: softmax, log-softmax and logsumexp along
-//! the last axis, for AVX-512 and AVX2+FMA.
+//! Vectorised kernels for AVX-512 and AVX2+FMA: for `f32`, softmax, log-softmax and logsumexp
+//! along the last axis, the softmax backward pass, the column kernels (a non-last axis) and the
+//! fused cross-entropy; for `f64` (`x86_f64`) and `f16`/`bf16` (`x86::half`), softmax and
+//! log-softmax along the last axis, each with its own plan described there. What follows is the
+//! `f32` plan.
 //!
 //! # Method
 //! Three passes over a row `x` of `f32`:
@@ -30,8 +33,8 @@
 //! Rows the kernels do not take go to the exact portable path, row by row: a NaN or `+inf`
 //! (`−inf` entries are taken: their terms are 0), a maximum beyond ±[`MAX_ABS_MAX`], and for
 //! logsumexp a row where `m + ln s` cancels (rows of log-probabilities). So does every row
-//! under a temperature or a mask, and every row of another type or layout. The softmax backward
-//! pass and the column kernels (a non-last axis) follow the same plan.
+//! under a temperature or a mask, and every strided row. The softmax backward pass and the
+//! column kernels (a non-last axis) follow the same plan.
 //!
 //! Rows longer than [`CHUNK`] are cut into chunks that take passes 1 and 2 back to back while
 //! they are in L2, each relative to its own maximum, and are merged in order (see
