@@ -14,7 +14,7 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
-use crate::ops::forward::{fast_logsumexp_rows, fast_rows, fast_rows_f64};
+use crate::ops::forward::{fast_logsumexp_rows, fast_logsumexp_rows_f64, fast_rows, fast_rows_f64};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
 
@@ -167,6 +167,14 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
         && opts.temperature == 1.0
         && let (Some(x), Some(out)) = (T::as_f32(src), T::as_f32_mut(dst))
         && fast_logsumexp_rows(x, out, row_len)
+    {
+        return Ok(());
+    }
+    if rows > 0
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && let (Some(x), Some(out)) = (T::as_f64(src), T::as_f64_mut(dst))
+        && fast_logsumexp_rows_f64(x, out, row_len)
     {
         return Ok(());
     }

@@ -269,6 +269,23 @@ fn special_outputs_f64() -> Vec<Vec<f64>> {
         out.push(softmax::softmax(&x, &o).unwrap().to_vec());
         out.push(softmax::log_softmax(&x, &o).unwrap().to_vec());
     }
+    // The backward pass: zero probabilities against infinite or NaN upstream gradients, a row
+    // whose dy − ⟨y, dy⟩ cancels, and a long row.
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let cases: Vec<(Vec<f64>, Vec<f64>)> = vec![
+        (vec![0.5, 0.5, 0.0], vec![1.0, 2.0, inf]),
+        (vec![0.25; 4], vec![1.0, nan, 0.0, 0.0]),
+        (vec![0.25; 4], vec![1.0, inf, 0.0, 0.0]),
+        (vec![1.0 - 1e-12, 1e-12], vec![3.0, 3.0 + 1e-9]),
+        ((0..37).map(|i| f64::from(i) / 666.0).collect(), (0..37).map(|i| f64::from(i % 5) - 2.0).collect()),
+        (
+            (0..70_000).map(|i| 1.0 / 70_000.0 + f64::from(i % 3) * 1e-12).collect(),
+            (0..70_000).map(|i| f64::from(i % 7)).collect(),
+        ),
+    ];
+    for (y, dy) in cases {
+        out.push(softmax::softmax_backward(&Array1::from(y), &Array1::from(dy), &o).unwrap().to_vec());
+    }
     // A batch of rows of one length, the vector path and the portable one alternating.
     let batch: Vec<f64> = (0..10)
         .flat_map(|r| {

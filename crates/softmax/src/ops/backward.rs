@@ -154,6 +154,21 @@ fn backward_dyn<T: Element>(
             return Ok(());
         }
     }
+    if !log
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && axis.index() + 1 == y.ndim()
+        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
+        && let (Some(yd), Some(dyd), Some(od)) = (T::as_f64(ys), T::as_f64(dys), T::as_f64_mut(os))
+    {
+        let fallback = |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| {
+            (kernels().softmax_backward)(yr, dyr, None, Temperature::new(1.0), dxr);
+        };
+        let len = y.shape()[axis.index()];
+        if fast::softmax_backward_rows_f64(fast::current(), yd, dyd, od, len, &fallback) {
+            return Ok(());
+        }
+    }
     let k = kernels();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
     let (mut y_row, mut dy_row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

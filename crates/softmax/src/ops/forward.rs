@@ -265,6 +265,15 @@ fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy
 
 /// `logsumexp` of contiguous `f32` rows (`len > 0`) at temperature 1 without a mask, through
 /// the vectorised kernels; false on the portable path.
+/// As [`fast_logsumexp_rows`], for `f64` rows (`len > 0`).
+pub(crate) fn fast_logsumexp_rows_f64(x: &[f64], out: &mut [f64], len: usize) -> bool {
+    let fallback = |xr: &[f64]| {
+        let tau = Temperature::new(1.0);
+        (kernels_for::<f64>().stats)(xr, None, tau).logsumexp(tau)
+    };
+    fast::logsumexp_rows_f64(fast::current(), x, out, len, &fallback)
+}
+
 pub(crate) fn fast_logsumexp_rows(x: &[f32], out: &mut [f32], len: usize) -> bool {
     let fallback = |xr: &[f32]| {
         let tau = Temperature::new(1.0);
@@ -308,6 +317,16 @@ where
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
         && let (Some(xf), Some(of)) = (T::as_f32(xs), T::as_f32_mut(os))
         && fast_logsumexp_rows(xf, of, len)
+    {
+        return into_dim(out);
+    }
+    if opts.mask.is_none()
+        && opts.temperature == 1.0
+        && axis.index() + 1 == x.ndim()
+        && len > 0
+        && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
+        && let (Some(xd), Some(od)) = (T::as_f64(xs), T::as_f64_mut(os))
+        && fast_logsumexp_rows_f64(xd, od, len)
     {
         return into_dim(out);
     }

@@ -272,6 +272,10 @@ impl Ties {
 pub(crate) type Fallback = dyn Fn(&[f32], &mut [f32]) + Sync;
 /// As [`Fallback`], for `f64` rows.
 pub(crate) type Fallback64 = dyn Fn(&[f64], &mut [f64]) + Sync;
+/// As [`BackwardFallback`], for `f64` rows.
+pub(crate) type BackwardFallback64 = dyn Fn(&[f64], &[f64], &mut [f64]) + Sync;
+/// As [`LseFallback`], for `f64` rows.
+pub(crate) type LseFallback64 = dyn Fn(&[f64]) -> f64 + Sync;
 /// As [`Fallback`], for logsumexp.
 pub(crate) type LseFallback = dyn Fn(&[f32]) -> f32 + Sync;
 /// As [`Fallback`], for the softmax backward pass: `(y, dy, dx)`.
@@ -521,6 +525,82 @@ pub(crate) fn rows_half(
         }
         Some(rejected)
     }
+}
+
+/// `logsumexp` of each contiguous `f64` row of length `len` (`len > 0`) into `out` with the
+/// chosen instruction set, batches of rows shared among the pool's threads; rows it cannot take
+/// (or whose result cancels) go to `fallback`. False where `isa` has no vector kernels.
+pub(crate) fn logsumexp_rows_f64(
+    isa: Isa,
+    x: &[f64],
+    out: &mut [f64],
+    len: usize,
+    fallback: &LseFallback64,
+) -> bool {
+    use rayon::prelude::*;
+    #[cfg(target_arch = "x86_64")]
+    let lse: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64) = match isa {
+        Isa::Avx512 if isa.is_available() => x86_f64::avx512::lse_rows,
+        Isa::Avx2 if isa.is_available() => x86_f64::avx2::lse_rows,
+        _ => return false,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let lse: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64) = {
+        let _ = (isa, x, out, len, fallback);
+        return false;
+    };
+    if parallel(x.len()) && x.len() > len {
+        let rows_per_task = (TASK / len).max(1);
+        x.par_chunks(rows_per_task * len).zip(out.par_chunks_mut(rows_per_task)).for_each(|(xs, os)| {
+            // SAFETY: the instruction set was checked to be available.
+            unsafe { lse(xs, os, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { lse(x, out, len, fallback) };
+    }
+    true
+}
+
+/// The softmax backward pass of contiguous `f64` rows of length `len` (temperature 1, no mask):
+/// `dx = RN(y·(dy − ⟨y, dy⟩))` with the dot product in double-double, batches of rows shared
+/// among the pool's threads (a row is never split). Rows with a NaN or an infinity go to
+/// `fallback`. False where `isa` has no vector kernels.
+pub(crate) fn softmax_backward_rows_f64(
+    isa: Isa,
+    y: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    len: usize,
+    fallback: &BackwardFallback64,
+) -> bool {
+    use rayon::prelude::*;
+    #[cfg(target_arch = "x86_64")]
+    let backward: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64) = match isa {
+        Isa::Avx512 if isa.is_available() => x86_f64::avx512::backward_rows,
+        Isa::Avx2 if isa.is_available() => x86_f64::avx2::backward_rows,
+        _ => return false,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let backward: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64) = {
+        let _ = (isa, y, dy, dx, len, fallback);
+        return false;
+    };
+    if len == 0 {
+        return true;
+    }
+    if parallel(y.len()) && y.len() > len {
+        let per_task = (TASK / len).max(1) * len;
+        let tasks = y.par_chunks(per_task).zip(dy.par_chunks(per_task)).zip(dx.par_chunks_mut(per_task));
+        tasks.for_each(|((a, b), o)| {
+            // SAFETY: the instruction set was checked to be available.
+            unsafe { backward(a, b, o, len, fallback) }
+        });
+    } else {
+        // SAFETY: as above.
+        unsafe { backward(y, dy, dx, len, fallback) };
+    }
+    true
 }
 
 /// Passes 1 and 2 of a long row, chunk by chunk: the statistics and the chunks' tie records, or

@@ -418,18 +418,7 @@ unsafe fn sum_pass<S: SimdD>(x: &[f64], c: &Consts<S>) -> (f64, Dd) {
             sum_step(c, &mut acc[1], &mut ties, S::load_part(p.add(i), n - i, f64::NEG_INFINITY));
         }
     }
-    // The two accumulators' sums added error-free, then the lanes: the high parts by TwoSum,
-    // the small parts (corrections and `lo` sums, about 2⁻⁵³ of the total) plainly.
-    let (s, e) = two_sum_v(acc[0].s, acc[1].s);
-    let small = acc[0].c.add(acc[1].c).add(acc[0].lo.add(acc[1].lo)).add(e);
-    let (mut hi, mut lo) = (0.0, 0.0);
-    for (&sv, &sm) in s.lanes().iter().zip(&small.lanes()).take(l) {
-        let (h, err) = two_sum(hi, sv);
-        hi = h;
-        lo += err + sm;
-    }
-    let (hi, lo) = fast_two_sum(hi, lo);
-    (f64::from(ties), Dd { hi, lo })
+    (f64::from(ties), combine(&acc))
 }
 
 /// Pass 3 of softmax: `RN((hi + lo)·(rh + rl))·2^k`, the ties of the maximum set to `top`.
@@ -492,23 +481,48 @@ fn log_out<S: SimdD>(v: S, neg_m: S, neg_lh: S, neg_ll: S) -> S {
     th.add(tl.add(dl.add(neg_ll))).blend(v.eq(neg_inf), neg_inf)
 }
 
+/// Passes 1 and 2 of a row: its maximum and `Σ exp(x − m) = ties + rest`, or `None` for a row
+/// the vector path does not take.
+#[inline(always)]
+unsafe fn stats<S: SimdD>(x: &[f64]) -> Option<(f64, f64, Dd)> {
+    let max = unsafe { max_pass::<S>(x) };
+    // NaN, ±inf or a maximum beyond the kernel's range: the portable path.
+    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+        return None;
+    }
+    let (ties, rest) = unsafe { sum_pass::<S>(x, &Consts::<S>::new(max)) };
+    // A NaN anywhere in the row has made the sum NaN.
+    if !rest.hi.is_finite() {
+        return None;
+    }
+    let unlift = 2f64.powi(-(LIFT as i32));
+    Some((max, ties, Dd { hi: rest.hi * unlift, lo: rest.lo * unlift }))
+}
+
+/// `logsumexp` of each contiguous row of length `len` into `out`: `m + ln Σ` in double-double,
+/// rounded once. A row where the two terms nearly cancel (`|m + ln Σ| < ln Σ`: rows of
+/// log-probabilities) goes to `fallback`, whose `ln Σ` is good to 2⁻¹⁰⁰, as does any row the
+/// vector path does not take.
+#[inline(always)]
+unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &super::LseFallback64) {
+    for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
+        *o = match unsafe { stats::<S>(xr) } {
+            Some((max, ties, rest)) => {
+                let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
+                let lse = Dd::new(max).add(ln_sum);
+                if lse.hi.abs() >= ln_sum.hi { lse.to_f64() } else { fallback(xr) }
+            }
+            None => fallback(xr),
+        };
+    }
+}
+
 /// One row of softmax or log-softmax; false if the row must take the portable path.
 #[inline(always)]
 unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
-    let max = unsafe { max_pass::<S>(x) };
-    // NaN, ±inf or a maximum beyond the exact reduction's range: the portable path.
-    if max.is_nan() || max.abs() > MAX_ABS_MAX {
-        return false;
-    }
-    let c = Consts::<S>::new(max);
-    let (ties, rest) = unsafe { sum_pass::<S>(x, &c) };
-    // A NaN anywhere in the row has made the sum NaN.
-    if !rest.hi.is_finite() {
-        return false;
-    }
     // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
-    let unlift = 2f64.powi(-(LIFT as i32));
-    let rest = Dd { hi: rest.hi * unlift, lo: rest.lo * unlift };
+    let Some((max, ties, rest)) = (unsafe { stats::<S>(x) }) else { return false };
+    let c = Consts::<S>::new(max);
     match op {
         Op::Softmax => {
             let r = Dd::ONE.div(rest.add_f64(ties));
@@ -534,24 +548,145 @@ unsafe fn rows<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback:
     }
 }
 
-pub(super) mod avx512 {
-    use super::*;
+/// `⟨y, dy⟩` in double-double: each product split exactly (`p + e`, FMA), the `p` summed with
+/// a compensated accumulator per lane.
+#[inline(always)]
+unsafe fn dot_pass<S: SimdD>(y: &[f64], dy: &[f64]) -> Dd {
+    let (n, py, pd, l) = (y.len(), y.as_ptr(), dy.as_ptr(), S::LANES);
+    let zero = S::splat(0.0);
+    let mut acc = [Acc { s: zero, c: zero, lo: zero }; 2];
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            dot_step(&mut acc[0], S::load(py.add(i)), S::load(pd.add(i)));
+            dot_step(&mut acc[1], S::load(py.add(i + l)), S::load(pd.add(i + l)));
+            i += 2 * l;
+        }
+        while i + l <= n {
+            dot_step(&mut acc[0], S::load(py.add(i)), S::load(pd.add(i)));
+            i += l;
+        }
+        if i < n {
+            dot_step(&mut acc[1], S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
+        }
+    }
+    combine(&acc)
+}
 
-    /// # Safety
-    /// The CPU must have AVX-512 F and DQ.
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
-    pub unsafe fn rows(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback: &super::super::Fallback64) {
-        unsafe { super::rows::<D8>(op, x, y, len, fallback) }
+#[inline(always)]
+fn dot_step<S: SimdD>(acc: &mut Acc<S>, y: S, dy: S) {
+    let p = y.mul(dy);
+    let e = S::fma(y, dy, S::splat(0.0).sub(p));
+    acc.add(p, e);
+}
+
+/// The accumulators' total as a double-double: the high parts added by TwoSum, the small parts
+/// (corrections and low sums, about 2⁻⁵³ of the total) plainly.
+#[inline(always)]
+fn combine<S: SimdD>(acc: &[Acc<S>; 2]) -> Dd {
+    let (s, e) = two_sum_v(acc[0].s, acc[1].s);
+    let small = acc[0].c.add(acc[1].c).add(acc[0].lo.add(acc[1].lo)).add(e);
+    let (mut hi, mut lo) = (0.0, 0.0);
+    for (&sv, &sm) in s.lanes().iter().zip(&small.lanes()).take(S::LANES) {
+        let (h, err) = two_sum(hi, sv);
+        hi = h;
+        lo += err + sm;
+    }
+    let (hi, lo) = fast_two_sum(hi, lo);
+    Dd { hi, lo }
+}
+
+/// `dx = RN(y·(dy − ⟨y, dy⟩))`: `dy − dot` formed exactly as a pair, then one rounding.
+#[inline(always)]
+unsafe fn vjp_pass<S: SimdD>(y: &[f64], dy: &[f64], dx: &mut [f64], dot: Dd) {
+    let (n, py, pd, px, l) = (y.len(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
+    let (neg_hi, neg_lo) = (S::splat(-dot.hi), S::splat(-dot.lo));
+    let mut i = 0;
+    unsafe {
+        while i + l <= n {
+            vjp_out(S::load(py.add(i)), S::load(pd.add(i)), neg_hi, neg_lo).store(px.add(i));
+            i += l;
+        }
+        if i < n {
+            let (a, b) = (S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
+            vjp_out(a, b, neg_hi, neg_lo).store_part(px.add(i), n - i);
+        }
     }
 }
 
-pub(super) mod avx2 {
-    use super::*;
+#[inline(always)]
+fn vjp_out<S: SimdD>(y: S, dy: S, neg_hi: S, neg_lo: S) -> S {
+    let (th, tl) = two_sum_v(dy, neg_hi);
+    S::fma(y, th, y.mul(tl.add(neg_lo)))
+}
 
-    /// # Safety
-    /// The CPU must have AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma,popcnt")]
-    pub unsafe fn rows(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback: &super::super::Fallback64) {
-        unsafe { super::rows::<D4>(op, x, y, len, fallback) }
+/// The softmax backward pass of contiguous rows of length `len`; rows whose dot product is not
+/// finite (a NaN or an infinity in `y` or `dy`) go to `fallback`.
+#[inline(always)]
+unsafe fn backward_rows<S: SimdD>(
+    y: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    len: usize,
+    fallback: &super::BackwardFallback64,
+) {
+    let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
+    for ((yr, dyr), dxr) in rows {
+        let dot = unsafe { dot_pass::<S>(yr, dyr) };
+        if dot.hi.is_finite() && dot.lo.is_finite() {
+            unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
+        } else {
+            fallback(yr, dyr, dxr);
+        }
     }
 }
+
+/// The entry points of one instruction set.
+macro_rules! entry_points {
+    ($isa:ident, $v:ty, $features:literal) => {
+        pub(super) mod $isa {
+            use super::*;
+
+            /// # Safety
+            /// The CPU must have the module's target features; the slices hold whole rows.
+            #[target_feature(enable = $features)]
+            pub unsafe fn rows(
+                op: Op,
+                x: &[f64],
+                y: &mut [f64],
+                len: usize,
+                fallback: &super::super::Fallback64,
+            ) {
+                unsafe { super::rows::<$v>(op, x, y, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `out` has one element per row.
+            #[target_feature(enable = $features)]
+            pub unsafe fn lse_rows(
+                x: &[f64],
+                out: &mut [f64],
+                len: usize,
+                fallback: &super::super::LseFallback64,
+            ) {
+                unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; the slices have one length, a multiple of `len`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn backward_rows(
+                y: &[f64],
+                dy: &[f64],
+                dx: &mut [f64],
+                len: usize,
+                fallback: &super::super::BackwardFallback64,
+            ) {
+                unsafe { super::backward_rows::<$v>(y, dy, dx, len, fallback) }
+            }
+        }
+    };
+}
+
+entry_points!(avx512, D8, "avx512f,avx512dq,avx2,fma,popcnt");
+entry_points!(avx2, D4, "avx2,fma,popcnt");
