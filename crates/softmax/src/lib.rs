@@ -143,15 +143,16 @@
 //!     log-softmax along a non-last axis of a contiguous array (columns read in place), and the
 //!     fused cross-entropy (class-index targets, no label smoothing: loss and gradient from the
 //!     softmax passes);
-//!   - `f64`: softmax and log-softmax (`x − m` formed exactly, so a row and the row shifted by
-//!     an exactly representable constant give the same bits);
+//!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
+//!     shifted by an exactly representable constant give the same bits) and the softmax
+//!     backward pass (its dot product in double-double);
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result.
 //!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
 //!   Everything else (strides, temperatures, masks, the other operations in `f64` and the half
-//!   types, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
+//!   types, `f64` along a non-last axis, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
 //!   beyond the kernel's range) runs the exact portable path, so results can differ by layout
 //!   within the bound; where the output alone is strided, the result is computed as if it were
 //!   contiguous. Large batches and long rows are shared among the threads of the current

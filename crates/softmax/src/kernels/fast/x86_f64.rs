@@ -1,5 +1,6 @@
-//! The x86-64 `f64` kernels: softmax and log-softmax of contiguous rows, one generic algorithm
-//! ([`row`]) over a small vector trait, compiled for AVX-512 (8 lanes) and AVX2+FMA (4 lanes).
+//! The x86-64 `f64` kernels: softmax, log-softmax and logsumexp of contiguous rows, and the
+//! softmax backward pass (below, [`backward_rows`]), generic over a small vector trait and
+//! compiled for AVX-512 (8 lanes) and AVX2+FMA (4 lanes).
 //!
 //! The plan is the `f32` one (see the parent module) carried to `f64`, with one difference:
 //! the exponentials are of `x − m` formed exactly as a pair (TwoSum), so that a row and the row
