@@ -14,7 +14,7 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
-use crate::ops::forward::{fast_logsumexp_rows, fast_logsumexp_rows_f64, fast_rows, fast_rows_f64};
+use crate::ops::forward::{vector_logsumexp, vector_rows};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
 
@@ -42,18 +42,17 @@ fn prepare(len: usize, row_len: usize, opts: &RowOptions<'_>) -> Result<(Tempera
     Ok((Temperature::new(opts.temperature), row_count(len, row_len)?))
 }
 
-/// The vector kernels' rows (`fast`), out of place from `src` or in place in `dst`; false where
-/// they do not run (nothing is then written).
-fn vector_rows<U: Copy>(
+/// The vector kernels' rows, out of place from `src` or in place in `dst`; false where they do
+/// not run (nothing is then written that counts).
+fn vector_rows_slice<T: Element>(
     op: Normalize,
-    src: Option<&[U]>,
-    dst: &mut [U],
+    src: Option<&[T]>,
+    dst: &mut [T],
     row_len: usize,
     policy: MaskedRows,
-    fast: fn(Normalize, &[U], &mut [U], usize, MaskedRows) -> bool,
 ) -> bool {
     if let Some(src) = src {
-        return fast(op, src, dst, row_len, policy);
+        return vector_rows(op, src, dst, row_len, policy);
     }
     // In place: the kernels read each row after writing part of it, so rows go through a
     // scratch copy, a bounded number at a time.
@@ -62,7 +61,7 @@ fn vector_rows<U: Copy>(
     for chunk in dst.chunks_mut(per_chunk * row_len) {
         scratch.clear();
         scratch.extend_from_slice(chunk);
-        if !fast(op, &scratch, chunk, row_len, policy) {
+        if !vector_rows(op, &scratch, chunk, row_len, policy) {
             return false;
         }
     }
@@ -80,18 +79,12 @@ fn normalize_rows<T: Element>(
         check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
-    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 {
-        let policy = opts.masked_rows;
-        let taken = if let Some(d) = T::as_f32_mut(dst) {
-            vector_rows(op, src.and_then(T::as_f32), d, row_len, policy, fast_rows)
-        } else if let Some(d) = T::as_f64_mut(dst) {
-            vector_rows(op, src.and_then(T::as_f64), d, row_len, policy, fast_rows_f64)
-        } else {
-            false
-        };
-        if taken {
-            return Ok(());
-        }
+    if rows > 0
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && vector_rows_slice(op, src, dst, row_len, opts.masked_rows)
+    {
+        return Ok(());
     }
     // Buffers only for rows that exist: an empty slice may come with any row length.
     let width = if rows == 0 { 0 } else { row_len };
@@ -162,20 +155,7 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
             format!("the output has length {} but the input has {rows} rows of {row_len}", dst.len()),
         ));
     }
-    if rows > 0
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && let (Some(x), Some(out)) = (T::as_f32(src), T::as_f32_mut(dst))
-        && fast_logsumexp_rows(x, out, row_len)
-    {
-        return Ok(());
-    }
-    if rows > 0
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && let (Some(x), Some(out)) = (T::as_f64(src), T::as_f64_mut(dst))
-        && fast_logsumexp_rows_f64(x, out, row_len)
-    {
+    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 && vector_logsumexp(src, dst, row_len) {
         return Ok(());
     }
     let mut row = vec![0.0; if rows == 0 { 0 } else { row_len }];

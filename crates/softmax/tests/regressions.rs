@@ -183,3 +183,31 @@ fn cross_entropy_into_any_gradient_buffer_matches_the_allocating_call() {
         .unwrap();
     assert_eq!(dirty, want);
 }
+
+#[test]
+fn the_slice_api_and_the_array_api_agree_bitwise_in_every_type() {
+    // Both go through the same vector kernels (half types included), in and out of place.
+    fn check<T: softmax::Element>(from: fn(f64) -> T) {
+        let x: Vec<T> = (0..7 * 40).map(|i| from(((i as f64) * 0.61).sin() * 9.0)).collect();
+        let array = Array2::from_shape_vec((7, 40), x.clone()).unwrap();
+        let (o, ro) = (Options::new(), RowOptions::new());
+        let mut out = vec![from(0.0); x.len()];
+        softmax::slice::softmax(&x, &mut out, 40, &ro).unwrap();
+        assert_eq!(out, softmax::softmax(&array, &o).unwrap().into_raw_vec_and_offset().0, "{}", T::NAME);
+        let mut inplace = x.clone();
+        softmax::slice::log_softmax_inplace(&mut inplace, 40, &ro).unwrap();
+        assert_eq!(
+            inplace,
+            softmax::log_softmax(&array, &o).unwrap().into_raw_vec_and_offset().0,
+            "{}",
+            T::NAME
+        );
+        let mut lse = vec![from(0.0); 7];
+        softmax::slice::logsumexp(&x, &mut lse, 40, &ro).unwrap();
+        assert_eq!(lse, softmax::logsumexp(&array, &o).unwrap().to_vec(), "{}", T::NAME);
+    }
+    check::<f32>(|v| v as f32);
+    check::<f64>(|v| v);
+    check::<f16>(f16::from_f64);
+    check::<half::bf16>(half::bf16::from_f64);
+}

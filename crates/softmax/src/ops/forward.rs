@@ -128,17 +128,10 @@ fn normalize_dyn<T: Element>(
     }
     if opts.mask.is_none() && opts.temperature == 1.0 && axis.index() + 1 == x.ndim() {
         let len = x.shape()[axis.index()];
-        if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
-            let taken = if let (Some(xf), Some(_)) = (T::as_f32(xs), T::as_f32(ys)) {
-                T::as_f32_mut(ys).is_some_and(|yf| fast_rows(op, xf, yf, len, opts.masked_rows))
-            } else if let Some(xd) = T::as_f64(xs) {
-                T::as_f64_mut(ys).is_some_and(|yd| fast_rows_f64(op, xd, yd, len, opts.masked_rows))
-            } else {
-                half_rows(op, xs, ys, len, opts.masked_rows)
-            };
-            if taken {
-                return Ok(());
-            }
+        if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
+            && vector_rows(op, xs, ys, len, opts.masked_rows)
+        {
+            return Ok(());
         }
     }
     if opts.mask.is_none()
@@ -162,9 +155,40 @@ fn normalize_dyn<T: Element>(
     Ok(())
 }
 
+/// Softmax or log-softmax of contiguous rows of length `len` at temperature 1 without a mask,
+/// through the vector kernels of `T` (`f32`, `f64` or a half type); false where there are none
+/// (having written nothing that counts). The N-D and slice APIs both come through here.
+pub(crate) fn vector_rows<T: Element>(
+    op: Normalize,
+    x: &[T],
+    y: &mut [T],
+    len: usize,
+    policy: MaskedRows,
+) -> bool {
+    if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
+        return fast_rows(op, xf, yf, len, policy);
+    }
+    if let (Some(xd), Some(yd)) = (T::as_f64(x), T::as_f64_mut(y)) {
+        return fast_rows_f64(op, xd, yd, len, policy);
+    }
+    half_rows(op, x, y, len, policy)
+}
+
+/// `logsumexp` of contiguous rows (`len > 0`) at temperature 1 without a mask, through the
+/// vector kernels of `T` (`f32` and `f64`); false where there are none.
+pub(crate) fn vector_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize) -> bool {
+    if let (Some(xf), Some(of)) = (T::as_f32(x), T::as_f32_mut(out)) {
+        return fast_logsumexp_rows(xf, of, len);
+    }
+    if let (Some(xd), Some(od)) = (T::as_f64(x), T::as_f64_mut(out)) {
+        return fast_logsumexp_rows_f64(xd, od, len);
+    }
+    false
+}
+
 /// Contiguous `f32` rows at temperature 1 without a mask, through the vectorised kernels (rows
 /// they do not take go to the portable path one by one); false on the portable path.
-pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, policy: MaskedRows) -> bool {
+fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, policy: MaskedRows) -> bool {
     let fallback = move |xr: &[f32], yr: &mut [f32]| {
         let row: Vec<f64> = xr.iter().map(|&v| f64::from(v)).collect();
         let mut result = vec![0.0; row.len()];
@@ -178,7 +202,7 @@ pub(crate) fn fast_rows(op: Normalize, x: &[f32], y: &mut [f32], len: usize, pol
 
 /// Contiguous `f64` rows at temperature 1 without a mask, through the vectorised `f64` kernels
 /// (rows they do not take go to the portable path one by one); false on the portable path.
-pub(crate) fn fast_rows_f64(op: Normalize, x: &[f64], y: &mut [f64], len: usize, policy: MaskedRows) -> bool {
+fn fast_rows_f64(op: Normalize, x: &[f64], y: &mut [f64], len: usize, policy: MaskedRows) -> bool {
     let fallback = move |xr: &[f64], yr: &mut [f64]| {
         normalize_row::<f64>(op, xr, None, Temperature::new(1.0), policy, yr);
     };
@@ -266,7 +290,7 @@ fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy
 /// `logsumexp` of contiguous `f32` rows (`len > 0`) at temperature 1 without a mask, through
 /// the vectorised kernels; false on the portable path.
 /// As [`fast_logsumexp_rows`], for `f64` rows (`len > 0`).
-pub(crate) fn fast_logsumexp_rows_f64(x: &[f64], out: &mut [f64], len: usize) -> bool {
+fn fast_logsumexp_rows_f64(x: &[f64], out: &mut [f64], len: usize) -> bool {
     let fallback = |xr: &[f64]| {
         let tau = Temperature::new(1.0);
         (kernels_for::<f64>().stats)(xr, None, tau).logsumexp(tau)
@@ -274,7 +298,7 @@ pub(crate) fn fast_logsumexp_rows_f64(x: &[f64], out: &mut [f64], len: usize) ->
     fast::logsumexp_rows_f64(fast::current(), x, out, len, &fallback)
 }
 
-pub(crate) fn fast_logsumexp_rows(x: &[f32], out: &mut [f32], len: usize) -> bool {
+fn fast_logsumexp_rows(x: &[f32], out: &mut [f32], len: usize) -> bool {
     let fallback = |xr: &[f32]| {
         let tau = Temperature::new(1.0);
         let row: Vec<f64> = xr.iter().map(|&v| f64::from(v)).collect();
@@ -315,18 +339,7 @@ where
         && axis.index() + 1 == x.ndim()
         && len > 0
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
-        && let (Some(xf), Some(of)) = (T::as_f32(xs), T::as_f32_mut(os))
-        && fast_logsumexp_rows(xf, of, len)
-    {
-        return into_dim(out);
-    }
-    if opts.mask.is_none()
-        && opts.temperature == 1.0
-        && axis.index() + 1 == x.ndim()
-        && len > 0
-        && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
-        && let (Some(xd), Some(od)) = (T::as_f64(xs), T::as_f64_mut(os))
-        && fast_logsumexp_rows_f64(xd, od, len)
+        && vector_logsumexp(xs, os, len)
     {
         return into_dim(out);
     }

@@ -239,6 +239,7 @@ impl Ties {
     }
 
     #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, reason = "only the x86 kernels record ties"))]
     pub(crate) fn record(&mut self, start: usize, bits: u32) {
         if self.count < self.at.len() {
             self.at[self.count] = (start, bits);
@@ -299,7 +300,7 @@ impl SharedOut {
     }
 }
 
-/// The entry points of one instruction set.
+/// The entry points of one instruction set (`f32`, then `f64`).
 struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
@@ -311,6 +312,10 @@ struct Kernels {
     columns: ColumnsFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
     vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
+    /// The `f64` kernels (see `x86_f64`).
+    rows64: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64),
+    lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
+    backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
 }
 
 /// The kernels of `isa` if this machine runs it and it has vector kernels.
@@ -328,6 +333,9 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             columns: x86::avx512::columns,
             dot: x86::avx512::dot,
             vjp: x86::avx512::vjp,
+            rows64: x86_f64::avx512::rows,
+            lse_rows64: x86_f64::avx512::lse_rows,
+            backward_rows64: x86_f64::avx512::backward_rows,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -340,6 +348,9 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             columns: x86::avx2::columns,
             dot: x86::avx2::dot,
             vjp: x86::avx2::vjp,
+            rows64: x86_f64::avx2::rows,
+            lse_rows64: x86_f64::avx2::lse_rows,
+            backward_rows64: x86_f64::avx2::backward_rows,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -414,17 +425,7 @@ pub(crate) fn rows_f64(
 ) -> bool {
     use rayon::prelude::*;
     debug_assert_eq!(x.len(), y.len());
-    #[cfg(target_arch = "x86_64")]
-    let rows: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64) = match isa {
-        Isa::Avx512 if isa.is_available() => x86_f64::avx512::rows,
-        Isa::Avx2 if isa.is_available() => x86_f64::avx2::rows,
-        _ => return false,
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let rows: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64) = {
-        let _ = (isa, op, x, y, len, fallback);
-        return false;
-    };
+    let Some(rows) = kernels(isa).map(|k| k.rows64) else { return false };
     if len == 0 {
         return true;
     }
@@ -457,7 +458,6 @@ pub(crate) fn rows_half(
     y: &mut [u16],
     len: usize,
 ) -> Option<Vec<usize>> {
-    use rayon::prelude::*;
     if len == 0 || x.len() != y.len() {
         return None;
     }
@@ -481,6 +481,7 @@ pub(crate) fn rows_half(
     }
     #[cfg(target_arch = "x86_64")]
     {
+        use rayon::prelude::*;
         let mut rejected = Vec::new();
         if len > CHUNK {
             for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
@@ -538,17 +539,7 @@ pub(crate) fn logsumexp_rows_f64(
     fallback: &LseFallback64,
 ) -> bool {
     use rayon::prelude::*;
-    #[cfg(target_arch = "x86_64")]
-    let lse: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64) = match isa {
-        Isa::Avx512 if isa.is_available() => x86_f64::avx512::lse_rows,
-        Isa::Avx2 if isa.is_available() => x86_f64::avx2::lse_rows,
-        _ => return false,
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let lse: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64) = {
-        let _ = (isa, x, out, len, fallback);
-        return false;
-    };
+    let Some(lse) = kernels(isa).map(|k| k.lse_rows64) else { return false };
     if parallel(x.len()) && x.len() > len {
         let rows_per_task = (TASK / len).max(1);
         x.par_chunks(rows_per_task * len).zip(out.par_chunks_mut(rows_per_task)).for_each(|(xs, os)| {
@@ -575,17 +566,7 @@ pub(crate) fn softmax_backward_rows_f64(
     fallback: &BackwardFallback64,
 ) -> bool {
     use rayon::prelude::*;
-    #[cfg(target_arch = "x86_64")]
-    let backward: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64) = match isa {
-        Isa::Avx512 if isa.is_available() => x86_f64::avx512::backward_rows,
-        Isa::Avx2 if isa.is_available() => x86_f64::avx2::backward_rows,
-        _ => return false,
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let backward: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64) = {
-        let _ = (isa, y, dy, dx, len, fallback);
-        return false;
-    };
+    let Some(backward) = kernels(isa).map(|k| k.backward_rows64) else { return false };
     if len == 0 {
         return true;
     }

@@ -13,7 +13,7 @@
 //!    with a compensated (TwoSum) accumulator per lane, the `lo` parts plainly; the maximum's
 //!    ties (whose terms are exactly 1) are counted apart;
 //! 3. softmax: the pair recomputed and multiplied by `1/s` (a double-double) with one rounding,
-//!    the ties set to `RN(1/(c + rest))`; log-softmax: `RN((x − m) − ln s)` with both
+//!    the ties (whose pair is exactly 1) getting `RN(1/(c + rest))` from it; log-softmax: `RN((x − m) − ln s)` with both
 //!    subtractions error-free and one final rounding.
 //!
 //! The error per output is 0.5 ulp for the final rounding plus about 2⁻⁵⁴ relative for the
@@ -422,29 +422,30 @@ unsafe fn sum_pass<S: SimdD>(x: &[f64], c: &Consts<S>) -> (f64, Dd) {
     (f64::from(ties), combine(&acc))
 }
 
-/// Pass 3 of softmax: `RN((hi + lo)·(rh + rl))·2^k`, the ties of the maximum set to `top`.
+/// Pass 3 of softmax: `RN((hi + lo)·(rh + rl))·2^k`. A tie of the maximum has `r = 0`, so its
+/// pair is exactly `1 + 0` and its output exactly `RN(1/s)`: nothing to patch afterwards.
 #[inline(always)]
-unsafe fn exp_scale_pass<S: SimdD>(x: &[f64], y: &mut [f64], c: &Consts<S>, r: Dd, top: f64) {
+unsafe fn exp_scale_pass<S: SimdD>(x: &[f64], y: &mut [f64], c: &Consts<S>, r: Dd) {
     let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
-    let (rh, rl, top) = (S::splat(r.hi), S::splat(r.lo), S::splat(top));
+    let (rh, rl) = (S::splat(r.hi), S::splat(r.lo));
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            quotient(c, S::load(px.add(i)), rh, rl, top).store(py.add(i));
+            quotient(c, S::load(px.add(i)), rh, rl).store(py.add(i));
             i += l;
         }
         if i < n {
             let v = S::load_part(px.add(i), n - i, f64::NEG_INFINITY);
-            quotient(c, v, rh, rl, top).store_part(py.add(i), n - i);
+            quotient(c, v, rh, rl).store_part(py.add(i), n - i);
         }
     }
 }
 
-/// `RN((hi + lo)·(rh + rl))·2^k` for the terms of `v`, `top` for the ties of the maximum.
+/// `RN((hi + lo)·(rh + rl))·2^k` for the terms of `v`.
 #[inline(always)]
-fn quotient<S: SimdD>(c: &Consts<S>, v: S, rh: S, rl: S, top: S) -> S {
+fn quotient<S: SimdD>(c: &Consts<S>, v: S, rh: S, rl: S) -> S {
     let (hi, lo, k) = c.exp_parts(v);
-    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(k).blend(v.eq(c.max), top)
+    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(k)
 }
 
 /// `(a + b, error)` lane by lane (TwoSum).
@@ -527,8 +528,7 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
     match op {
         Op::Softmax => {
             let r = Dd::ONE.div(rest.add_f64(ties));
-            let top = r.to_f64();
-            unsafe { exp_scale_pass::<S>(x, y, &c, r, top) };
+            unsafe { exp_scale_pass::<S>(x, y, &c, r) };
         }
         Op::LogSoftmax => {
             let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));

@@ -28,14 +28,18 @@ const LN2_LO: f32 = 1.428_606_8e-6;
 /// Below `x − m = −104` no half output can be reached (`e⁻⁹²` is under the smallest `bf16`).
 const FLOOR: f32 = -104.0;
 
-/// Loads and stores of one half type with one vector width.
-trait HalfIo<S: Simd> {
+/// The constants of one half type.
+trait HalfFormat {
     /// The bits of `−inf`.
     const NEG_INF: u16;
     /// The largest finite value, and the `f32` halfway between it and the next power of two,
     /// which `Element::from_f64` rounds down to it (not up to infinity).
     const MAX: f32;
     const EDGE: f32;
+}
+
+/// Loads and stores of one half type with one vector width.
+trait HalfIo<S: Simd>: HalfFormat {
     unsafe fn load(p: *const u16) -> S;
     unsafe fn store(v: S, p: *mut u16);
 }
@@ -43,10 +47,19 @@ trait HalfIo<S: Simd> {
 struct F16;
 struct Bf16;
 
-impl HalfIo<V16> for F16 {
+impl HalfFormat for F16 {
     const NEG_INF: u16 = 0xFC00;
     const MAX: f32 = 65504.0;
     const EDGE: f32 = 65520.0;
+}
+
+impl HalfFormat for Bf16 {
+    const NEG_INF: u16 = 0xFF80;
+    const MAX: f32 = f32::from_bits(0x7F7F_0000);
+    const EDGE: f32 = f32::from_bits(0x7F7F_8000);
+}
+
+impl HalfIo<V16> for F16 {
     #[inline(always)]
     unsafe fn load(p: *const u16) -> V16 {
         unsafe { V16(_mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))) }
@@ -61,9 +74,6 @@ impl HalfIo<V16> for F16 {
 }
 
 impl HalfIo<V16> for Bf16 {
-    const NEG_INF: u16 = 0xFF80;
-    const MAX: f32 = f32::from_bits(0x7F7F_0000);
-    const EDGE: f32 = f32::from_bits(0x7F7F_8000);
     #[inline(always)]
     unsafe fn load(p: *const u16) -> V16 {
         unsafe {
@@ -84,9 +94,6 @@ impl HalfIo<V16> for Bf16 {
 }
 
 impl HalfIo<V8> for F16 {
-    const NEG_INF: u16 = 0xFC00;
-    const MAX: f32 = 65504.0;
-    const EDGE: f32 = 65520.0;
     #[inline(always)]
     unsafe fn load(p: *const u16) -> V8 {
         unsafe { V8(_mm256_cvtph_ps(_mm_loadu_si128(p.cast()))) }
@@ -98,9 +105,6 @@ impl HalfIo<V8> for F16 {
 }
 
 impl HalfIo<V8> for Bf16 {
-    const NEG_INF: u16 = 0xFF80;
-    const MAX: f32 = f32::from_bits(0x7F7F_0000);
-    const EDGE: f32 = f32::from_bits(0x7F7F_8000);
     #[inline(always)]
     unsafe fn load(p: *const u16) -> V8 {
         unsafe {
@@ -244,10 +248,11 @@ unsafe fn sum_pass<S: Simd, H: HalfIo<S>>(x: &[u16], c: &Consts<S>) -> (f64, f64
     (f64::from(ties), acc[0].reduce_add() + acc[1].reduce_add())
 }
 
-/// Pass 3 of softmax: `exp(x − m)·(1/s)`, the ties of the maximum set to `top`.
+/// Pass 3 of softmax: `exp(x − m)·(1/s)` (exactly `1/s` at a tie of the maximum, whose `exp`
+/// is exactly 1).
 #[inline(always)]
-fn softmax_out<S: Simd>(c: &Consts<S>, v: S, r: S, top: S) -> S {
-    c.exp(v).mul(r).blend(v.eq(c.max), top)
+fn softmax_out<S: Simd>(c: &Consts<S>, v: S, r: S) -> S {
+    c.exp(v).mul(r)
 }
 
 /// Pass 3 of log-softmax: `(x − m) − ln s`, with `Element::from_f64`'s rounding at the edge.
@@ -279,15 +284,15 @@ unsafe fn out<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], max: f32,
     let mut i = 0;
     match op {
         Op::Softmax => {
-            let (r, top) = (S::splat(param as f32), S::splat(param as f32));
+            let r = S::splat(param as f32);
             unsafe {
                 while i + l <= n {
-                    H::store(softmax_out(&c, H::load(px.add(i)), r, top), py.add(i));
+                    H::store(softmax_out(&c, H::load(px.add(i)), r), py.add(i));
                     i += l;
                 }
                 if i < n {
                     let v = load_part::<S, H>(px.add(i), n - i, H::NEG_INF);
-                    store_part::<S, H>(softmax_out(&c, v, r, top), py.add(i), n - i);
+                    store_part::<S, H>(softmax_out(&c, v, r), py.add(i), n - i);
                 }
             }
         }
