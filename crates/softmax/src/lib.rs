@@ -157,8 +157,9 @@
 //!   within the bound; where the output alone is strided, the result is computed as if it were
 //!   contiguous. Large batches and long rows are shared among the threads of the current
 //!   `rayon` pool (`RAYON_NUM_THREADS`, or `ThreadPool::install`); rows longer than 2¹⁶ are
-//!   always cut into the same chunks and merged in order, so results are bitwise the same for
-//!   any number of threads.
+//!   always cut into the same chunks and merged in order, and so is a non-last axis longer than
+//!   1024 (in chunks of 1024 entries of 64 columns), so results are bitwise the same for any
+//!   number of threads.
 #![deny(missing_docs)]
 // The portable kernels need no `unsafe`; the vectorised ones (`kernels/fast`) allow it there only.
 #![deny(unsafe_code)]

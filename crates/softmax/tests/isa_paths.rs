@@ -375,13 +375,42 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
 /// same special values.
 fn column_failures(isa: Isa) -> Vec<String> {
     let mut rng = Rng(21);
-    let mut failures = Vec::new();
+    let mut cases = Vec::new();
     for shape in [[5usize, 37, 19], [3, 70, 1], [1, 200, 40], [2, 3, 33]] {
         let mut x = ndarray::Array3::from_shape_simple_fn(shape, || (rng.normal() * 30.0) as f32);
         x[[0, 1, 0]] = f32::NAN;
         x[[shape[0] - 1, 2, shape[2] - 1]] = f32::INFINITY;
         x[[0, 0, shape[2] / 2]] = 3000.0;
         x[[0, 2, 0]] = f32::NEG_INFINITY;
+        cases.push(x);
+    }
+    // An axis long enough to be cut into chunks of 1024 (merged per column), with columns whose
+    // chunks differ: one chunk far below the rest (summed again against the column's maximum),
+    // one of `−inf`, a column far below throughout, ties of the maximum in two chunks, NaN, `+inf`
+    // and a maximum beyond the range in one chunk only; 70 columns (a partial band).
+    let mut x = ndarray::Array3::from_shape_simple_fn([2, 2500, 70], || (rng.normal() * 30.0) as f32);
+    for o in 0..2 {
+        for kk in 1024..2048 {
+            x[[o, kk, 5]] = -3000.0 - kk as f32 * 0.25;
+            x[[o, kk, 13]] = -2900.0 + kk as f32 * 0.01;
+            x[[o, kk - 1024, 6]] = f32::NEG_INFINITY;
+            x[[o, kk + 452, 13]] = f32::NEG_INFINITY;
+        }
+        for kk in 0..2500 {
+            x[[o, kk, 7]] = -2800.0 - (kk % 97) as f32;
+        }
+        x[[o, 10, 8]] = 200.0;
+        x[[o, 2000, 8]] = 200.0;
+        x[[o, 2100, 9]] = 150.0;
+        x[[o, 2200, 10]] = f32::NAN;
+        x[[o, 1500, 11]] = f32::INFINITY;
+        x[[o, 30, 12]] = 3000.0;
+        x[[o, 2499, 69]] = 120.0;
+    }
+    cases.push(x);
+    let mut failures = Vec::new();
+    for x in cases {
+        let shape = x.shape().to_vec();
         let wide = x.mapv(f64::from);
         for axis in 0..2 {
             let o = Options::new().axis(axis);

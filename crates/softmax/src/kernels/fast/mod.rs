@@ -285,6 +285,35 @@ pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 /// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, for a range of columns,
 /// rejected columns listed.
 type ColumnsFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, (usize, usize), &mut Vec<(usize, usize)>);
+/// `(x, start, inner, rows, width, given maxima, out)`: see `x86::avx512::column_stats`.
+type ColumnStatsFn = unsafe fn(&[f32], usize, usize, usize, usize, Option<&[f32]>, &mut [ColumnPart]);
+/// `(op, x, y, start, inner, rows, width, stats)`: see `x86::avx512::column_apply`.
+type ColumnApplyFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, usize, usize, &[Stats]);
+
+/// Columns of one call of the column kernels: four vectors of 16 lanes side by side.
+pub(crate) const COLUMN_BAND: usize = 64;
+
+/// What passes 1 and 2 found in one column over a range of its axis.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ColumnPart {
+    /// The statistics relative to the range's own maximum.
+    Summed(Stats),
+    /// The range lies wholly far below the reduction's range (or is `−inf`), with this
+    /// maximum: summed later against the whole column's.
+    Later(f32),
+    /// A NaN, `+inf` or a maximum above `MAX_ABS_MAX`: the column goes to the portable path.
+    Reject,
+}
+
+/// Stand-in statistics of a column the vector path does not take: its lanes compute something
+/// harmless, which the caller overwrites.
+pub(crate) const PLACEHOLDER: Stats = Stats { max: 0.0, e_max: 1.0, ties: 1.0, rest: 0.0 };
+
+/// A non-last axis longer than this is cut into chunks of this many entries, always (whatever
+/// the number of threads), as long rows are cut into [`CHUNK`]s: each chunk of a band of
+/// columns (at most 64 × 1024 values, 256 KiB) takes its maxima and then its sums while it is in
+/// L2, the chunks run in parallel, and their statistics are merged in order.
+pub(crate) const AXIS_CHUNK: usize = 1024;
 
 /// The output pointer shared by tasks that write disjoint columns.
 #[derive(Clone, Copy)]
@@ -310,6 +339,8 @@ struct Kernels {
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
     columns: ColumnsFn,
+    column_stats: ColumnStatsFn,
+    column_apply: ColumnApplyFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
     vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
     /// The `f64` kernels (see `x86_f64`).
@@ -331,6 +362,8 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             log: x86::avx512::log,
             backward_rows: x86::avx512::backward_rows,
             columns: x86::avx512::columns,
+            column_stats: x86::avx512::column_stats,
+            column_apply: x86::avx512::column_apply,
             dot: x86::avx512::dot,
             vjp: x86::avx512::vjp,
             rows64: x86_f64::avx512::rows,
@@ -346,6 +379,8 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             log: x86::avx2::log,
             backward_rows: x86::avx2::backward_rows,
             columns: x86::avx2::columns,
+            column_stats: x86::avx2::column_stats,
+            column_apply: x86::avx2::column_apply,
             dot: x86::avx2::dot,
             vjp: x86::avx2::vjp,
             rows64: x86_f64::avx2::rows,
@@ -704,6 +739,9 @@ pub(crate) fn columns_f32(
     use rayon::prelude::*;
     let k_ = kernels(isa)?;
     assert_eq!(x.len(), y.len());
+    if k > AXIS_CHUNK {
+        return Some(columns_chunked(k_, op, x, y, k, inner));
+    }
     let block = k * inner;
     let outer = x.len() / block;
     if !parallel(x.len()) {
@@ -749,6 +787,118 @@ pub(crate) fn columns_f32(
         })
         .collect();
     Some(parts.concat())
+}
+
+/// [`columns_f32`] for an axis longer than [`AXIS_CHUNK`]: tasks of one chunk of the axis of
+/// one band of [`COLUMN_BAND`] columns; each column's chunks merged in order with the
+/// `(max, sum)` monoid as in [`long_stats`].
+fn columns_chunked(
+    kn: &Kernels,
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    k: usize,
+    inner: usize,
+) -> Vec<(usize, usize)> {
+    use rayon::prelude::*;
+    let outer = x.len() / (k * inner);
+    let (bands, chunks) = (inner.div_ceil(COLUMN_BAND), k.div_ceil(AXIS_CHUNK));
+    let width = |band: usize| (inner - (band % bands) * COLUMN_BAND).min(COLUMN_BAND);
+    // Task `t = band·chunks + c`, where `band = o·bands + b` counts bands over all blocks:
+    // `(start, rows, width)`.
+    let geometry = |t: usize| {
+        let (band, c) = (t / chunks, t % chunks);
+        let (o, b) = (band / bands, band % bands);
+        let rows = (k - c * AXIS_CHUNK).min(AXIS_CHUNK);
+        (o * k * inner + c * AXIS_CHUNK * inner + b * COLUMN_BAND, rows, width(band))
+    };
+    let stats_of = |t: usize, given: Option<&[f32]>| {
+        let (start, rows, width) = geometry(t);
+        let mut parts = vec![ColumnPart::Reject; width];
+        // SAFETY: `kernels` checked that the machine runs the instruction set; the task's
+        // entries are in `x` (`start + (rows − 1)·inner + width ≤ x.len()`).
+        unsafe { (kn.column_stats)(x, start, inner, rows, width, given, &mut parts) };
+        parts
+    };
+    let tasks = outer * bands * chunks;
+    let mut parts: Vec<Vec<ColumnPart>> = if parallel(x.len()) {
+        (0..tasks).into_par_iter().map(|t| stats_of(t, None)).collect()
+    } else {
+        (0..tasks).map(|t| stats_of(t, None)).collect()
+    };
+    let mut rejected = Vec::new();
+    let mut stats = Vec::with_capacity(outer * bands);
+    for band in 0..outer * bands {
+        let (w, tasks) = (width(band), band * chunks..(band + 1) * chunks);
+        // The whole columns' maxima; a column with a rejected chunk, or far below throughout,
+        // goes to the portable path.
+        let mut maxima = vec![0.0f32; w];
+        let mut ok = vec![true; w];
+        for lane in 0..w {
+            let mut max = f32::NEG_INFINITY;
+            for t in tasks.clone() {
+                match parts[t][lane] {
+                    ColumnPart::Summed(st) => max = max.max(st.max),
+                    ColumnPart::Later(m) => max = max.max(m),
+                    ColumnPart::Reject => ok[lane] = false,
+                }
+            }
+            ok[lane] &= max.abs() <= MAX_ABS_MAX;
+            maxima[lane] = if ok[lane] { max } else { 0.0 };
+        }
+        // Chunks far below their column's maximum are summed again against it.
+        for t in tasks.clone() {
+            let later =
+                |lane: usize, parts: &[ColumnPart]| ok[lane] && matches!(parts[lane], ColumnPart::Later(_));
+            if (0..w).any(|lane| later(lane, &parts[t])) {
+                let again = stats_of(t, Some(&maxima));
+                for lane in 0..w {
+                    if later(lane, &parts[t]) {
+                        parts[t][lane] = again[lane];
+                    }
+                }
+            }
+        }
+        let mut column = vec![PLACEHOLDER; w];
+        for lane in 0..w {
+            let max = maxima[lane];
+            let j = Stats::shift(max);
+            let (mut count, mut rest) = (0.0, 0.0);
+            for t in tasks.clone() {
+                match parts[t][lane] {
+                    ColumnPart::Summed(st) if st.max == max => {
+                        count += st.ties;
+                        rest += st.rest;
+                    }
+                    ColumnPart::Summed(st) => {
+                        let scale = 2f64.powi((Stats::shift(st.max) - j) as i32);
+                        rest += (st.ties * st.e_max + st.rest) * scale;
+                    }
+                    ColumnPart::Later(_) | ColumnPart::Reject => ok[lane] = false,
+                }
+            }
+            if ok[lane] && rest.is_finite() {
+                column[lane] = Stats::new(max, count, rest);
+            } else {
+                rejected.push((band / bands, (band % bands) * COLUMN_BAND + lane));
+            }
+        }
+        stats.push(column);
+    }
+    // Pass 3.
+    let out = SharedOut(y.as_mut_ptr());
+    let apply = |t: usize| {
+        let (start, rows, width) = geometry(t);
+        // SAFETY: as above; each task writes only its own entries of `y`, and nothing reads `y`
+        // until every task is done.
+        unsafe { (kn.column_apply)(op, x, out.get(), start, inner, rows, width, &stats[t / chunks]) };
+    };
+    if parallel(x.len()) {
+        (0..tasks).into_par_iter().for_each(apply);
+    } else {
+        (0..tasks).for_each(apply);
+    }
+    rejected
 }
 
 /// Passes 1 and 2 of a short row (at most [`CHUNK`] elements), or `None` for a row the vector

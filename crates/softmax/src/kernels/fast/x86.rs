@@ -4,7 +4,10 @@
 
 use std::arch::x86_64::*;
 
-use super::{BackwardFallback, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
+use super::{
+    BackwardFallback, COLUMN_BAND, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, PLACEHOLDER,
+    Stats, Ties,
+};
 
 pub(super) mod half;
 
@@ -768,14 +771,27 @@ unsafe fn columns<S: Simd>(
     columns: (usize, usize),
     rejected: &mut Vec<(usize, usize)>,
 ) {
-    let band = BAND * S::LANES;
     let outer = x.len() / (k * inner);
+    let mut parts = [ColumnPart::Reject; COLUMN_BAND];
+    let mut stats = [PLACEHOLDER; COLUMN_BAND];
     for o in 0..outer {
         let base = o * k * inner;
         let mut j0 = columns.0;
         while j0 < columns.1 {
-            let width = (columns.1 - j0).min(band);
-            unsafe { column_band::<S>(op, x, y, base + j0, k, inner, width, o, j0, rejected) };
+            let width = (columns.1 - j0).min(COLUMN_BAND);
+            let start = base + j0;
+            unsafe { column_stats::<S>(x, start, inner, k, width, None, &mut parts[..width]) };
+            for (lane, (part, st)) in parts.iter().zip(stats.iter_mut()).take(width).enumerate() {
+                *st = match *part {
+                    ColumnPart::Summed(s) => s,
+                    // The whole column is far below the reduction's range: the portable path.
+                    ColumnPart::Later(_) | ColumnPart::Reject => {
+                        rejected.push((o, j0 + lane));
+                        PLACEHOLDER
+                    }
+                };
+            }
+            unsafe { column_apply::<S>(op, x, y, start, inner, k, width, &stats[..width]) };
             j0 += width;
         }
     }
@@ -797,47 +813,103 @@ unsafe fn store_n<S: Simd>(v: S, p: *mut f32, full: bool, n: usize) {
 /// reads `BAND·LANES` contiguous values of every row of the axis (whole cache lines, in order).
 const BAND: usize = 4;
 
+/// Passes 1 and 2 of `width ≤ COLUMN_BAND` columns over `rows` entries of the axis, the first
+/// at `x[start]`, the next `inner` further on, and so on: per column, its maximum and its sum
+/// relative to it (or, given maxima, the sums relative to those, and no pass 1).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn column_stats<S: Simd>(
+    x: &[f32],
+    start: usize,
+    inner: usize,
+    rows: usize,
+    width: usize,
+    given: Option<&[f32]>,
+    out: &mut [ColumnPart],
+) {
+    let band = BAND * S::LANES;
+    let mut j = 0;
+    while j < width {
+        let w = (width - j).min(band);
+        let given = given.map(|g| &g[j..j + w]);
+        unsafe { band_stats::<S>(x, start + j, inner, rows, w, given, &mut out[j..j + w]) };
+        j += w;
+    }
+}
+
+/// Pass 3 of `width ≤ COLUMN_BAND` columns over `rows` entries of the axis (laid out as in
+/// [`column_stats`]), given each column's statistics.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn column_apply<S: Simd>(
+    op: Op,
+    x: &[f32],
+    y: *mut f32,
+    start: usize,
+    inner: usize,
+    rows: usize,
+    width: usize,
+    stats: &[Stats],
+) {
+    let band = BAND * S::LANES;
+    let mut j = 0;
+    while j < width {
+        let w = (width - j).min(band);
+        unsafe { band_apply::<S>(op, x, y, start + j, inner, rows, w, &stats[j..j + w]) };
+        j += w;
+    }
+}
+
+/// [`column_stats`] for one band (`width ≤ BAND·LANES`).
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::needless_range_loop, reason = "blocks and lanes index several parallel arrays")]
 #[inline(always)]
-unsafe fn column_band<S: Simd>(
-    op: Op,
+unsafe fn band_stats<S: Simd>(
     x: &[f32],
-    py: *mut f32,
     start: usize,
-    k: usize,
     inner: usize,
+    rows: usize,
     width: usize,
-    o: usize,
-    j0: usize,
-    rejected: &mut Vec<(usize, usize)>,
+    given: Option<&[f32]>,
+    out: &mut [ColumnPart],
 ) {
     let (px, l) = (x.as_ptr(), S::LANES);
     let nb = width.div_ceil(l);
     // Block `b` holds `lanes(b)` columns; only the last may be partial.
     let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
-    // Pass 1: the maximum of each column.
     let mut max = [S::splat(f32::NEG_INFINITY); BAND];
-    for kk in 0..k {
-        let row = start + kk * inner;
+    if let Some(given) = given {
         for (b, m) in max.iter_mut().enumerate().take(nb) {
-            let n = lanes(b);
-            *m = m.max(unsafe { load_n::<S>(px.add(row + b * l), n == l, n, f32::NEG_INFINITY) });
+            *m = unsafe { load_n::<S>(given.as_ptr().add(b * l), lanes(b) == l, lanes(b), 0.0) };
         }
-    }
-    // A column the vector path does not take is handed back on its own (whatever else shares
-    // its band, so that the results do not depend on how columns are banded); its lanes go on
-    // with a harmless maximum, and their outputs are overwritten by the caller.
-    let mut bad = [0u32; BAND];
-    for (b, m) in max.iter_mut().enumerate().take(nb) {
-        let mut values = m.lanes();
-        for (lane, v) in values.iter_mut().enumerate().take(lanes(b)) {
-            if v.is_nan() || v.abs() > MAX_ABS_MAX {
-                bad[b] |= 1 << lane;
-                *v = 0.0;
+    } else {
+        // Pass 1: the maximum of each column.
+        for kk in 0..rows {
+            let row = start + kk * inner;
+            for (b, m) in max.iter_mut().enumerate().take(nb) {
+                let n = lanes(b);
+                *m = m.max(unsafe { load_n::<S>(px.add(row + b * l), n == l, n, f32::NEG_INFINITY) });
             }
         }
-        if bad[b] != 0 {
+    }
+    // A column whose maximum is out of the reduction's range goes on with a harmless one (so
+    // that what a column gets never depends on its neighbours): it is rejected, or, wholly far
+    // below (or `−inf`), reported for summing against a larger maximum found elsewhere.
+    let mut part = [[ColumnPart::Reject; 16]; BAND];
+    for (b, m) in max.iter_mut().enumerate().take(nb) {
+        let mut values = m.lanes();
+        let mut changed = false;
+        for (lane, v) in values.iter_mut().enumerate().take(lanes(b)) {
+            if v.is_nan() || v.abs() > MAX_ABS_MAX {
+                part[b][lane] = if *v < -MAX_ABS_MAX { ColumnPart::Later(*v) } else { ColumnPart::Reject };
+                *v = 0.0;
+                changed = true;
+            } else {
+                // Marks the lane as summed (filled in below).
+                part[b][lane] = ColumnPart::Summed(PLACEHOLDER);
+            }
+        }
+        if changed {
             *m = unsafe { S::load(values.as_ptr()) };
         }
     }
@@ -845,7 +917,7 @@ unsafe fn column_band<S: Simd>(
     let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
     let mut acc = [S::acc_zero(); BAND];
     let (mut lo_acc, mut ties) = ([S::splat(0.0); BAND], [S::splat(0.0); BAND]);
-    for kk in 0..k {
+    for kk in 0..rows {
         let row = start + kk * inner;
         for b in 0..nb {
             let (n, at) = (lanes(b), row + b * l);
@@ -858,36 +930,60 @@ unsafe fn column_band<S: Simd>(
             ties[b] = ties[b].add(S::ones_where(eq));
         }
     }
-    let mut stats = [[Stats { max: 0.0, e_max: 1.0, ties: 1.0, rest: 0.0 }; 16]; BAND];
     for b in 0..nb {
         let (m, sums, los, counts) =
             (max[b].lanes(), S::acc_lanes(acc[b]), lo_acc[b].lanes(), ties[b].lanes());
         for lane in 0..lanes(b) {
             let st = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
-            if !st.rest.is_finite() {
-                bad[b] |= 1 << lane;
-            } else {
-                stats[b][lane] = st;
-            }
+            // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
+            out[b * l + lane] = match part[b][lane] {
+                _ if !st.rest.is_finite() => ColumnPart::Reject,
+                ColumnPart::Summed(_) => ColumnPart::Summed(st),
+                other => other,
+            };
         }
     }
-    for (b, &bits) in bad.iter().enumerate().take(nb) {
-        rejected
-            .extend((0..lanes(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, j0 + b * l + lane)));
-    }
-    // Pass 3.
+}
+
+/// [`column_apply`] for one band (`width ≤ BAND·LANES`).
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop, reason = "blocks and lanes index several parallel arrays")]
+#[inline(always)]
+unsafe fn band_apply<S: Simd>(
+    op: Op,
+    x: &[f32],
+    py: *mut f32,
+    start: usize,
+    inner: usize,
+    rows: usize,
+    width: usize,
+    stats: &[Stats],
+) {
+    let (px, l) = (x.as_ptr(), S::LANES);
+    let nb = width.div_ceil(l);
+    let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
+    let lane_values = |b: usize, f: &dyn Fn(&Stats) -> f32| {
+        let mut v = [0.0f32; 16];
+        for lane in 0..lanes(b) {
+            v[lane] = f(&stats[b * l + lane]);
+        }
+        // SAFETY: 16 values, at least one vector.
+        unsafe { S::load(v.as_ptr()) }
+    };
+    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| {
+        if b < nb { Consts::lanewise(lane_values(b, &|s| s.max)) } else { Consts::new(0.0) }
+    });
     match op {
         Op::Softmax => {
             let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
             for b in 0..nb {
-                let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
-                for lane in 0..lanes(b) {
-                    (rh[lane], rl[lane]) = super::reciprocal_pair(&stats[b][lane]);
-                    top[lane] = stats[b][lane].top_probability();
-                }
-                scale[b] = unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
+                scale[b] = (
+                    lane_values(b, &|s| super::reciprocal_pair(s).0),
+                    lane_values(b, &|s| super::reciprocal_pair(s).1),
+                    lane_values(b, &|s| s.top_probability()),
+                );
             }
-            for kk in 0..k {
+            for kk in 0..rows {
                 let row = start + kk * inner;
                 for b in 0..nb {
                     let (n, at) = (lanes(b), row + b * l);
@@ -902,11 +998,11 @@ unsafe fn column_band<S: Simd>(
             let mut ml = [([0.0f64; 16], [0.0f64; 16]); BAND];
             for b in 0..nb {
                 for lane in 0..lanes(b) {
-                    ml[b].0[lane] = f64::from(stats[b][lane].max);
-                    ml[b].1[lane] = stats[b][lane].ln_sum();
+                    ml[b].0[lane] = f64::from(stats[b * l + lane].max);
+                    ml[b].1[lane] = stats[b * l + lane].ln_sum();
                 }
             }
-            for kk in 0..k {
+            for kk in 0..rows {
                 let row = start + kk * inner;
                 for b in 0..nb {
                     let (n, at) = (lanes(b), row + b * l);
@@ -954,6 +1050,41 @@ macro_rules! entry_points {
                 rejected: &mut Vec<(usize, usize)>,
             ) {
                 unsafe { super::columns::<$v>(op, x, y, k, inner, columns, rejected) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; the entries `start + kk·inner + j` for `kk < rows`, `j < width`
+            /// are in `x`, `width ≤ COLUMN_BAND` and `out` (and `given`) hold `width` lanes.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub unsafe fn column_stats(
+                x: &[f32],
+                start: usize,
+                inner: usize,
+                rows: usize,
+                width: usize,
+                given: Option<&[f32]>,
+                out: &mut [ColumnPart],
+            ) {
+                unsafe { super::column_stats::<$v>(x, start, inner, rows, width, given, out) }
+            }
+
+            /// # Safety
+            /// As [`column_stats`]; `y` has room for the same entries, which nothing else
+            /// touches meanwhile, and `stats` holds `width` lanes.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub unsafe fn column_apply(
+                op: Op,
+                x: &[f32],
+                y: *mut f32,
+                start: usize,
+                inner: usize,
+                rows: usize,
+                width: usize,
+                stats: &[Stats],
+            ) {
+                unsafe { super::column_apply::<$v>(op, x, y, start, inner, rows, width, stats) }
             }
 
             /// # Safety
