@@ -370,7 +370,8 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Softmax and log-softmax of contiguous arrays along a non-last axis (the column kernels),
+/// Softmax and log-softmax of contiguous arrays along a non-last axis (the column kernels) and
+/// along the last (the row kernels; short rows through the column kernels),
 /// against the `f64` exact path rounded to `f32`: within 2 ulp for outputs of normal size, and the
 /// same special values.
 fn column_failures(isa: Isa) -> Vec<String> {
@@ -408,11 +409,28 @@ fn column_failures(isa: Isa) -> Vec<String> {
         x[[o, 2499, 69]] = 120.0;
     }
     cases.push(x);
+    // Batches of short rows (the last axis; they go through the column kernels, 64 rows to a
+    // block, one row per lane), with rows the kernels hand back among them: NaN, `+inf`, a
+    // maximum beyond the range, a row far below throughout, all `−inf`, all tied.
+    for len in [2usize, 3, 5, 8, 10, 16] {
+        let mut x = ndarray::Array3::from_shape_simple_fn([1, 150, len], || (rng.normal() * 30.0) as f32);
+        x[[0, 3, 0]] = f32::NAN;
+        x[[0, 4, len - 1]] = f32::INFINITY;
+        x[[0, 5, len / 2]] = 3000.0;
+        for kk in 0..len {
+            x[[0, 6, kk]] = -3000.0 - kk as f32;
+            x[[0, 7, kk]] = f32::NEG_INFINITY;
+            x[[0, 8, kk]] = 7.5;
+        }
+        x[[0, 9, 1]] = f32::NEG_INFINITY;
+        x[[0, 149, 0]] = 2000.0;
+        cases.push(x);
+    }
     let mut failures = Vec::new();
     for x in cases {
         let shape = x.shape().to_vec();
         let wide = x.mapv(f64::from);
-        for axis in 0..2 {
+        for axis in 0..3 {
             let o = Options::new().axis(axis);
             let pairs = [
                 (softmax::softmax(&x, &o).unwrap(), softmax::softmax(&wide, &o).unwrap()),

@@ -37,6 +37,9 @@ fn any_thread_count_gives_the_same_bits() {
         random(&mut rng, 300, 1000, 10.0),
         random(&mut rng, 2, (1 << 18) + 5, 10.0),
         random(&mut rng, 1, 1 << 20, 30.0),
+        // Short rows: blocks of 64 rows through the column kernels.
+        random(&mut rng, 20_001, 10, 30.0),
+        random(&mut rng, 40_000, 3, 30.0),
     ];
     // Rows handed back to the portable path in the middle of a parallel batch.
     let mut mixed = random(&mut rng, 600, 200, 5.0);

@@ -21,8 +21,9 @@ const EXP_ZERO_BELOW: f64 = -762.0;
 const EXP_INF_ABOVE: f64 = 1400.0;
 
 /// `1/k!` for k = 0..=14: Taylor coefficients of `exp`. The double-double path uses k = 3..=14
-/// (truncation after `a^14/14!` leaves under 2⁻⁶³ on `|a| <= ln2/2`), the plain one k = 2..=13.
-const INV_FACT: [f64; 15] = [
+/// (truncation after `a^14/14!` leaves under 2⁻⁶³ on `|a| <= ln2/2`), the plain one k = 2..=13,
+/// the column kernels' statistics k = 0..=13.
+pub(crate) const INV_FACT: [f64; 15] = [
     1.0,
     1.0,
     0.5,

@@ -295,6 +295,7 @@ pub(crate) const COLUMN_BAND: usize = 64;
 
 /// What passes 1 and 2 found in one column over a range of its axis.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, reason = "only the x86 kernels build parts"))]
 pub(crate) enum ColumnPart {
     /// The statistics relative to the range's own maximum.
     Summed(Stats),
@@ -433,17 +434,59 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
         for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
             long_row(k, op, xr, yr, fallback);
         }
-    } else if parallel(x.len()) {
-        let per_task = (TASK / len).max(1) * len;
-        x.par_chunks(per_task).zip(y.par_chunks_mut(per_task)).for_each(|(xs, ys)| {
-            // SAFETY: `kernels` checked that the machine runs this instruction set.
-            unsafe { (k.rows)(op, xs, ys, len, fallback) }
-        });
     } else {
-        // SAFETY: as above.
-        unsafe { (k.rows)(op, x, y, len, fallback) };
+        let batch = |xs: &[f32], ys: &mut [f32]| {
+            if len <= SHORT {
+                short_rows(k, op, xs, ys, len, fallback);
+            } else {
+                // SAFETY: `kernels` checked that the machine runs this instruction set.
+                unsafe { (k.rows)(op, xs, ys, len, fallback) }
+            }
+        };
+        if parallel(x.len()) {
+            let per_task = (TASK / len).max(1) * len;
+            x.par_chunks(per_task).zip(y.par_chunks_mut(per_task)).for_each(|(xs, ys)| batch(xs, ys));
+        } else {
+            batch(x, y);
+        }
     }
     true
+}
+
+/// Rows up to this long go through the column kernels, [`COLUMN_BAND`] rows at a time.
+const SHORT: usize = 16;
+
+/// Rows of `2..=SHORT` elements: a row's fixed costs (its reductions across lanes, its
+/// statistics, the division) would otherwise dominate, one row after another. Each block of
+/// [`COLUMN_BAND`] rows is transposed into scratch, so that the rows become columns, one row per
+/// lane; the column kernels run on it; and the result is transposed back. A row's arithmetic is
+/// that of a column, whatever block it falls in.
+fn short_rows(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
+    let mut xt = [0.0f32; SHORT * COLUMN_BAND];
+    let mut yt = [0.0f32; SHORT * COLUMN_BAND];
+    let mut rejected = Vec::new();
+    for (xb, yb) in x.chunks(len * COLUMN_BAND).zip(y.chunks_mut(len * COLUMN_BAND)) {
+        let n = xb.len() / len;
+        for (kk, col) in xt[..len * n].chunks_exact_mut(n).enumerate() {
+            for (c, r) in col.iter_mut().zip((kk..).step_by(len)) {
+                // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
+                *c = unsafe { *xb.get_unchecked(r) };
+            }
+        }
+        rejected.clear();
+        // SAFETY: `kernels` checked that the machine runs the instruction set; `yt` holds the
+        // `len × n` block the kernel writes.
+        unsafe { (k.columns)(op, &xt[..len * n], yt.as_mut_ptr(), len, n, (0, n), &mut rejected) };
+        for (kk, col) in yt[..len * n].chunks_exact(n).enumerate() {
+            for (&c, r) in col.iter().zip((kk..).step_by(len)) {
+                // SAFETY: as above.
+                unsafe { *yb.get_unchecked_mut(r) = c };
+            }
+        }
+        for &(_, r) in &rejected {
+            fallback(&xb[r * len..(r + 1) * len], &mut yb[r * len..(r + 1) * len]);
+        }
+    }
 }
 
 /// Softmax or log-softmax of each contiguous `f64` row of length `len` with the chosen

@@ -4,6 +4,8 @@
 
 use std::arch::x86_64::*;
 
+use crate::kernels::exp::INV_FACT;
+
 use super::{
     BackwardFallback, COLUMN_BAND, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, PLACEHOLDER,
     Stats, Ties,
@@ -80,7 +82,59 @@ trait Simd: Copy {
     fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
     /// `RN((x − m) − l)` with the arithmetic in `f64`.
     fn log_out(x: Self, m: f64, l: f64) -> Self;
+    /// `f64` vectors of half the lanes each.
+    type W: Wide;
+    /// The lanes widened to `f64` (exactly): the first half, then the second.
+    fn widen(self) -> (Self::W, Self::W);
+    /// The lanes of `lo` then of `hi`, each rounded to `f32`.
+    fn narrow(lo: Self::W, hi: Self::W) -> Self;
+    /// The accumulator's lanes, split as [`Simd::widen`] splits them.
+    fn acc_halves(acc: Self::Acc) -> (Self::W, Self::W);
 }
+
+/// A vector of `f64` lanes (for the per-lane statistics of columns).
+trait Wide: Copy {
+    fn splat(v: f64) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    /// `a·b + c`, rounded once.
+    fn fma(a: Self, b: Self, c: Self) -> Self;
+}
+
+macro_rules! wide {
+    ($t:ident, $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $fma:ident) => {
+        impl Wide for $t {
+            #[inline(always)]
+            fn splat(v: f64) -> Self {
+                unsafe { $set1(v) }
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                unsafe { $add(self, o) }
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                unsafe { $sub(self, o) }
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                unsafe { $mul(self, o) }
+            }
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                unsafe { $div(self, o) }
+            }
+            #[inline(always)]
+            fn fma(a: Self, b: Self, c: Self) -> Self {
+                unsafe { $fma(a, b, c) }
+            }
+        }
+    };
+}
+wide!(__m512d, _mm512_set1_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd, _mm512_fmadd_pd);
+wide!(__m256d, _mm256_set1_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_fmadd_pd);
 
 #[derive(Clone, Copy)]
 struct V16(__m512);
@@ -244,6 +298,25 @@ impl Simd for V16 {
                 _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
             V16(_mm512_castpd_ps(joined))
         }
+    }
+    type W = __m512d;
+    #[inline(always)]
+    fn widen(self) -> (__m512d, __m512d) {
+        let (lo, hi) = halves512(self.0);
+        unsafe { (_mm512_cvtps_pd(lo), _mm512_cvtps_pd(hi)) }
+    }
+    #[inline(always)]
+    fn narrow(lo: __m512d, hi: __m512d) -> Self {
+        unsafe {
+            let (lo, hi) = (_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
+            let joined =
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
+            V16(_mm512_castpd_ps(joined))
+        }
+    }
+    #[inline(always)]
+    fn acc_halves(acc: Self::Acc) -> (__m512d, __m512d) {
+        acc
     }
 }
 
@@ -444,6 +517,24 @@ impl Simd for V8 {
             let hi = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_sub_pd(hi, m), l));
             V8(_mm256_set_m128(hi, lo))
         }
+    }
+    type W = __m256d;
+    #[inline(always)]
+    fn widen(self) -> (__m256d, __m256d) {
+        unsafe {
+            (
+                _mm256_cvtps_pd(_mm256_castps256_ps128(self.0)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0)),
+            )
+        }
+    }
+    #[inline(always)]
+    fn narrow(lo: __m256d, hi: __m256d) -> Self {
+        unsafe { V8(_mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo))) }
+    }
+    #[inline(always)]
+    fn acc_halves(acc: Self::Acc) -> (__m256d, __m256d) {
+        acc
     }
 }
 
@@ -778,8 +869,16 @@ unsafe fn columns<S: Simd>(
         let base = o * k * inner;
         let mut j0 = columns.0;
         while j0 < columns.1 {
-            let width = (columns.1 - j0).min(COLUMN_BAND);
             let start = base + j0;
+            if op == Op::Softmax {
+                // Pass 3's scale in vectors: no per-column division or exponential.
+                let width = (columns.1 - j0).min(BAND * S::LANES);
+                let band = Band { start, inner, rows: k, width };
+                unsafe { band_softmax::<S>(x, y, band, o, j0, rejected) };
+                j0 += width;
+                continue;
+            }
+            let width = (columns.1 - j0).min(COLUMN_BAND);
             unsafe { column_stats::<S>(x, start, inner, k, width, None, &mut parts[..width]) };
             for (lane, (part, st)) in parts.iter().zip(stats.iter_mut()).take(width).enumerate() {
                 *st = match *part {
@@ -832,7 +931,8 @@ unsafe fn column_stats<S: Simd>(
     while j < width {
         let w = (width - j).min(band);
         let given = given.map(|g| &g[j..j + w]);
-        unsafe { band_stats::<S>(x, start + j, inner, rows, w, given, &mut out[j..j + w]) };
+        let band = Band { start: start + j, inner, rows, width: w };
+        unsafe { band_stats::<S>(x, band, given, &mut out[j..j + w]) };
         j += w;
     }
 }
@@ -855,162 +955,284 @@ unsafe fn column_apply<S: Simd>(
     let mut j = 0;
     while j < width {
         let w = (width - j).min(band);
-        unsafe { band_apply::<S>(op, x, y, start + j, inner, rows, w, &stats[j..j + w]) };
+        let band = Band { start: start + j, inner, rows, width: w };
+        unsafe { band_apply::<S>(op, x, y, band, &stats[j..j + w]) };
         j += w;
     }
 }
 
-/// [`column_stats`] for one band (`width ≤ BAND·LANES`).
-#[allow(clippy::too_many_arguments)]
-#[allow(clippy::needless_range_loop, reason = "blocks and lanes index several parallel arrays")]
-#[inline(always)]
-unsafe fn band_stats<S: Simd>(
-    x: &[f32],
+/// One band of columns (`width ≤ BAND·LANES`) over `rows` entries of the axis, the first at
+/// `start`, the next `inner` further on: block `b` of `S::LANES` columns starts at
+/// `start + b·LANES` and holds `lanes(b)` of them (only the last may be partial).
+#[derive(Clone, Copy)]
+struct Band {
     start: usize,
     inner: usize,
     rows: usize,
     width: usize,
-    given: Option<&[f32]>,
-    out: &mut [ColumnPart],
-) {
-    let (px, l) = (x.as_ptr(), S::LANES);
-    let nb = width.div_ceil(l);
-    // Block `b` holds `lanes(b)` columns; only the last may be partial.
-    let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
-    let mut max = [S::splat(f32::NEG_INFINITY); BAND];
-    if let Some(given) = given {
-        for (b, m) in max.iter_mut().enumerate().take(nb) {
-            *m = unsafe { load_n::<S>(given.as_ptr().add(b * l), lanes(b) == l, lanes(b), 0.0) };
-        }
-    } else {
-        // Pass 1: the maximum of each column.
-        for kk in 0..rows {
-            let row = start + kk * inner;
+}
+
+impl Band {
+    #[inline(always)]
+    fn blocks<S: Simd>(&self) -> usize {
+        self.width.div_ceil(S::LANES)
+    }
+
+    #[inline(always)]
+    fn lanes<S: Simd>(&self, b: usize) -> usize {
+        if b + 1 == self.blocks::<S>() { self.width - b * S::LANES } else { S::LANES }
+    }
+
+    /// Pass 1: the maximum of each column.
+    #[inline(always)]
+    unsafe fn max<S: Simd>(&self, px: *const f32) -> [S; BAND] {
+        let (l, nb) = (S::LANES, self.blocks::<S>());
+        let mut max = [S::splat(f32::NEG_INFINITY); BAND];
+        for kk in 0..self.rows {
+            let row = self.start + kk * self.inner;
             for (b, m) in max.iter_mut().enumerate().take(nb) {
-                let n = lanes(b);
+                let n = self.lanes::<S>(b);
                 *m = m.max(unsafe { load_n::<S>(px.add(row + b * l), n == l, n, f32::NEG_INFINITY) });
             }
         }
+        max
     }
-    // A column whose maximum is out of the reduction's range goes on with a harmless one (so
-    // that what a column gets never depends on its neighbours): it is rejected, or, wholly far
-    // below (or `−inf`), reported for summing against a larger maximum found elsewhere.
-    let mut part = [[ColumnPart::Reject; 16]; BAND];
-    for (b, m) in max.iter_mut().enumerate().take(nb) {
-        let mut values = m.lanes();
-        let mut changed = false;
-        for (lane, v) in values.iter_mut().enumerate().take(lanes(b)) {
-            if v.is_nan() || v.abs() > MAX_ABS_MAX {
-                part[b][lane] = if *v < -MAX_ABS_MAX { ColumnPart::Later(*v) } else { ColumnPart::Reject };
-                *v = 0.0;
-                changed = true;
-            } else {
-                // Marks the lane as summed (filled in below).
-                part[b][lane] = ColumnPart::Summed(PLACEHOLDER);
+
+    /// A column whose maximum is out of the reduction's range goes on with a harmless one (so
+    /// that what a column gets never depends on its neighbours): it is rejected, or, wholly far
+    /// below (or `−inf`), marked for summing against a larger maximum found elsewhere. Returns
+    /// the bits of both kinds per block, and the maxima as found.
+    #[inline(always)]
+    fn screen<S: Simd>(&self, max: &mut [S; BAND]) -> ([u32; BAND], [u32; BAND], [[f32; 16]; BAND]) {
+        let (mut reject, mut later) = ([0u32; BAND], [0u32; BAND]);
+        let mut found = [[0.0f32; 16]; BAND];
+        for (b, m) in max.iter_mut().enumerate().take(self.blocks::<S>()) {
+            found[b] = m.lanes();
+            let mut values = found[b];
+            for (lane, v) in values.iter_mut().enumerate().take(self.lanes::<S>(b)) {
+                if v.is_nan() || v.abs() > MAX_ABS_MAX {
+                    if *v < -MAX_ABS_MAX {
+                        later[b] |= 1 << lane;
+                    } else {
+                        reject[b] |= 1 << lane;
+                    }
+                    *v = 0.0;
+                }
+            }
+            if reject[b] | later[b] != 0 {
+                *m = unsafe { S::load(values.as_ptr()) };
             }
         }
-        if changed {
-            *m = unsafe { S::load(values.as_ptr()) };
+        (reject, later, found)
+    }
+
+    /// Pass 2: per column, the sum of the terms below the maximum (`f64` lanes plus their low
+    /// parts) and the number of ties.
+    #[inline(always)]
+    unsafe fn sums<S: Simd>(
+        &self,
+        px: *const f32,
+        consts: &[Consts<S>; BAND],
+    ) -> ([S::Acc; BAND], [S; BAND], [S; BAND]) {
+        let (l, nb) = (S::LANES, self.blocks::<S>());
+        let mut acc = [S::acc_zero(); BAND];
+        let (mut lo_acc, mut ties) = ([S::splat(0.0); BAND], [S::splat(0.0); BAND]);
+        for kk in 0..self.rows {
+            let row = self.start + kk * self.inner;
+            for b in 0..nb {
+                let (n, at) = (self.lanes::<S>(b), row + b * l);
+                let c = &consts[b];
+                let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+                let (hi, lo) = c.exp(v);
+                let eq = v.eq(c.max);
+                acc[b] = S::acc_add(acc[b], hi.zero_where(eq));
+                lo_acc[b] = lo_acc[b].add(lo.zero_where(eq));
+                ties[b] = ties[b].add(S::ones_where(eq));
+            }
+        }
+        (acc, lo_acc, ties)
+    }
+
+    /// Pass 3 of softmax, given per block `1/s = rh + rl` and the ties' probability.
+    #[inline(always)]
+    unsafe fn softmax_out<S: Simd>(
+        &self,
+        px: *const f32,
+        py: *mut f32,
+        consts: &[Consts<S>; BAND],
+        scale: &[(S, S, S); BAND],
+    ) {
+        let (l, nb) = (S::LANES, self.blocks::<S>());
+        for kk in 0..self.rows {
+            let row = self.start + kk * self.inner;
+            for b in 0..nb {
+                let (n, at) = (self.lanes::<S>(b), row + b * l);
+                let (rh, rl, top) = scale[b];
+                let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+                let out = quotient(consts[b].exp_parts(v), rh, rl).blend(v.eq(consts[b].max), top);
+                unsafe { store_n(out, py.add(at), n == l, n) };
+            }
         }
     }
-    // Pass 2: sums below the maximum and ties, per column.
+
+    /// Pass 3 of log-softmax, given per lane the maximum and `ln s`.
+    #[inline(always)]
+    unsafe fn log_softmax_out<S: Simd>(
+        &self,
+        px: *const f32,
+        py: *mut f32,
+        ml: &[([f64; 16], [f64; 16]); BAND],
+    ) {
+        let (l, nb) = (S::LANES, self.blocks::<S>());
+        for kk in 0..self.rows {
+            let row = self.start + kk * self.inner;
+            for (b, (m, ln)) in ml.iter().enumerate().take(nb) {
+                let (n, at) = (self.lanes::<S>(b), row + b * l);
+                let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
+                let out = S::log_out_lanes(v, m, ln);
+                unsafe { store_n(out, py.add(at), n == l, n) };
+            }
+        }
+    }
+}
+
+/// Pass 3's scale of softmax for one vector of columns from pass 2, lane by lane in `f64`
+/// vectors (what [`Stats::new`], `reciprocal_pair` and [`Stats::top_probability`] compute one
+/// lane at a time): `e_max = exp(m − j·ln 2) = 4·exp(v)`, `v = m − (j + 2)·ln 2` with
+/// `|v| ≤ 0.35`, by its Taylor series to degree 13 (truncation below 2⁻⁵⁷); `1/s` for
+/// `s = ties·e_max + rest`, as `rh + rl`; and `e_max/s`, the ties' probability.
+#[inline(always)]
+fn softmax_scale<S: Simd>(max: S, shift: S, ties: S, rest: (S::W, S::W)) -> (S, S, S) {
+    // `j + 2` is an integer of at most 12 bits: exact in `f32`.
+    let ((m0, m1), (j0, j1), (t0, t1)) = (max.widen(), shift.add(S::splat(2.0)).widen(), ties.widen());
+    let ((r0, top0), (r1, top1)) = (scale_half(m0, j0, t0, rest.0), scale_half(m1, j1, t1, rest.1));
+    let rh = S::narrow(r0, r1);
+    let (h0, h1) = rh.widen();
+    (rh, S::narrow(r0.sub(h0), r1.sub(h1)), S::narrow(top0, top1))
+}
+
+/// Half the lanes of [`softmax_scale`]: `(1/s, e_max/s)`.
+#[inline(always)]
+fn scale_half<W: Wide>(m: W, j: W, ties: W, rest: W) -> (W, W) {
+    let v = m.sub(j.mul(W::splat(std::f64::consts::LN_2)));
+    let mut p = W::splat(INV_FACT[13]);
+    for &c in INV_FACT[..13].iter().rev() {
+        p = W::fma(p, v, W::splat(c));
+    }
+    let e = p.mul(W::splat(4.0));
+    let s = W::fma(ties, e, rest);
+    (W::splat(1.0).div(s), e.div(s))
+}
+
+/// Softmax of one band of columns over the whole axis, passes 1 to 3, with pass 3's scale
+/// computed in vectors ([`softmax_scale`]); rejected columns are listed as `(o, j0 + lane)`.
+#[inline(always)]
+unsafe fn band_softmax<S: Simd>(
+    x: &[f32],
+    py: *mut f32,
+    band: Band,
+    o: usize,
+    j0: usize,
+    rejected: &mut Vec<(usize, usize)>,
+) {
+    let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
+    let mut max = unsafe { band.max::<S>(px) };
+    let (mut bad, later, _) = band.screen::<S>(&mut max);
     let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
-    let mut acc = [S::acc_zero(); BAND];
-    let (mut lo_acc, mut ties) = ([S::splat(0.0); BAND], [S::splat(0.0); BAND]);
-    for kk in 0..rows {
-        let row = start + kk * inner;
-        for b in 0..nb {
-            let (n, at) = (lanes(b), row + b * l);
-            let c = &consts[b];
-            let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-            let (hi, lo) = c.exp(v);
-            let eq = v.eq(c.max);
-            acc[b] = S::acc_add(acc[b], hi.zero_where(eq));
-            lo_acc[b] = lo_acc[b].add(lo.zero_where(eq));
-            ties[b] = ties[b].add(S::ones_where(eq));
+    let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
+    let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
+    for b in 0..nb {
+        let (a0, a1) = S::acc_halves(acc[b]);
+        let (l0, l1) = lo_acc[b].widen();
+        let rest = (a0.add(l0), a1.add(l1));
+        // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
+        let sums = S::acc_lanes(S::acc_add(acc[b], lo_acc[b]));
+        bad[b] |= later[b];
+        for (lane, v) in sums.iter().enumerate().take(band.lanes::<S>(b)) {
+            if !v.is_finite() {
+                bad[b] |= 1 << lane;
+            }
         }
+        scale[b] = softmax_scale(consts[b].max, consts[b].shift, ties[b], rest);
     }
+    for (b, &bits) in bad.iter().enumerate().take(nb) {
+        rejected.extend(
+            (0..band.lanes::<S>(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, j0 + b * l + lane)),
+        );
+    }
+    unsafe { band.softmax_out::<S>(px, py, &consts, &scale) };
+}
+
+/// [`column_stats`] for one band (`width ≤ BAND·LANES`).
+#[inline(always)]
+unsafe fn band_stats<S: Simd>(x: &[f32], band: Band, given: Option<&[f32]>, out: &mut [ColumnPart]) {
+    let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
+    let mut max = match given {
+        Some(given) => std::array::from_fn(|b| {
+            let n = if b < nb { band.lanes::<S>(b) } else { 0 };
+            if n == 0 {
+                S::splat(0.0)
+            } else {
+                unsafe { load_n::<S>(given.as_ptr().add(b * l), n == l, n, 0.0) }
+            }
+        }),
+        None => unsafe { band.max::<S>(px) },
+    };
+    let (reject, later, found) = band.screen::<S>(&mut max);
+    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
+    let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
     for b in 0..nb {
         let (m, sums, los, counts) =
             (max[b].lanes(), S::acc_lanes(acc[b]), lo_acc[b].lanes(), ties[b].lanes());
-        for lane in 0..lanes(b) {
-            let st = Stats::new(m[lane], f64::from(counts[lane]), sums[lane] + f64::from(los[lane]));
+        for lane in 0..band.lanes::<S>(b) {
+            let rest = sums[lane] + f64::from(los[lane]);
             // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
-            out[b * l + lane] = match part[b][lane] {
-                _ if !st.rest.is_finite() => ColumnPart::Reject,
-                ColumnPart::Summed(_) => ColumnPart::Summed(st),
-                other => other,
+            out[b * l + lane] = if reject[b] >> lane & 1 == 1 || !rest.is_finite() {
+                ColumnPart::Reject
+            } else if later[b] >> lane & 1 == 1 {
+                ColumnPart::Later(found[b][lane])
+            } else {
+                ColumnPart::Summed(Stats::new(m[lane], f64::from(counts[lane]), rest))
             };
         }
     }
 }
 
 /// [`column_apply`] for one band (`width ≤ BAND·LANES`).
-#[allow(clippy::too_many_arguments)]
-#[allow(clippy::needless_range_loop, reason = "blocks and lanes index several parallel arrays")]
 #[inline(always)]
-unsafe fn band_apply<S: Simd>(
-    op: Op,
-    x: &[f32],
-    py: *mut f32,
-    start: usize,
-    inner: usize,
-    rows: usize,
-    width: usize,
-    stats: &[Stats],
-) {
-    let (px, l) = (x.as_ptr(), S::LANES);
-    let nb = width.div_ceil(l);
-    let lanes = |b: usize| if b + 1 == nb { width - b * l } else { l };
-    let lane_values = |b: usize, f: &dyn Fn(&Stats) -> f32| {
-        let mut v = [0.0f32; 16];
-        for lane in 0..lanes(b) {
-            v[lane] = f(&stats[b * l + lane]);
+unsafe fn band_apply<S: Simd>(op: Op, x: &[f32], py: *mut f32, band: Band, stats: &[Stats]) {
+    let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
+    let lanes = |b: usize| band.lanes::<S>(b);
+    let mut consts = [Consts::new(0.0); BAND];
+    for (b, c) in consts.iter_mut().enumerate().take(nb) {
+        let mut m = [0.0f32; 16];
+        for (lane, v) in m.iter_mut().enumerate().take(lanes(b)) {
+            *v = stats[b * l + lane].max;
         }
-        // SAFETY: 16 values, at least one vector.
-        unsafe { S::load(v.as_ptr()) }
-    };
-    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| {
-        if b < nb { Consts::lanewise(lane_values(b, &|s| s.max)) } else { Consts::new(0.0) }
-    });
+        *c = Consts::lanewise(unsafe { S::load(m.as_ptr()) });
+    }
     match op {
         Op::Softmax => {
             let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
-            for b in 0..nb {
-                scale[b] = (
-                    lane_values(b, &|s| super::reciprocal_pair(s).0),
-                    lane_values(b, &|s| super::reciprocal_pair(s).1),
-                    lane_values(b, &|s| s.top_probability()),
-                );
-            }
-            for kk in 0..rows {
-                let row = start + kk * inner;
-                for b in 0..nb {
-                    let (n, at) = (lanes(b), row + b * l);
-                    let (rh, rl, top) = scale[b];
-                    let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                    let out = quotient(consts[b].exp_parts(v), rh, rl).blend(v.eq(consts[b].max), top);
-                    unsafe { store_n(out, py.add(at), n == l, n) };
+            for (b, sc) in scale.iter_mut().enumerate().take(nb) {
+                let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+                for lane in 0..lanes(b) {
+                    (rh[lane], rl[lane]) = super::reciprocal_pair(&stats[b * l + lane]);
+                    top[lane] = stats[b * l + lane].top_probability();
                 }
+                *sc = unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
             }
+            unsafe { band.softmax_out::<S>(px, py, &consts, &scale) };
         }
         Op::LogSoftmax => {
             let mut ml = [([0.0f64; 16], [0.0f64; 16]); BAND];
-            for b in 0..nb {
+            for (b, (m, ln)) in ml.iter_mut().enumerate().take(nb) {
                 for lane in 0..lanes(b) {
-                    ml[b].0[lane] = f64::from(stats[b * l + lane].max);
-                    ml[b].1[lane] = stats[b * l + lane].ln_sum();
+                    m[lane] = f64::from(stats[b * l + lane].max);
+                    ln[lane] = stats[b * l + lane].ln_sum();
                 }
             }
-            for kk in 0..rows {
-                let row = start + kk * inner;
-                for b in 0..nb {
-                    let (n, at) = (lanes(b), row + b * l);
-                    let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                    let out = S::log_out_lanes(v, &ml[b].0, &ml[b].1);
-                    unsafe { store_n(out, py.add(at), n == l, n) };
-                }
-            }
+            unsafe { band.log_softmax_out::<S>(px, py, &ml) };
         }
     }
 }
