@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::exp::INV_FACT;
+use crate::kernels::fast::x86_f64::{D4, D8, SimdD};
 
 use super::{
     BackwardFallback, COLUMN_BAND, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, PLACEHOLDER,
@@ -82,8 +83,8 @@ trait Simd: Copy {
     fn acc_fma(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
     /// `RN((x − m) − l)` with the arithmetic in `f64`.
     fn log_out(x: Self, m: f64, l: f64) -> Self;
-    /// `f64` vectors of half the lanes each.
-    type W: Wide;
+    /// `f64` vectors of half the lanes each: those of the `f64` kernels.
+    type W: SimdD;
     /// The lanes widened to `f64` (exactly): the first half, then the second.
     fn widen(self) -> (Self::W, Self::W);
     /// The lanes of `lo` then of `hi`, each rounded to `f32`.
@@ -91,50 +92,6 @@ trait Simd: Copy {
     /// The accumulator's lanes, split as [`Simd::widen`] splits them.
     fn acc_halves(acc: Self::Acc) -> (Self::W, Self::W);
 }
-
-/// A vector of `f64` lanes (for the per-lane statistics of columns).
-trait Wide: Copy {
-    fn splat(v: f64) -> Self;
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
-    fn div(self, o: Self) -> Self;
-    /// `a·b + c`, rounded once.
-    fn fma(a: Self, b: Self, c: Self) -> Self;
-}
-
-macro_rules! wide {
-    ($t:ident, $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $fma:ident) => {
-        impl Wide for $t {
-            #[inline(always)]
-            fn splat(v: f64) -> Self {
-                unsafe { $set1(v) }
-            }
-            #[inline(always)]
-            fn add(self, o: Self) -> Self {
-                unsafe { $add(self, o) }
-            }
-            #[inline(always)]
-            fn sub(self, o: Self) -> Self {
-                unsafe { $sub(self, o) }
-            }
-            #[inline(always)]
-            fn mul(self, o: Self) -> Self {
-                unsafe { $mul(self, o) }
-            }
-            #[inline(always)]
-            fn div(self, o: Self) -> Self {
-                unsafe { $div(self, o) }
-            }
-            #[inline(always)]
-            fn fma(a: Self, b: Self, c: Self) -> Self {
-                unsafe { $fma(a, b, c) }
-            }
-        }
-    };
-}
-wide!(__m512d, _mm512_set1_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd, _mm512_fmadd_pd);
-wide!(__m256d, _mm256_set1_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_fmadd_pd);
 
 #[derive(Clone, Copy)]
 struct V16(__m512);
@@ -299,24 +256,24 @@ impl Simd for V16 {
             V16(_mm512_castpd_ps(joined))
         }
     }
-    type W = __m512d;
+    type W = D8;
     #[inline(always)]
-    fn widen(self) -> (__m512d, __m512d) {
+    fn widen(self) -> (D8, D8) {
         let (lo, hi) = halves512(self.0);
-        unsafe { (_mm512_cvtps_pd(lo), _mm512_cvtps_pd(hi)) }
+        unsafe { (D8(_mm512_cvtps_pd(lo)), D8(_mm512_cvtps_pd(hi))) }
     }
     #[inline(always)]
-    fn narrow(lo: __m512d, hi: __m512d) -> Self {
+    fn narrow(lo: D8, hi: D8) -> Self {
         unsafe {
-            let (lo, hi) = (_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
+            let (lo, hi) = (_mm512_cvtpd_ps(lo.0), _mm512_cvtpd_ps(hi.0));
             let joined =
                 _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
             V16(_mm512_castpd_ps(joined))
         }
     }
     #[inline(always)]
-    fn acc_halves(acc: Self::Acc) -> (__m512d, __m512d) {
-        acc
+    fn acc_halves(acc: Self::Acc) -> (D8, D8) {
+        (D8(acc.0), D8(acc.1))
     }
 }
 
@@ -518,23 +475,23 @@ impl Simd for V8 {
             V8(_mm256_set_m128(hi, lo))
         }
     }
-    type W = __m256d;
+    type W = D4;
     #[inline(always)]
-    fn widen(self) -> (__m256d, __m256d) {
+    fn widen(self) -> (D4, D4) {
         unsafe {
             (
-                _mm256_cvtps_pd(_mm256_castps256_ps128(self.0)),
-                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0)),
+                D4(_mm256_cvtps_pd(_mm256_castps256_ps128(self.0))),
+                D4(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0))),
             )
         }
     }
     #[inline(always)]
-    fn narrow(lo: __m256d, hi: __m256d) -> Self {
-        unsafe { V8(_mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo))) }
+    fn narrow(lo: D4, hi: D4) -> Self {
+        unsafe { V8(_mm256_set_m128(_mm256_cvtpd_ps(hi.0), _mm256_cvtpd_ps(lo.0))) }
     }
     #[inline(always)]
-    fn acc_halves(acc: Self::Acc) -> (__m256d, __m256d) {
-        acc
+    fn acc_halves(acc: Self::Acc) -> (D4, D4) {
+        (D4(acc.0), D4(acc.1))
     }
 }
 
@@ -1113,7 +1070,7 @@ fn softmax_scale<S: Simd>(max: S, shift: S, ties: S, rest: (S::W, S::W)) -> (S, 
 
 /// Half the lanes of [`softmax_scale`]: `(1/s, e_max/s)`.
 #[inline(always)]
-fn scale_half<W: Wide>(m: W, j: W, ties: W, rest: W) -> (W, W) {
+fn scale_half<W: SimdD>(m: W, j: W, ties: W, rest: W) -> (W, W) {
     let v = m.sub(j.mul(W::splat(std::f64::consts::LN_2)));
     let mut p = W::splat(INV_FACT[13]);
     for &c in INV_FACT[..13].iter().rev() {
@@ -1146,10 +1103,10 @@ unsafe fn band_softmax<S: Simd>(
         let (l0, l1) = lo_acc[b].widen();
         let rest = (a0.add(l0), a1.add(l1));
         // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
-        let sums = S::acc_lanes(S::acc_add(acc[b], lo_acc[b]));
+        let (sums, half) = ([rest.0.lanes(), rest.1.lanes()], l / 2);
         bad[b] |= later[b];
-        for (lane, v) in sums.iter().enumerate().take(band.lanes::<S>(b)) {
-            if !v.is_finite() {
+        for lane in 0..band.lanes::<S>(b) {
+            if !sums[lane / half][lane % half].is_finite() {
                 bad[b] |= 1 << lane;
             }
         }

@@ -61,7 +61,7 @@ const LIFT: f64 = 600.0;
 /// to within 2⁻¹² and every clamped `x − m` is finite.
 pub(crate) const MAX_ABS_MAX: f64 = 1_099_511_627_776.0;
 
-trait SimdD: Copy {
+pub(super) trait SimdD: Copy {
     const LANES: usize;
     type Mask: Copy;
 
@@ -75,6 +75,7 @@ trait SimdD: Copy {
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
     fn max(self, o: Self) -> Self;
     fn fma(a: Self, b: Self, c: Self) -> Self;
     /// Round to the nearest integer, ties to even.
@@ -92,7 +93,7 @@ trait SimdD: Copy {
 }
 
 #[derive(Clone, Copy)]
-struct D8(__m512d);
+pub(super) struct D8(pub(super) __m512d);
 
 impl SimdD for D8 {
     const LANES: usize = 8;
@@ -129,6 +130,10 @@ impl SimdD for D8 {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         unsafe { D8(_mm512_mul_pd(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        unsafe { D8(_mm512_div_pd(self.0, o.0)) }
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
@@ -192,7 +197,7 @@ fn pow2_4(k: __m256d) -> __m256d {
 }
 
 #[derive(Clone, Copy)]
-struct D4(__m256d);
+pub(super) struct D4(pub(super) __m256d);
 
 impl SimdD for D4 {
     const LANES: usize = 4;
@@ -232,6 +237,10 @@ impl SimdD for D4 {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         unsafe { D4(_mm256_mul_pd(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        unsafe { D4(_mm256_div_pd(self.0, o.0)) }
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
