@@ -206,6 +206,11 @@ impl Stats {
         (self.ties - 1.0) + self.rest / self.e_max
     }
 
+    /// `Σ 4·exp(x_i − j·ln 2)`, the sum of the terms pass 2 forms (and stores).
+    pub fn sum(&self) -> f64 {
+        self.ties * self.e_max + self.rest
+    }
+
     /// `ln Σ exp(x_i − m)`.
     pub fn ln_sum(&self) -> f64 {
         // ln_1p is within an ulp of f64, far below what an f32 result can see.
@@ -336,6 +341,8 @@ struct Kernels {
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
     max: unsafe fn(&[f32]) -> f32,
     sum: unsafe fn(&[f32], f32, &mut Ties) -> (f64, f64),
+    sum_store: SumStoreFn,
+    scale: unsafe fn(&mut [f32], f32, f32, f32),
     exp_scale: unsafe fn(&[f32], &mut [f32], f32, f32, f32),
     log: unsafe fn(&[f32], &mut [f32], f64, f64),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
@@ -350,6 +357,9 @@ struct Kernels {
     backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
 }
 
+/// Pass 2 storing its terms: `(x, out, max, ties) → (ties, rest)`.
+type SumStoreFn = unsafe fn(&[f32], &mut [f32], f32, &mut Ties) -> (f64, f64);
+
 /// The kernels of `isa` if this machine runs it and it has vector kernels.
 fn kernels(isa: Isa) -> Option<&'static Kernels> {
     #[cfg(target_arch = "x86_64")]
@@ -359,6 +369,8 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows: x86::avx512::lse_rows,
             max: x86::avx512::max,
             sum: x86::avx512::sum,
+            sum_store: x86::avx512::sum_store,
+            scale: x86::avx512::scale,
             exp_scale: x86::avx512::exp_scale,
             log: x86::avx512::log,
             backward_rows: x86::avx512::backward_rows,
@@ -376,6 +388,8 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows: x86::avx2::lse_rows,
             max: x86::avx2::max,
             sum: x86::avx2::sum,
+            sum_store: x86::avx2::sum_store,
+            scale: x86::avx2::scale,
             exp_scale: x86::avx2::exp_scale,
             log: x86::avx2::log,
             backward_rows: x86::avx2::backward_rows,
@@ -671,7 +685,7 @@ pub(crate) fn softmax_backward_rows_f64(
 /// a chunk below the row's maximum adds `(ties·e_max + rest)·2^(j_c − j)` (a power of two, exact
 /// in `f64`) and its ties are not the row's. A chunk whose own maximum is out of the reduction's
 /// range (all of it far below, or `−inf`) is summed again against the row's maximum.
-fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
+fn long_stats(k: &Kernels, x: &[f32], out: Option<&mut [f32]>) -> Option<LongStats> {
     use rayon::prelude::*;
     enum Part {
         Summed(Stats, Ties),
@@ -680,23 +694,27 @@ fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
         /// A NaN, `+inf` or a maximum above `MAX_ABS_MAX`: the row goes to the portable path.
         Reject,
     }
-    let parts: Vec<Part> = x
-        .par_chunks(CHUNK)
-        .map(|xc| {
-            // SAFETY: `kernels` checked that the machine runs the instruction set.
-            let max = unsafe { (k.max)(xc) };
-            if max.is_nan() || max > MAX_ABS_MAX {
-                return Part::Reject;
-            }
-            if max < -MAX_ABS_MAX {
-                return Part::Later(max);
-            }
-            match short_stats_at(k, xc, max) {
-                Some((st, ties)) => Part::Summed(st, ties),
-                None => Part::Reject,
-            }
-        })
-        .collect();
+    let chunk = |xc: &[f32], yc: Option<&mut [f32]>| {
+        // SAFETY: `kernels` checked that the machine runs the instruction set.
+        let max = unsafe { (k.max)(xc) };
+        if max.is_nan() || max > MAX_ABS_MAX {
+            return Part::Reject;
+        }
+        if max < -MAX_ABS_MAX {
+            return Part::Later(max);
+        }
+        match short_stats_at(k, xc, max, yc) {
+            Some((st, ties)) => Part::Summed(st, ties),
+            None => Part::Reject,
+        }
+    };
+    let stored = out.is_some();
+    let parts: Vec<Part> = match out {
+        Some(y) => {
+            x.par_chunks(CHUNK).zip(y.par_chunks_mut(CHUNK)).map(|(xc, yc)| chunk(xc, Some(yc))).collect()
+        }
+        None => x.par_chunks(CHUNK).map(|xc| chunk(xc, None)).collect(),
+    };
     let mut max = f32::NEG_INFINITY;
     for p in &parts {
         match p {
@@ -710,27 +728,31 @@ fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
     }
     let j = Stats::shift(max);
     let (mut count, mut rest) = (0.0, 0.0);
-    let mut all_ties = Vec::with_capacity(parts.len());
+    let mut ties = Vec::with_capacity(parts.len());
+    let mut offsets = Vec::with_capacity(parts.len());
     for (p, xc) in parts.into_iter().zip(x.chunks(CHUNK)) {
         match p {
-            Part::Summed(st, ties) if st.max == max => {
+            Part::Summed(st, t) if st.max == max => {
                 count += st.ties;
                 rest += st.rest;
-                all_ties.push(ties);
+                ties.push(t);
+                offsets.push(stored.then_some(0));
             }
             Part::Summed(st, _) => {
-                let scale = 2f64.powi((Stats::shift(st.max) - j) as i32);
-                rest += (st.ties * st.e_max + st.rest) * scale;
-                all_ties.push(Ties::new());
+                let offset = (Stats::shift(st.max) - j) as i32;
+                rest += (st.ties * st.e_max + st.rest) * 2f64.powi(offset);
+                ties.push(Ties::new());
+                offsets.push(stored.then_some(offset));
             }
             Part::Later(_) => {
-                let mut ties = Ties::new();
+                let mut t = Ties::new();
                 // SAFETY: as above. Every entry lies far below `max`: no ties, terms of 0 or
                 // nearly so.
-                let (c, r) = unsafe { (k.sum)(xc, max, &mut ties) };
+                let (c, r) = unsafe { (k.sum)(xc, max, &mut t) };
                 count += c;
                 rest += r;
-                all_ties.push(ties);
+                ties.push(t);
+                offsets.push(None);
             }
             Part::Reject => unreachable!("rejected above"),
         }
@@ -738,27 +760,66 @@ fn long_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Vec<Ties>)> {
     if !rest.is_finite() {
         return None;
     }
-    Some((Stats::new(max, count, rest), all_ties))
+    Some(LongStats { st: Stats::new(max, count, rest), ties, offsets })
+}
+
+/// What [`long_stats`] finds: the row's statistics, and for each chunk its ties of the row's
+/// maximum and, where pass 2 stored its terms, their offset: the stored terms are
+/// `2^−offset` times the row's (`offset ≤ 0`).
+struct LongStats {
+    st: Stats,
+    ties: Vec<Ties>,
+    offsets: Vec<Option<i32>>,
+}
+
+/// Stored terms whose chunk's maximum lies this far below the row's (in powers of two) are
+/// recomputed instead: their outputs are 0 or nearly so, and `2^(offset − LIFT)` must stay a
+/// normal `f32`.
+const LOWEST_OFFSET: i32 = -90;
+
+/// Pass 3 of softmax (or of the cross-entropy gradient) for one row or one chunk of a long row:
+/// `y = e·r` from the terms pass 2 stored in `y` (their offset as in [`LongStats`], or `None` if
+/// it stored none), or recomputed from `x` where they cannot give every normal output to the
+/// bound (see [`stored_scale`]); then the ties of the maximum get `top`.
+#[allow(clippy::too_many_arguments, reason = "one call site per kind of row")]
+fn scale_terms(
+    k: &Kernels,
+    x: &[f32],
+    y: &mut [f32],
+    max: f32,
+    r: f64,
+    offset: Option<i32>,
+    ties: &Ties,
+    top: f32,
+) {
+    match (offset, stored_scale(r)) {
+        // SAFETY (both arms): `kernels` checked that the machine runs the instruction set.
+        (Some(offset), Some((rh, rl, post))) if offset >= LOWEST_OFFSET => unsafe {
+            (k.scale)(y, rh, rl, post * 2f32.powi(offset))
+        },
+        _ => {
+            let rh = r as f32;
+            unsafe { (k.exp_scale)(x, y, max, rh, (r - f64::from(rh)) as f32) }
+        }
+    }
+    ties.apply(x, y, max, top);
 }
 
 fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) {
     use rayon::prelude::*;
     match op {
         Op::Softmax => {
-            let Some((st, ties)) = long_stats(k, x) else { return fallback(x, y) };
-            let (rh, rl) = reciprocal_pair(&st);
+            let Some(long) = long_stats(k, x, Some(y)) else { return fallback(x, y) };
+            let (st, r) = (long.st, 1.0 / long.st.sum());
             let top = st.top_probability();
-            y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(ties.par_iter()).for_each(
-                |((yc, xc), t)| {
-                    // SAFETY: as in `long_stats`.
-                    unsafe { (k.exp_scale)(xc, yc, st.max, rh, rl) };
-                    t.apply(xc, yc, st.max, top);
-                },
-            );
+            let chunks = y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
+            chunks.zip(long.ties.par_iter().zip(&long.offsets)).for_each(|((yc, xc), (t, &offset))| {
+                scale_terms(k, xc, yc, st.max, r, offset, t, top);
+            });
         }
         Op::LogSoftmax => {
-            let Some((st, _)) = long_stats(k, x) else { return fallback(x, y) };
-            let (max, ln_sum) = (st.max as f64, st.ln_sum());
+            let Some(long) = long_stats(k, x, None) else { return fallback(x, y) };
+            let (max, ln_sum) = (long.st.max as f64, long.st.ln_sum());
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(yc, xc)| {
                 // SAFETY: as in `long_stats`.
                 unsafe { (k.log)(xc, yc, max, ln_sum) };
@@ -945,21 +1006,24 @@ fn columns_chunked(
 }
 
 /// Passes 1 and 2 of a short row (at most [`CHUNK`] elements), or `None` for a row the vector
-/// path does not take.
-fn short_stats(k: &Kernels, x: &[f32]) -> Option<(Stats, Ties)> {
+/// path does not take; with `out`, pass 2 stores the terms there.
+fn short_stats(k: &Kernels, x: &[f32], out: Option<&mut [f32]>) -> Option<(Stats, Ties)> {
     // SAFETY: `kernels` checked that the machine runs the instruction set.
     let max = unsafe { (k.max)(x) };
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
-    short_stats_at(k, x, max)
+    short_stats_at(k, x, max, out)
 }
 
 /// Pass 2 of [`short_stats`], given the maximum.
-fn short_stats_at(k: &Kernels, x: &[f32], max: f32) -> Option<(Stats, Ties)> {
+fn short_stats_at(k: &Kernels, x: &[f32], max: f32, out: Option<&mut [f32]>) -> Option<(Stats, Ties)> {
     let mut ties = Ties::new();
     // SAFETY: as above.
-    let (count, rest) = unsafe { (k.sum)(x, max, &mut ties) };
+    let (count, rest) = match out {
+        Some(y) => unsafe { (k.sum_store)(x, y, max, &mut ties) },
+        None => unsafe { (k.sum)(x, max, &mut ties) },
+    };
     rest.is_finite().then(|| (Stats::new(max, count, rest), ties))
 }
 
@@ -1051,42 +1115,31 @@ fn cross_entropy_row(
         return None;
     }
     let long = x.len() > CHUNK;
-    let (st, one_ties, many_ties) = if long {
-        let (st, ties) = long_stats(k, x)?;
-        (st, None, ties)
+    let mut grad = grad;
+    let (st, ties, offsets) = if long {
+        let l = long_stats(k, x, grad.as_deref_mut())?;
+        (l.st, l.ties, l.offsets)
     } else {
-        let (st, ties) = short_stats(k, x)?;
-        (st, Some(ties), Vec::new())
+        let (st, ties) = short_stats(k, x, grad.as_deref_mut())?;
+        (st, vec![ties], vec![grad.is_some().then_some(0)])
     };
     let offset = f64::from(x[c]) - f64::from(st.max);
     // A zero weight makes the loss 0 even where the target's log-probability is −inf.
     let loss = if w == 0.0 { 0.0 } else { w * (st.ln_sum() - offset) };
     if let Some(g) = grad {
-        // Σ exp(x_i − m), and 1/Σ times the factor as an f32 pair.
+        // Σ exp(x_i − m), and the factor over Σ of pass 2's terms.
         let total = st.ties + st.rest / st.e_max;
-        let r = factor / (st.ties * st.e_max + st.rest);
+        let r = factor / st.sum();
         // The small parts of pass 3's products stay normal while `r` does not go below 2⁻⁹⁰
         // (a weight near f32's smallest, or a divisor near its largest, takes the portable path).
         if r != 0.0 && r < 2f64.powi(-90) {
             return None;
         }
-        let (rh, rl) = (r as f32, (r - f64::from(r as f32)) as f32);
         let top = (factor / total) as f32;
-        if long {
-            g.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).zip(many_ties.par_iter()).for_each(
-                |((gc, xc), t)| {
-                    // SAFETY: `kernels` checked that the machine runs the instruction set.
-                    unsafe { (k.exp_scale)(xc, gc, st.max, rh, rl) };
-                    t.apply(xc, gc, st.max, top);
-                },
-            );
-        } else {
-            // SAFETY: as above.
-            unsafe { (k.exp_scale)(x, g, st.max, rh, rl) };
-            if let Some(t) = &one_ties {
-                t.apply(x, g, st.max, top);
-            }
-        }
+        let chunks = g.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
+        chunks.zip(ties.par_iter().zip(&offsets)).for_each(|((gc, xc), (t, &offset))| {
+            scale_terms(k, xc, gc, st.max, r, offset, t, top);
+        });
         // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
         // (y_c ≤ 1/2 then, so nothing cancels).
         let rest_of_one = if offset == 0.0 { st.sum_minus_one() / total } else { 1.0 - offset.exp() / total };
@@ -1097,9 +1150,27 @@ fn cross_entropy_row(
 
 /// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸).
 pub(crate) fn reciprocal_pair(st: &Stats) -> (f32, f32) {
-    let r = 1.0 / (st.ties * st.e_max + st.rest);
+    let r = 1.0 / st.sum();
     let rh = r as f32;
     (rh, (r - f64::from(rh)) as f32)
+}
+
+/// How far pass 3 over stored terms lifts its products: `y = RN(e·(rh + rl))·2^−P` with
+/// `rh + rl = r·2^P`. The small product `e·rl` is about `2⁻²⁴` of the output; without the lift it
+/// would fall below the normal range (and lose bits) for outputs under 2⁻¹⁰², while with it the
+/// whole product is normal for every output that is, and the final `·2^−P` is exact for those.
+const LIFT: i32 = 32;
+
+/// The factors of pass 3 over stored terms (`x86::scale_pass`) for `y = e·r`: `(rh, rl, 2^−P)`,
+/// or `None` where `r > 1` (a large cross-entropy weight): a normal output could then come from a
+/// term that is subnormal as an `f32`, so that the row must recompute its terms instead.
+pub(crate) fn stored_scale(r: f64) -> Option<(f32, f32, f32)> {
+    if r.is_nan() || r > 1.0 {
+        return None;
+    }
+    let lifted = r * 2f64.powi(LIFT);
+    let rh = lifted as f32;
+    Some((rh, (lifted - f64::from(rh)) as f32, 2f32.powi(-LIFT)))
 }
 
 /// `logsumexp` of each contiguous row of length `len` (`len > 0`) into `out`, one per row;
@@ -1115,8 +1186,8 @@ pub(crate) fn logsumexp_rows_f32(
     let Some(k) = kernels(isa) else { return false };
     if len > CHUNK {
         for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
-            *o = match long_stats(k, xr) {
-                Some((st, _)) if st.logsumexp().abs() >= st.ln_sum() => st.logsumexp() as f32,
+            *o = match long_stats(k, xr, None) {
+                Some(LongStats { st, .. }) if st.logsumexp().abs() >= st.ln_sum() => st.logsumexp() as f32,
                 _ => fallback(xr),
             };
         }

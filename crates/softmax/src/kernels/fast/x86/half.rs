@@ -28,6 +28,16 @@ const LN2_LO: f32 = 1.428_606_8e-6;
 /// Below `x − m = −104` no half output can be reached (`e⁻⁹²` is under the smallest `bf16`).
 const FLOOR: f32 = -104.0;
 
+/// `exp(r) ≈ 1 + r + r²·(P2 + P3·r + P4·r² + P5·r³ + P6·r⁴)`, relative error below 2⁻²⁷·⁹ on
+/// `|r| ≤ 0.3475` with these `f32` coefficients (fitted by iteratively reweighted least squares
+/// on Chebyshev nodes against the exact exponential, then checked on a fine grid); a half result
+/// needs far less.
+const P2: f32 = 0.499_999_94;
+const P3: f32 = 0.166_665_2;
+const P4: f32 = 0.041_668_408;
+const P5: f32 = 0.008_368_899;
+const P6: f32 = 0.001_381_421_3;
+
 /// The constants of one half type.
 trait HalfFormat {
     /// The bits of `−inf`.
