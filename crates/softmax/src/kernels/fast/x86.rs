@@ -747,7 +747,7 @@ impl<S: Simd> Sums<S> {
     /// `STORE`, the term (ties included) is also written to `self.out`, rounded to `f32`, `n`
     /// lanes of it (all when `n` is `LANES`).
     #[inline(always)]
-    unsafe fn step<const STORE: bool>(
+    unsafe fn step<const STORE: bool, const TIES: bool>(
         &mut self,
         u: usize,
         c: &Consts<S>,
@@ -768,7 +768,7 @@ impl<S: Simd> Sums<S> {
             }
         }
         let eq = v.eq(c.max);
-        let bits = S::bits(eq);
+        let bits = if TIES { S::bits(eq) } else { 0 };
         if bits != 0 {
             self.ties += bits.count_ones();
             ties.record(start, bits);
@@ -782,9 +782,10 @@ impl<S: Simd> Sums<S> {
 
 /// Pass 2: the sum of the terms below the maximum and the number of ties (recorded in `ties`);
 /// with `STORE`, each term `4·exp(x − j·ln 2)` rounded to `f32` is written to `out` (which has
-/// `x`'s length), for [`scale_pass`].
+/// `x`'s length), for [`scale_pass`]. Without `TIES`, the maximum's terms are summed with the
+/// rest and the count is 0.
 #[inline(always)]
-unsafe fn sum_pass<S: Simd, const STORE: bool>(
+unsafe fn sum_pass<S: Simd, const STORE: bool, const TIES: bool>(
     x: &[f32],
     out: *mut f32,
     c: &Consts<S>,
@@ -795,18 +796,18 @@ unsafe fn sum_pass<S: Simd, const STORE: bool>(
     let mut i = 0;
     unsafe {
         while i + 2 * l <= n {
-            sums.step::<STORE>(0, c, S::load(p.add(i)), i, ties, l);
-            sums.step::<STORE>(1, c, S::load(p.add(i + l)), i + l, ties, l);
+            sums.step::<STORE, TIES>(0, c, S::load(p.add(i)), i, ties, l);
+            sums.step::<STORE, TIES>(1, c, S::load(p.add(i + l)), i + l, ties, l);
             i += 2 * l;
         }
         while i + l <= n {
-            sums.step::<STORE>(0, c, S::load(p.add(i)), i, ties, l);
+            sums.step::<STORE, TIES>(0, c, S::load(p.add(i)), i, ties, l);
             i += l;
         }
         if i < n {
             // Padding far below the floor: its terms are exactly 0 and it never ties.
             let pad = x[i] - 4.0 * FLOOR;
-            sums.step::<STORE>(1, c, S::load_part(p.add(i), n - i, pad), i, ties, n - i);
+            sums.step::<STORE, TIES>(1, c, S::load_part(p.add(i), n - i, pad), i, ties, n - i);
         }
     }
     let rest =
@@ -890,7 +891,7 @@ unsafe fn stats<S: Simd, const STORE: bool>(x: &[f32], out: *mut f32, ties: &mut
         return None;
     }
     let consts = Consts::<S>::new(max);
-    let (count, rest) = unsafe { sum_pass::<S, STORE>(x, out, &consts, ties) };
+    let (count, rest) = unsafe { sum_pass::<S, STORE, true>(x, out, &consts, ties) };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.is_finite() {
         return None;
@@ -904,15 +905,20 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
     let mut ties = Ties::new();
     match op {
         Op::Softmax => {
-            let Some(st) = (unsafe { stats::<S, true>(x, y.as_mut_ptr(), &mut ties) }) else {
+            // The maximum's own terms need no exact treatment here (unlike log-softmax's
+            // `ln(1 + rest)`): they are scaled like the others, to the same bound.
+            let max = unsafe { max_pass::<S>(x) };
+            if max.is_nan() || max.abs() > MAX_ABS_MAX {
                 return false;
-            };
-            // `s ≥ 2.8` (the maximum's own term), so `1/s ≤ 1` and the stored terms serve.
-            let Some((rh, rl, post)) = super::stored_scale(1.0 / st.sum()) else {
+            }
+            let c = Consts::<S>::new(max);
+            let (_, sum) = unsafe { sum_pass::<S, true, false>(x, y.as_mut_ptr(), &c, &mut ties) };
+            // A NaN anywhere in the row has made the sum NaN. `s ≥ 2.8` (the maximum's own
+            // term), so `1/s ≤ 1` and the stored terms serve.
+            let Some((rh, rl, post)) = super::stored_scale(1.0 / sum).filter(|_| sum.is_finite()) else {
                 return false;
             };
             unsafe { scale_pass::<S>(y, rh, rl, post) };
-            ties.apply(x, y, st.max, st.top_probability());
         }
         Op::LogSoftmax => {
             let Some(st) = (unsafe { stats::<S, false>(x, std::ptr::null_mut(), &mut ties) }) else {
@@ -1479,7 +1485,7 @@ macro_rules! entry_points {
             /// As [`rows`].
             #[target_feature(enable = $features)]
             pub unsafe fn sum(x: &[f32], max: f32, ties: &mut Ties) -> (f64, f64) {
-                unsafe { sum_pass::<$v, false>(x, std::ptr::null_mut(), &Consts::<$v>::new(max), ties) }
+                unsafe { sum_pass::<$v, false, true>(x, std::ptr::null_mut(), &Consts::<$v>::new(max), ties) }
             }
 
             /// As [`sum`], also writing each term to `y` (`x`'s length) for [`scale`].
@@ -1489,7 +1495,7 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn sum_store(x: &[f32], y: &mut [f32], max: f32, ties: &mut Ties) -> (f64, f64) {
                 assert_eq!(x.len(), y.len());
-                unsafe { sum_pass::<$v, true>(x, y.as_mut_ptr(), &Consts::<$v>::new(max), ties) }
+                unsafe { sum_pass::<$v, true, true>(x, y.as_mut_ptr(), &Consts::<$v>::new(max), ties) }
             }
 
             /// # Safety
