@@ -7,28 +7,39 @@
 //! # Method
 //! Three passes over a row `x` of `f32`:
 //! 1. the maximum `m`;
-//! 2. `e_i = exp(x_i − j·ln 2)`, where `j = round(m / ln 2)`, as `hi + lo` (two `f32`s, the
-//!    pair accurate to about 2⁻²⁶), summed in `f64`; the terms of the maximum's ties are counted
-//!    apart, so that the sum relative to the maximum is `c + rest` with `rest` exact to a few
-//!    ulp of itself;
-//! 3. softmax: each term recomputed as `hi + lo` and multiplied by `1/s` (an `f32` pair) with
-//!    one rounding, and the maximum's ties set to `RN(1/(c + rest))`; log-softmax:
-//!    `y_i = RN((x_i − m) − ln(c + rest))` in `f64`.
+//! 2. `e_i = exp(x_i − j·ln 2)`, where `j = round(m / ln 2) − 2`, as `hi + lo` (two `f32`s, the
+//!    pair within 1.5·10⁻⁹ relative, 2⁻²⁹·³; 2.9·10⁻⁹ with AVX2), summed in `f64` (the `lo`
+//!    parts in `f32`); softmax also stores `hi`, the term rounded to `f32`, in the output. For
+//!    log-softmax, logsumexp and the cross-entropy the maximum's ties are counted apart, so that
+//!    the sum relative to the maximum is `c + rest` with `rest` exact to a few ulp of itself;
+//! 3. softmax: each stored term multiplied by `1/s` (an `f32` pair) with one rounding (see
+//!    [`stored_scale`]); log-softmax: `y_i = RN((x_i − m) − ln(c + rest))` in `f64`.
 //!
-//! The exponential reduces `x` itself (not `x − m`, which `f32` would round): `n = round(x/ln 2)`
-//! and `r = x − n·ln 2` with `ln 2` split in three so that the first two steps are exact for
-//! `|x| < 2839`, that is `|n| < 4096` (and every `x` that matters lies within 110 of `m`, see [`MAX_ABS_MAX`]). A degree-6
-//! polynomial, accurate to 2⁻²⁷·⁹ relative on `|r| ≤ 0.3475`, is evaluated with its last step
-//! split into `hi + lo` exactly. Scaling by `2^(n − j + 2)` keeps every term that can produce an
-//! output above `f32::MIN_POSITIVE` a normal number.
+//! The exponential reduces `x` itself (not `x − m`, which `f32` would round):
+//! `n = round(x·2^b/ln 2)` and `r = x − n·ln 2/2^b`, with `ln 2/2^b = C1 + C2`; `x − n·C1` is
+//! exact (one FMA) for every `x` the kernels take, so `r` carries one rounding. `2^((n mod 2^b)/2^b)`
+//! comes from a table held in registers (`b = 5` with AVX-512, one `vpermt2ps` for each of the
+//! table's high and low parts; `b = 4` with AVX2, two `vpermps` and a blend), as an `f32` pair
+//! good to 2⁻⁴⁹, and `exp(r)` from a polynomial of degree 3 (AVX-512) or 4 (AVX2), within 2⁻³³
+//! on `|r| ≤ 1.01·ln 2/2^(b+1)`. Scaling by `2^(⌊n/2^b⌋ − j + 2)` keeps every term that can
+//! produce an output above `f32::MIN_POSITIVE` a normal number.
 //!
-//! Error budget per output, in ulp: 0.5 for the final rounding, and the terms' and the sum's
-//! relative 2⁻²⁶ or so, seen as up to twice that by an output whose significand is near 2:
-//! measured at most 0.91 (see the accuracy report). Pass 3 multiplies the unscaled pair (near 1)
-//! by `1/s` and scales the rounded product by `2^k` last, which is exact for every normal output,
-//! so that outputs near `f32::MIN_POSITIVE` keep their small parts. Pass 3 recomputes the exponential rather than
-//! storing `hi` in pass 2 and reading it back: a stored, rounded `hi` cost up to one more ulp
-//! (1.84 measured on a ±300 spread, too near the bound) for about a third of the speed.
+//! Error budget per softmax output, in ulp: 0.5 for the final rounding; up to `c_m/2 < 1` for
+//! the stored term's rounding to `f32`, where `c_m ∈ [1, 2)` is the significand of `1/s` (an
+//! error of half an ulp of the term is seen by the output in its own ulps scaled by the ratio
+//! of their significands); and about four times the terms' relative error for the term and
+//! the sum, seen by an output whose significand is near 2: 0.13 (0.2 with AVX2). That bounds it
+//! near 1.65; measured at most 1.375 in the accuracy report, 1.45 over 1.2 M normal outputs of
+//! rows spread over ±300, and 1.48 in a random search over rows built to share one rounding
+//! (many copies of one value). Storing the term halves pass 3's work; an earlier version
+//! recomputed it there instead (0.89 ulp with the previous exponential, 0.52 with this one, at
+//! about two thirds of this speed). Pass 3 multiplies by `(1/s)·2³²` and scales the product
+//! back by `2⁻³²` last, which is exact for every normal output, so that the small product of
+//! the pair stays normal for outputs near `f32::MIN_POSITIVE`. A term that is subnormal in
+//! `f32` only feeds outputs below `f32::MIN_POSITIVE` as long as `1/s` (times the
+//! cross-entropy's factor) is at most 1; rows where it is not recompute the terms from `x`.
+//! Log-softmax reads no term back: its error is the final rounding plus `ln s`'s, 0.50 ulp
+//! measured.
 //!
 //! Rows the kernels do not take go to the exact portable path, row by row: a NaN or `+inf`
 //! (`−inf` entries are taken: their terms are 0), a maximum beyond ±[`MAX_ABS_MAX`], and for
@@ -43,7 +54,9 @@
 //! the input alone, so results are bitwise the same for any number of threads.
 //!
 //! The fused cross-entropy ([`cross_entropy_rows_f32`]) is passes 1–3 of softmax with the loss
-//! and the gradient's factor taken from the same statistics.
+//! and the gradient's factor taken from the same statistics. Softmax along a non-last axis and
+//! rows of 2 to 16 elements (the column kernels) recompute each term in pass 3 rather than
+//! store it, from the same exponential: their outputs stay within about 0.52 ulp.
 //!
 //! On other architectures (ARM included: there are no NEON kernels yet, as nothing here could
 //! build or test them) every row runs the portable path.
@@ -169,7 +182,8 @@ pub(crate) fn set_isa(isa: Isa) -> Result<(), Isa> {
 }
 
 /// The largest `|max|` of a row the vector path takes: it keeps `|x| < 2810` for every `x` within
-/// 110 of the maximum, where the reduction's first two steps are exact (`|n| < 4096`).
+/// 110 of the maximum, inside the range where the reduction's first step is exact (`x − n·C1`,
+/// see the method above; `x86`'s tests check the exponential at maxima of ±2700).
 pub(crate) const MAX_ABS_MAX: f32 = 2700.0;
 
 /// Which forward operation a row pass computes (the N-D layer's own enum).
@@ -677,11 +691,12 @@ pub(crate) fn softmax_backward_rows_f64(
 }
 
 /// Passes 1 and 2 of a long row, chunk by chunk: the statistics and the chunks' tie records, or
-/// `None` for a row the vector path does not take.
+/// `None` for a row the vector path does not take. With `out` (softmax, the cross-entropy's
+/// gradient), each chunk's terms are stored there, relative to the chunk's own maximum.
 ///
 /// Each chunk takes its maximum and then its sum relative to that maximum while it is still in
-/// L2, so that a row larger than the caches is read from memory twice in all (here and in pass
-/// 3), not three times. The chunks' statistics are then merged in order, the `(max, sum)` monoid:
+/// L2, so that `x` is read from memory once (pass 3 then reads the stored terms, or for
+/// log-softmax `x` again). The chunks' statistics are then merged in order, the `(max, sum)` monoid:
 /// a chunk below the row's maximum adds `(ties·e_max + rest)·2^(j_c − j)` (a power of two, exact
 /// in `f64`) and its ties are not the row's. A chunk whose own maximum is out of the reduction's
 /// range (all of it far below, or `−inf`) is summed again against the row's maximum.

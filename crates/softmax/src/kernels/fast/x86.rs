@@ -620,50 +620,40 @@ struct Consts<S: Simd> {
     floor: S,
     /// `j − 2` where `j = round(m·log₂ e)`: terms are `4·exp(x − j·ln 2)`.
     shift: S,
-    /// `2^b·log₂ e` for a table of `2^b` entries.
-    scaled_log2e: S,
     /// `ROUNDER − 2^b·shift`.
     rounder: S,
-    /// `2^−b` and `−ROUNDER·2^−b`.
-    inv_size: S,
-    neg_rounder: S,
-    neg_c1: S,
-    neg_c2: S,
-    poly: [S; 3],
-    hi: S::Table,
-    lo: S::Table,
+}
+
+/// `ln 2/2^b = C1 + C2` for a table of `2^b` entries: `C1` rounded to `f32`, `C2` the rest
+/// rounded (its own error, about 2⁻⁵⁴·ln 2/2^b, times `|n| < 2¹⁸` stays below 2⁻³⁶ absolute).
+const fn ln2_parts(bits: u32) -> (f32, f32) {
+    let step = std::f64::consts::LN_2 / (1u32 << bits) as f64;
+    let c1 = step as f32;
+    (c1, (step - c1 as f64) as f32)
 }
 
 impl<S: Simd> Consts<S> {
+    /// The table's size `2^b`.
+    const SIZE: f32 = (1u32 << S::TABLE_BITS) as f32;
+    const LN2_PARTS: (f32, f32) = ln2_parts(S::TABLE_BITS);
+    const POLY: [f32; 3] = if S::TABLE_BITS == 5 { POLY32 } else { POLY16 };
+
     #[inline(always)]
     fn new(max: f32) -> Self {
         Consts::lanewise(S::splat(max))
     }
 
     /// A maximum per lane (for columns); the same arithmetic as [`Stats::shift`] lane by lane.
+    /// The exponential's other constants are not kept here but splatted where they are used, so
+    /// that the column kernels' several sets of these stay small.
     #[inline(always)]
     fn lanewise(max: S) -> Self {
-        let size = (1u32 << S::TABLE_BITS) as f32;
-        // `ln 2/2^b = C1 + C2`: `C1` rounded to `f32`, `C2` the rest rounded (its own error,
-        // about 2⁻⁵⁴·ln 2/2^b, times `|n| < 2¹⁸` stays below 2⁻³⁶ absolute).
-        let step = std::f64::consts::LN_2 / f64::from(size);
-        let c1 = step as f32;
-        let c2 = (step - f64::from(c1)) as f32;
         let shift = max.mul(S::splat(LOG2_E)).round().sub(S::splat(2.0));
-        let poly = if S::TABLE_BITS == 5 { POLY32 } else { POLY16 };
         Consts {
             max,
             floor: max.sub(S::splat(FLOOR)),
             shift,
-            scaled_log2e: S::splat(size * LOG2_E),
-            rounder: S::fma(shift, S::splat(-size), S::splat(ROUNDER)),
-            inv_size: S::splat(1.0 / size),
-            neg_rounder: S::splat(-ROUNDER / size),
-            neg_c1: S::splat(-c1),
-            neg_c2: S::splat(-c2),
-            poly: poly.map(S::splat),
-            hi: S::table(&EXP2_HI),
-            lo: S::table(&EXP2_LO),
+            rounder: S::fma(shift, S::splat(-Self::SIZE), S::splat(ROUNDER)),
         }
     }
 
@@ -690,16 +680,17 @@ impl<S: Simd> Consts<S> {
         let x = self.floor.max(x);
         // `z = ROUNDER + n − 2^b·shift` with `n = round(x·2^b·log₂ e)`; its low `b` bits are
         // `n mod 2^b`, the table's index.
-        let z = S::fma(x, self.scaled_log2e, self.rounder);
+        let z = S::fma(x, S::splat(Self::SIZE * LOG2_E), self.rounder);
         let n = z.sub(self.rounder);
-        let k = S::fma(z, self.inv_size, self.neg_rounder).floor();
-        let t = S::fma(n, self.neg_c1, x);
-        let r = S::fma(n, self.neg_c2, t);
-        let (th, tl) = (S::lookup(self.hi, z), S::lookup(self.lo, z));
+        let k = S::fma(z, S::splat(1.0 / Self::SIZE), S::splat(-ROUNDER / Self::SIZE)).floor();
+        let t = S::fma(n, S::splat(-Self::LN2_PARTS.0), x);
+        let r = S::fma(n, S::splat(-Self::LN2_PARTS.1), t);
+        let (th, tl) = (S::lookup(S::table(&EXP2_HI), z), S::lookup(S::table(&EXP2_LO), z));
+        let p = Self::POLY;
         let c = if S::TABLE_BITS == 5 {
-            S::fma(self.poly[1], r, self.poly[0])
+            S::fma(S::splat(p[1]), r, S::splat(p[0]))
         } else {
-            S::fma(S::fma(self.poly[2], r, self.poly[1]), r, self.poly[0])
+            S::fma(S::fma(S::splat(p[2]), r, S::splat(p[1])), r, S::splat(p[0]))
         };
         let pm1 = S::fma(r.mul(r), c, r);
         let u = S::fma(th, pm1, S::fma(tl, pm1, tl));
@@ -1303,7 +1294,7 @@ unsafe fn band_softmax<S: Simd>(
     let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
     let mut max = unsafe { band.max::<S>(px) };
     let (mut bad, later, _) = band.screen::<S>(&mut max);
-    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
+    let consts = band_consts(&max);
     let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
     let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
     for b in 0..nb {
@@ -1328,6 +1319,14 @@ unsafe fn band_softmax<S: Simd>(
     unsafe { band.softmax_out::<S>(px, py, &consts, &scale) };
 }
 
+/// The constants of each vector of a band, from its maxima (no closure: it would not inherit the
+/// caller's target features, and the intrinsics inside would become calls).
+#[inline(always)]
+fn band_consts<S: Simd>(max: &[S; BAND]) -> [Consts<S>; BAND] {
+    const { assert!(BAND == 4) };
+    [Consts::lanewise(max[0]), Consts::lanewise(max[1]), Consts::lanewise(max[2]), Consts::lanewise(max[3])]
+}
+
 /// [`column_stats`] for one band (`width ≤ BAND·LANES`).
 #[inline(always)]
 unsafe fn band_stats<S: Simd>(x: &[f32], band: Band, given: Option<&[f32]>, out: &mut [ColumnPart]) {
@@ -1344,7 +1343,7 @@ unsafe fn band_stats<S: Simd>(x: &[f32], band: Band, given: Option<&[f32]>, out:
         None => unsafe { band.max::<S>(px) },
     };
     let (reject, later, found) = band.screen::<S>(&mut max);
-    let consts: [Consts<S>; BAND] = std::array::from_fn(|b| Consts::lanewise(max[b]));
+    let consts = band_consts(&max);
     let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
     for b in 0..nb {
         let (m, sums, los, counts) =
