@@ -827,8 +827,8 @@ unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32, post: f32) {
 }
 
 /// `RN((hi + lo)·(rh + rl))·2^k`, the products' small parts added first: one rounding, so the
-/// term's own error (about 2⁻²⁶) is all that an output sees besides it. The product is formed on
-/// the unscaled pair (`hi` near 1, and `rh` above 2⁻⁴⁰ for any row shorter than 2³⁴ elements,
+/// term's own error (about 2⁻²⁹) is all that an output sees besides it. The product is formed on
+/// the unscaled pair (`hi` in `[1, 2]`, and `rh` above 2⁻⁴⁰ for any row shorter than 2³⁴ elements,
 /// smaller only by the cross-entropy's factor, which [`super`] bounds), where none of its parts
 /// can underflow; scaling a normal result by `2^k` is exact.
 #[inline(always)]
@@ -837,8 +837,9 @@ fn quotient<S: Simd>(parts: (S, S, S), rh: S, rl: S) -> S {
     S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(k)
 }
 
-/// Pass 3 of softmax: each term recomputed from `x` (not read back rounded) and multiplied by
-/// `1/s = rh + rl`.
+/// Pass 3 of softmax where the terms were not stored (see `super::scale_terms`: a cross-entropy
+/// factor over `s` above 1, a chunk far below the row's maximum): each term recomputed from `x`
+/// and multiplied by `1/s = rh + rl`.
 #[inline(always)]
 unsafe fn exp_scale_pass<S: Simd>(x: &[f32], y: &mut [f32], c: &Consts<S>, rh: f32, rl: f32) {
     let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
