@@ -186,6 +186,12 @@ pub(crate) fn set_isa(isa: Isa) -> Result<(), Isa> {
 /// see the method above; `x86`'s tests check the exponential at maxima of ±2700).
 pub(crate) const MAX_ABS_MAX: f32 = 2700.0;
 
+/// Whether a row (or chunk) with this maximum is one the vector kernels take: not NaN, not
+/// infinite, and within ±[`MAX_ABS_MAX`].
+pub(crate) fn in_range(max: f32) -> bool {
+    !max.is_nan() && max.abs() <= MAX_ABS_MAX
+}
+
 /// Which forward operation a row pass computes (the N-D layer's own enum).
 pub(crate) use crate::ops::Normalize as Op;
 
@@ -792,32 +798,44 @@ struct LongStats {
 /// normal `f32`.
 const LOWEST_OFFSET: i32 = -90;
 
-/// Pass 3 of softmax (or of the cross-entropy gradient) for one row or one chunk of a long row:
-/// `y = e·r` from the terms pass 2 stored in `y` (their offset as in [`LongStats`], or `None` if
-/// it stored none), or recomputed from `x` where they cannot give every normal output to the
-/// bound (see [`stored_scale`]); then the ties of the maximum get `top`.
-#[allow(clippy::too_many_arguments, reason = "one call site per kind of row")]
-fn scale_terms(
+/// Pass 3 of softmax (or of the cross-entropy gradient) for one row, chunk by chunk (one chunk
+/// of [`CHUNK`] elements per entry of `ties` and `offsets`; a row of one chunk runs on the
+/// calling thread): `y = e·r` from the terms pass 2 stored in `y` (their offset as in
+/// [`LongStats`], or `None` where it stored none), or recomputed from `x` where they cannot give
+/// every normal output to the bound (see [`stored_scale`]); then the ties of the maximum get `top`.
+#[allow(clippy::too_many_arguments, reason = "the row, its statistics and its chunks' records")]
+fn scale_row(
     k: &Kernels,
     x: &[f32],
     y: &mut [f32],
     max: f32,
     r: f64,
-    offset: Option<i32>,
-    ties: &Ties,
     top: f32,
+    ties: &[Ties],
+    offsets: &[Option<i32>],
 ) {
-    match (offset, stored_scale(r)) {
-        // SAFETY (both arms): `kernels` checked that the machine runs the instruction set.
-        (Some(offset), Some((rh, rl, post))) if offset >= LOWEST_OFFSET => unsafe {
-            (k.scale)(y, rh, rl, post * 2f32.powi(offset))
-        },
-        _ => {
-            let rh = r as f32;
-            unsafe { (k.exp_scale)(x, y, max, rh, (r - f64::from(rh)) as f32) }
+    use rayon::prelude::*;
+    let chunk = |xc: &[f32], yc: &mut [f32], t: &Ties, offset: Option<i32>| {
+        match (offset, stored_scale(r)) {
+            // SAFETY (both arms): `kernels` checked that the machine runs the instruction set.
+            (Some(offset), Some((rh, rl, post))) if offset >= LOWEST_OFFSET => unsafe {
+                (k.scale)(yc, rh, rl, post * 2f32.powi(offset))
+            },
+            _ => {
+                let rh = r as f32;
+                unsafe { (k.exp_scale)(xc, yc, max, rh, (r - f64::from(rh)) as f32) }
+            }
         }
+        t.apply(xc, yc, max, top);
+    };
+    if let ([t], [offset]) = (ties, offsets) {
+        chunk(x, y, t, *offset);
+    } else {
+        let chunks = y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
+        chunks
+            .zip(ties.par_iter().zip(offsets))
+            .for_each(|((yc, xc), (t, &offset))| chunk(xc, yc, t, offset));
     }
-    ties.apply(x, y, max, top);
 }
 
 fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) {
@@ -825,12 +843,8 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
     match op {
         Op::Softmax => {
             let Some(long) = long_stats(k, x, Some(y)) else { return fallback(x, y) };
-            let (st, r) = (long.st, 1.0 / long.st.sum());
-            let top = st.top_probability();
-            let chunks = y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
-            chunks.zip(long.ties.par_iter().zip(&long.offsets)).for_each(|((yc, xc), (t, &offset))| {
-                scale_terms(k, xc, yc, st.max, r, offset, t, top);
-            });
+            let st = long.st;
+            scale_row(k, x, y, st.max, 1.0 / st.sum(), st.top_probability(), &long.ties, &long.offsets);
         }
         Op::LogSoftmax => {
             let Some(long) = long_stats(k, x, None) else { return fallback(x, y) };
@@ -1025,7 +1039,7 @@ fn columns_chunked(
 fn short_stats(k: &Kernels, x: &[f32], out: Option<&mut [f32]>) -> Option<(Stats, Ties)> {
     // SAFETY: `kernels` checked that the machine runs the instruction set.
     let max = unsafe { (k.max)(x) };
-    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+    if !in_range(max) {
         return None;
     }
     short_stats_at(k, x, max, out)
@@ -1115,7 +1129,6 @@ fn cross_entropy_row(
     scale: &CrossEntropyScale<'_>,
     grad: Option<&mut [f32]>,
 ) -> Option<f64> {
-    use rayon::prelude::*;
     let Some(c) = class else {
         if let Some(g) = grad {
             g.fill(0.0);
@@ -1129,14 +1142,14 @@ fn cross_entropy_row(
     if !w.is_finite() || !factor.is_finite() {
         return None;
     }
-    let long = x.len() > CHUNK;
     let mut grad = grad;
-    let (st, ties, offsets) = if long {
+    // A long row's chunk records, or a short row's ties (its terms stored whenever `grad` is).
+    let (st, long, short_ties) = if x.len() > CHUNK {
         let l = long_stats(k, x, grad.as_deref_mut())?;
-        (l.st, l.ties, l.offsets)
+        (l.st, Some(l), Ties::new())
     } else {
         let (st, ties) = short_stats(k, x, grad.as_deref_mut())?;
-        (st, vec![ties], vec![grad.is_some().then_some(0)])
+        (st, None, ties)
     };
     let offset = f64::from(x[c]) - f64::from(st.max);
     // A zero weight makes the loss 0 even where the target's log-probability is −inf.
@@ -1151,10 +1164,11 @@ fn cross_entropy_row(
             return None;
         }
         let top = (factor / total) as f32;
-        let chunks = g.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK));
-        chunks.zip(ties.par_iter().zip(&offsets)).for_each(|((gc, xc), (t, &offset))| {
-            scale_terms(k, xc, gc, st.max, r, offset, t, top);
-        });
+        let (ties, offsets): (&[Ties], &[Option<i32>]) = match &long {
+            Some(l) => (&l.ties, &l.offsets),
+            None => (std::slice::from_ref(&short_ties), &[Some(0)]),
+        };
+        scale_row(k, x, g, st.max, r, top, ties, offsets);
         // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
         // (y_c ≤ 1/2 then, so nothing cancels).
         let rest_of_one = if offset == 0.0 { st.sum_minus_one() / total } else { 1.0 - offset.exp() / total };

@@ -873,17 +873,16 @@ unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
     }
 }
 
-/// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take; with
-/// `STORE`, pass 2 writes the terms to `out`.
+/// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
 #[inline(always)]
-unsafe fn stats<S: Simd, const STORE: bool>(x: &[f32], out: *mut f32, ties: &mut Ties) -> Option<Stats> {
+unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
     let max = unsafe { max_pass::<S>(x) };
     // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
-    if max.is_nan() || max.abs() > MAX_ABS_MAX {
+    if !super::in_range(max) {
         return None;
     }
     let consts = Consts::<S>::new(max);
-    let (count, rest) = unsafe { sum_pass::<S, STORE, true>(x, out, &consts, ties) };
+    let (count, rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), &consts, ties) };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.is_finite() {
         return None;
@@ -900,7 +899,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             // The maximum's own terms need no exact treatment here (unlike log-softmax's
             // `ln(1 + rest)`): they are scaled like the others, to the same bound.
             let max = unsafe { max_pass::<S>(x) };
-            if max.is_nan() || max.abs() > MAX_ABS_MAX {
+            if !super::in_range(max) {
                 return false;
             }
             let c = Consts::<S>::new(max);
@@ -913,7 +912,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             unsafe { scale_pass::<S>(y, rh, rl, post) };
         }
         Op::LogSoftmax => {
-            let Some(st) = (unsafe { stats::<S, false>(x, std::ptr::null_mut(), &mut ties) }) else {
+            let Some(st) = (unsafe { stats::<S>(x, &mut ties) }) else {
                 return false;
             };
             unsafe { log_pass::<S>(x, y, st.max as f64, st.ln_sum()) };
@@ -997,7 +996,7 @@ unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: 
 unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
     for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
         let mut ties = Ties::new();
-        *o = match unsafe { stats::<S, false>(xr, std::ptr::null_mut(), &mut ties) } {
+        *o = match unsafe { stats::<S>(xr, &mut ties) } {
             // m + ln s cancels in rows of log-probabilities (m < 0 < ln s ≈ −m): the sum's
             // 2⁻²⁶ would then be many ulp of the result, which the portable path gets right.
             Some(st) if (st.logsumexp()).abs() >= st.ln_sum() => st.logsumexp() as f32,
