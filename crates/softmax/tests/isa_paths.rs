@@ -396,7 +396,9 @@ fn column_failures(isa: Isa) -> Vec<String> {
     // An axis long enough to be cut into chunks of 1024 (merged per column), with columns whose
     // chunks differ: one chunk far below the rest (summed again against the column's maximum),
     // one of `−inf`, a column far below throughout, ties of the maximum in two chunks, NaN, `+inf`
-    // and a maximum beyond the range in one chunk only; 70 columns (a partial band).
+    // and a maximum beyond the range in one chunk only; chunks whose maximum lies about 72 and
+    // 120 binades below their column's, with normal outputs (softmax's stored terms rescaled by
+    // 2⁻⁷², and recomputed: 2⁻¹²⁰ is below what the rescale takes); 70 columns (a partial band).
     let mut x = ndarray::Array3::from_shape_simple_fn([2, 2500, 70], || (rng.normal() * 30.0) as f32);
     for o in 0..2 {
         for kk in 1024..2048 {
@@ -415,6 +417,10 @@ fn column_failures(isa: Isa) -> Vec<String> {
         x[[o, 1500, 11]] = f32::INFINITY;
         x[[o, 30, 12]] = 3000.0;
         x[[o, 2499, 69]] = 120.0;
+        x[[o, 5, 66]] = 183.0;
+        for kk in 1024..2048 {
+            x[[o, kk, 66]] = 100.0 - (kk - 1024) as f32 * 0.05;
+        }
     }
     cases.push(x);
     // Batches of short rows (the last axis; they go through the column kernels, 64 rows to a

@@ -310,8 +310,11 @@ pub(crate) type BackwardFallback = dyn Fn(&[f32], &[f32], &mut [f32]) + Sync;
 /// Softmax or log-softmax along the middle axis of `(outer, k, inner)`, for a range of columns,
 /// rejected columns listed.
 type ColumnsFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, (usize, usize), &mut Vec<(usize, usize)>);
-/// `(x, start, inner, rows, width, given maxima, out)`: see `x86::avx512::column_stats`.
-type ColumnStatsFn = unsafe fn(&[f32], usize, usize, usize, usize, Option<&[f32]>, &mut [ColumnPart]);
+/// `(x, y, start, inner, rows, width, given maxima, out)`: see `x86::avx512::column_stats`.
+type ColumnStatsFn =
+    unsafe fn(&[f32], *mut f32, usize, usize, usize, usize, Option<&[f32]>, &mut [ColumnPart]);
+/// `(y, start, inner, rows, width, factors)`: see `x86::avx512::column_scale`.
+type ColumnScaleFn = unsafe fn(*mut f32, usize, usize, usize, usize, &[[f32; 3]]);
 /// `(op, x, y, start, inner, rows, width, stats)`: see `x86::avx512::column_apply`.
 type ColumnApplyFn = unsafe fn(Op, &[f32], *mut f32, usize, usize, usize, usize, &[Stats]);
 
@@ -369,6 +372,7 @@ struct Kernels {
     columns: ColumnsFn,
     column_stats: ColumnStatsFn,
     column_apply: ColumnApplyFn,
+    column_scale: ColumnScaleFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
     vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
     /// The `f64` kernels (see `x86_f64`).
@@ -397,6 +401,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             columns: x86::avx512::columns,
             column_stats: x86::avx512::column_stats,
             column_apply: x86::avx512::column_apply,
+            column_scale: x86::avx512::column_scale,
             dot: x86::avx512::dot,
             vjp: x86::avx512::vjp,
             rows64: x86_f64::avx512::rows,
@@ -416,6 +421,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             columns: x86::avx2::columns,
             column_stats: x86::avx2::column_stats,
             column_apply: x86::avx2::column_apply,
+            column_scale: x86::avx2::column_scale,
             dot: x86::avx2::dot,
             vjp: x86::avx2::vjp,
             rows64: x86_f64::avx2::rows,
@@ -924,7 +930,10 @@ pub(crate) fn columns_f32(
 
 /// [`columns_f32`] for an axis longer than [`AXIS_CHUNK`]: tasks of one chunk of the axis of
 /// one band of [`COLUMN_BAND`] columns; each column's chunks merged in order with the
-/// `(max, sum)` monoid as in [`long_stats`].
+/// `(max, sum)` monoid as in [`long_stats`]. Softmax stores each chunk's terms in `y` in pass 2,
+/// relative to the chunk's own maxima, and pass 3 scales them in place (rescaled by a power of
+/// two per column, as [`scale_row`] does for a row's chunks); a task with a column whose chunk
+/// lies [`LOWEST_OFFSET`] or more binades below the column's maximum recomputes its terms.
 fn columns_chunked(
     kn: &Kernels,
     op: Op,
@@ -945,12 +954,15 @@ fn columns_chunked(
         let rows = (k - c * AXIS_CHUNK).min(AXIS_CHUNK);
         (o * k * inner + c * AXIS_CHUNK * inner + b * COLUMN_BAND, rows, width(band))
     };
+    let (out, store) = (SharedOut(y.as_mut_ptr()), op == Op::Softmax);
     let stats_of = |t: usize, given: Option<&[f32]>| {
         let (start, rows, width) = geometry(t);
         let mut parts = vec![ColumnPart::Reject; width];
+        let terms = if store { out.get() } else { std::ptr::null_mut() };
         // SAFETY: `kernels` checked that the machine runs the instruction set; the task's
-        // entries are in `x` (`start + (rows − 1)·inner + width ≤ x.len()`).
-        unsafe { (kn.column_stats)(x, start, inner, rows, width, given, &mut parts) };
+        // entries are in `x` and `y` (`start + (rows − 1)·inner + width ≤ x.len()`), and it
+        // writes only its own entries of `y`, which nothing else reads meanwhile.
+        unsafe { (kn.column_stats)(x, terms, start, inner, rows, width, given, &mut parts) };
         parts
     };
     let tasks = outer * bands * chunks;
@@ -961,6 +973,9 @@ fn columns_chunked(
     };
     let mut rejected = Vec::new();
     let mut stats = Vec::with_capacity(outer * bands);
+    // Per task, with stored terms: each column's `[rh, rl, post]` for pass 3, or `None` where the
+    // task recomputes its terms.
+    let mut factors: Vec<Option<Vec<[f32; 3]>>> = Vec::with_capacity(if store { tasks } else { 0 });
     for band in 0..outer * bands {
         let (w, tasks) = (width(band), band * chunks..(band + 1) * chunks);
         // The whole columns' maxima; a column with a rejected chunk, or far below throughout,
@@ -979,14 +994,16 @@ fn columns_chunked(
             ok[lane] &= max.abs() <= MAX_ABS_MAX;
             maxima[lane] = if ok[lane] { max } else { 0.0 };
         }
-        // Chunks far below their column's maximum are summed again against it.
+        // Chunks far below their column's maximum are summed again against it. Stored terms are
+        // then stored again, for every column of the task, relative to the columns' maxima: all
+        // of its columns take the new statistics.
         for t in tasks.clone() {
             let later =
                 |lane: usize, parts: &[ColumnPart]| ok[lane] && matches!(parts[lane], ColumnPart::Later(_));
             if (0..w).any(|lane| later(lane, &parts[t])) {
                 let again = stats_of(t, Some(&maxima));
                 for lane in 0..w {
-                    if later(lane, &parts[t]) {
+                    if store || later(lane, &parts[t]) {
                         parts[t][lane] = again[lane];
                     }
                 }
@@ -1010,21 +1027,29 @@ fn columns_chunked(
                     ColumnPart::Later(_) | ColumnPart::Reject => ok[lane] = false,
                 }
             }
-            if ok[lane] && rest.is_finite() {
+            ok[lane] &= rest.is_finite();
+            if ok[lane] {
                 column[lane] = Stats::new(max, count, rest);
             } else {
                 rejected.push((band / bands, (band % bands) * COLUMN_BAND + lane));
             }
         }
+        if store {
+            factors.extend(tasks.map(|t| stored_factors(&parts[t], &column, &ok)));
+        }
         stats.push(column);
     }
     // Pass 3.
-    let out = SharedOut(y.as_mut_ptr());
     let apply = |t: usize| {
         let (start, rows, width) = geometry(t);
         // SAFETY: as above; each task writes only its own entries of `y`, and nothing reads `y`
         // until every task is done.
-        unsafe { (kn.column_apply)(op, x, out.get(), start, inner, rows, width, &stats[t / chunks]) };
+        unsafe {
+            match factors.get(t) {
+                Some(Some(factors)) => (kn.column_scale)(out.get(), start, inner, rows, width, factors),
+                _ => (kn.column_apply)(op, x, out.get(), start, inner, rows, width, &stats[t / chunks]),
+            }
+        }
     };
     if parallel(x.len()) {
         (0..tasks).into_par_iter().for_each(apply);
@@ -1032,6 +1057,28 @@ fn columns_chunked(
         (0..tasks).for_each(apply);
     }
     rejected
+}
+
+/// Pass 3's factors for one task of [`columns_chunked`] whose terms pass 2 stored (relative to
+/// each column's maximum over the task, its `parts`): per column, `[rh, rl, post]` of
+/// [`stored_scale`] with the power of two between that maximum and the whole column's folded
+/// into `post`; or `None` if a column's offset is below [`LOWEST_OFFSET`]. Columns not `ok` (the
+/// portable path's) get zeros.
+fn stored_factors(parts: &[ColumnPart], columns: &[Stats], ok: &[bool]) -> Option<Vec<[f32; 3]>> {
+    let mut factors = vec![[0.0; 3]; parts.len()];
+    for ((f, part), (st, &ok)) in factors.iter_mut().zip(parts).zip(columns.iter().zip(ok)) {
+        let ColumnPart::Summed(own) = part else { continue };
+        if !ok {
+            continue;
+        }
+        let offset = (Stats::shift(own.max) - Stats::shift(st.max)) as i32;
+        let (rh, rl, post) = stored_scale(1.0 / st.sum())?;
+        if offset < LOWEST_OFFSET {
+            return None;
+        }
+        *f = [rh, rl, post * 2f32.powi(offset)];
+    }
+    Some(factors)
 }
 
 /// Passes 1 and 2 of a short row (at most [`CHUNK`] elements), or `None` for a row the vector

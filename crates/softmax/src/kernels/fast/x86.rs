@@ -4,7 +4,6 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::exp::INV_FACT;
 use crate::kernels::fast::x86_f64::{D4, D8, SimdD};
 
 use super::{
@@ -618,9 +617,8 @@ impl Simd for V8 {
 struct Consts<S: Simd> {
     max: S,
     floor: S,
-    /// `j − 2` where `j = round(m·log₂ e)`: terms are `4·exp(x − j·ln 2)`.
-    shift: S,
-    /// `ROUNDER − 2^b·shift`.
+    /// `ROUNDER − 2^b·shift`, where `shift = j − 2` and `j = round(m·log₂ e)`: terms are
+    /// `4·exp(x − j·ln 2)`.
     rounder: S,
 }
 
@@ -652,7 +650,6 @@ impl<S: Simd> Consts<S> {
         Consts {
             max,
             floor: max.sub(S::splat(FLOOR)),
-            shift,
             rounder: S::fma(shift, S::splat(-Self::SIZE), S::splat(ROUNDER)),
         }
     }
@@ -1035,7 +1032,8 @@ unsafe fn columns<S: Simd>(
                 continue;
             }
             let width = (columns.1 - j0).min(COLUMN_BAND);
-            unsafe { column_stats::<S>(x, start, inner, k, width, None, &mut parts[..width]) };
+            let (no_store, parts) = (std::ptr::null_mut(), &mut parts[..width]);
+            unsafe { column_stats::<S>(x, no_store, start, inner, k, width, None, parts) };
             for (lane, (part, st)) in parts.iter().zip(stats.iter_mut()).take(width).enumerate() {
                 *st = match *part {
                     ColumnPart::Summed(s) => s,
@@ -1070,11 +1068,14 @@ const BAND: usize = 4;
 
 /// Passes 1 and 2 of `width ≤ COLUMN_BAND` columns over `rows` entries of the axis, the first
 /// at `x[start]`, the next `inner` further on, and so on: per column, its maximum and its sum
-/// relative to it (or, given maxima, the sums relative to those, and no pass 1).
+/// relative to it (or, given maxima, the sums relative to those, and no pass 1). With a non-null
+/// `y`, each term is also stored there at its entry's place (for [`column_scale`]), and the
+/// maximum's ties are summed with the rest (counted as none).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn column_stats<S: Simd>(
     x: &[f32],
+    y: *mut f32,
     start: usize,
     inner: usize,
     rows: usize,
@@ -1088,7 +1089,7 @@ unsafe fn column_stats<S: Simd>(
         let w = (width - j).min(band);
         let given = given.map(|g| &g[j..j + w]);
         let band = Band { start: start + j, inner, rows, width: w };
-        unsafe { band_stats::<S>(x, band, given, &mut out[j..j + w]) };
+        unsafe { band_stats::<S>(x, y, band, given, &mut out[j..j + w]) };
         j += w;
     }
 }
@@ -1113,6 +1114,39 @@ unsafe fn column_apply<S: Simd>(
         let w = (width - j).min(band);
         let band = Band { start: start + j, inner, rows, width: w };
         unsafe { band_apply::<S>(op, x, y, band, &stats[j..j + w]) };
+        j += w;
+    }
+}
+
+/// Pass 3 of softmax over the terms [`column_stats`] stored in `y` (laid out as there): per
+/// column, `y = RN(e·(rh + rl))·post` with its own `[rh, rl, post]`.
+#[inline(always)]
+unsafe fn column_scale<S: Simd>(
+    y: *mut f32,
+    start: usize,
+    inner: usize,
+    rows: usize,
+    width: usize,
+    factors: &[[f32; 3]],
+) {
+    let (band_width, l) = (BAND * S::LANES, S::LANES);
+    let mut j = 0;
+    while j < width {
+        let w = (width - j).min(band_width);
+        let band = Band { start: start + j, inner, rows, width: w };
+        let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
+        for (b, sc) in scale.iter_mut().enumerate().take(band.blocks::<S>()) {
+            let mut parts = [[0.0f32; 16]; 3];
+            for lane in 0..band.lanes::<S>(b) {
+                for (part, &f) in parts.iter_mut().zip(&factors[j + b * l + lane]) {
+                    part[lane] = f;
+                }
+            }
+            *sc = unsafe {
+                (S::load(parts[0].as_ptr()), S::load(parts[1].as_ptr()), S::load(parts[2].as_ptr()))
+            };
+        }
+        unsafe { band.scale_out::<S>(y, &scale) };
         j += w;
     }
 }
@@ -1183,11 +1217,14 @@ impl Band {
     }
 
     /// Pass 2: per column, the sum of the terms below the maximum (`f64` lanes plus their low
-    /// parts) and the number of ties.
+    /// parts) and the number of ties; without `TIES`, the maximum's terms are summed with the
+    /// rest and the counts are 0. With `STORE`, each term rounded to `f32` is written to `py` at
+    /// its own place, for [`Band::scale_out`].
     #[inline(always)]
-    unsafe fn sums<S: Simd>(
+    unsafe fn sums<S: Simd, const STORE: bool, const TIES: bool>(
         &self,
         px: *const f32,
+        py: *mut f32,
         consts: &[Consts<S>; BAND],
     ) -> ([S::Acc; BAND], [S; BAND], [S; BAND]) {
         let (l, nb) = (S::LANES, self.blocks::<S>());
@@ -1199,14 +1236,35 @@ impl Band {
                 let (n, at) = (self.lanes::<S>(b), row + b * l);
                 let c = &consts[b];
                 let v = unsafe { load_n::<S>(px.add(at), n == l, n, 0.0) };
-                let (hi, lo) = c.exp(v);
-                let eq = v.eq(c.max);
-                acc[b] = S::acc_add(acc[b], hi.zero_where(eq));
-                lo_acc[b] = lo_acc[b].add(lo.zero_where(eq));
-                ties[b] = ties[b].add(S::ones_where(eq));
+                let (mut hi, mut lo) = c.exp(v);
+                if STORE {
+                    unsafe { store_n(hi, py.add(at), n == l, n) };
+                }
+                if TIES {
+                    let eq = v.eq(c.max);
+                    (hi, lo) = (hi.zero_where(eq), lo.zero_where(eq));
+                    ties[b] = ties[b].add(S::ones_where(eq));
+                }
+                acc[b] = S::acc_add(acc[b], hi);
+                lo_acc[b] = lo_acc[b].add(lo);
             }
         }
         (acc, lo_acc, ties)
+    }
+
+    /// Pass 3 of softmax over the terms [`Band::sums`] stored in `py`: per block, lane by lane,
+    /// `y = RN(e·(rh + rl))·post` (as [`scale_pass`] does for a row).
+    #[inline(always)]
+    unsafe fn scale_out<S: Simd>(&self, py: *mut f32, scale: &[(S, S, S); BAND]) {
+        let (l, nb) = (S::LANES, self.blocks::<S>());
+        for kk in 0..self.rows {
+            let row = self.start + kk * self.inner;
+            for (b, &(rh, rl, post)) in scale.iter().enumerate().take(nb) {
+                let (n, at) = (self.lanes::<S>(b), row + b * l);
+                let e = unsafe { load_n::<S>(py.add(at), n == l, n, 0.0) };
+                unsafe { store_n(S::fma(e, rh, e.mul(rl)).mul(post), py.add(at), n == l, n) };
+            }
+        }
     }
 
     /// Pass 3 of softmax, given per block `1/s = rh + rl` and the ties' probability.
@@ -1252,36 +1310,22 @@ impl Band {
     }
 }
 
-/// Pass 3's scale of softmax for one vector of columns from pass 2, lane by lane in `f64`
-/// vectors (what [`Stats::new`], `reciprocal_pair` and [`Stats::top_probability`] compute one
-/// lane at a time): `e_max = exp(m − j·ln 2) = 4·exp(v)`, `v = m − (j + 2)·ln 2` with
-/// `|v| ≤ 0.35`, by its Taylor series to degree 13 (truncation below 2⁻⁵⁷); `1/s` for
-/// `s = ties·e_max + rest`, as `rh + rl`; and `e_max/s`, the ties' probability.
+/// `2^P/s` per lane of one vector of columns (`P` = [`super::LIFT`]), from their sums `s` in two
+/// halves of `f64` lanes, as an `f32` pair `rh + rl`: the factors of [`Band::scale_out`] (what
+/// [`super::stored_scale`] computes one lane at a time).
 #[inline(always)]
-fn softmax_scale<S: Simd>(max: S, shift: S, ties: S, rest: (S::W, S::W)) -> (S, S, S) {
-    // `j + 2` is an integer of at most 12 bits: exact in `f32`.
-    let ((m0, m1), (j0, j1), (t0, t1)) = (max.widen(), shift.add(S::splat(2.0)).widen(), ties.widen());
-    let ((r0, top0), (r1, top1)) = (scale_half(m0, j0, t0, rest.0), scale_half(m1, j1, t1, rest.1));
+fn lifted_reciprocal<S: Simd>(sums: (S::W, S::W)) -> (S, S) {
+    let lift = S::W::splat(2f64.powi(super::LIFT));
+    let (r0, r1) = (lift.div(sums.0), lift.div(sums.1));
     let rh = S::narrow(r0, r1);
     let (h0, h1) = rh.widen();
-    (rh, S::narrow(r0.sub(h0), r1.sub(h1)), S::narrow(top0, top1))
+    (rh, S::narrow(r0.sub(h0), r1.sub(h1)))
 }
 
-/// Half the lanes of [`softmax_scale`]: `(1/s, e_max/s)`.
-#[inline(always)]
-fn scale_half<W: SimdD>(m: W, j: W, ties: W, rest: W) -> (W, W) {
-    let v = m.sub(j.mul(W::splat(std::f64::consts::LN_2)));
-    let mut p = W::splat(INV_FACT[13]);
-    for &c in INV_FACT[..13].iter().rev() {
-        p = W::fma(p, v, W::splat(c));
-    }
-    let e = p.mul(W::splat(4.0));
-    let s = W::fma(ties, e, rest);
-    (W::splat(1.0).div(s), e.div(s))
-}
-
-/// Softmax of one band of columns over the whole axis, passes 1 to 3, with pass 3's scale
-/// computed in vectors ([`softmax_scale`]); rejected columns are listed as `(o, j0 + lane)`.
+/// Softmax of one band of columns over the whole axis: the maxima, the terms stored in `py` with
+/// their sums, then each term scaled in place; rejected columns are listed as `(o, j0 + lane)`.
+/// `s ≥ 2.8` (the maximum's own term), so that `1/s ≤ 1` and the stored terms serve every output
+/// (see [`super::stored_scale`]).
 #[inline(always)]
 unsafe fn band_softmax<S: Simd>(
     x: &[f32],
@@ -1295,28 +1339,30 @@ unsafe fn band_softmax<S: Simd>(
     let mut max = unsafe { band.max::<S>(px) };
     let (mut bad, later, _) = band.screen::<S>(&mut max);
     let consts = band_consts(&max);
-    let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
-    let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
+    let (acc, lo_acc, _) = unsafe { band.sums::<S, true, false>(px, py, &consts) };
+    let post = S::splat(2f32.powi(-super::LIFT));
+    let mut scale = [(S::splat(0.0), S::splat(0.0), post); BAND];
     for b in 0..nb {
         let (a0, a1) = S::acc_halves(acc[b]);
         let (l0, l1) = lo_acc[b].widen();
-        let rest = (a0.add(l0), a1.add(l1));
+        let sums = (a0.add(l0), a1.add(l1));
         // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
-        let (sums, half) = ([rest.0.lanes(), rest.1.lanes()], l / 2);
+        let (lanes, half) = ([sums.0.lanes(), sums.1.lanes()], l / 2);
         bad[b] |= later[b];
         for lane in 0..band.lanes::<S>(b) {
-            if !sums[lane / half][lane % half].is_finite() {
+            if !lanes[lane / half][lane % half].is_finite() {
                 bad[b] |= 1 << lane;
             }
         }
-        scale[b] = softmax_scale(consts[b].max, consts[b].shift, ties[b], rest);
+        let (rh, rl) = lifted_reciprocal::<S>(sums);
+        scale[b] = (rh, rl, post);
     }
     for (b, &bits) in bad.iter().enumerate().take(nb) {
         rejected.extend(
             (0..band.lanes::<S>(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, j0 + b * l + lane)),
         );
     }
-    unsafe { band.softmax_out::<S>(px, py, &consts, &scale) };
+    unsafe { band.scale_out::<S>(py, &scale) };
 }
 
 /// The constants of each vector of a band, from its maxima (no closure: it would not inherit the
@@ -1329,7 +1375,13 @@ fn band_consts<S: Simd>(max: &[S; BAND]) -> [Consts<S>; BAND] {
 
 /// [`column_stats`] for one band (`width ≤ BAND·LANES`).
 #[inline(always)]
-unsafe fn band_stats<S: Simd>(x: &[f32], band: Band, given: Option<&[f32]>, out: &mut [ColumnPart]) {
+unsafe fn band_stats<S: Simd>(
+    x: &[f32],
+    py: *mut f32,
+    band: Band,
+    given: Option<&[f32]>,
+    out: &mut [ColumnPart],
+) {
     let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
     let mut max = match given {
         Some(given) => std::array::from_fn(|b| {
@@ -1344,7 +1396,13 @@ unsafe fn band_stats<S: Simd>(x: &[f32], band: Band, given: Option<&[f32]>, out:
     };
     let (reject, later, found) = band.screen::<S>(&mut max);
     let consts = band_consts(&max);
-    let (acc, lo_acc, ties) = unsafe { band.sums::<S>(px, &consts) };
+    let (acc, lo_acc, ties) = unsafe {
+        if py.is_null() {
+            band.sums::<S, false, true>(px, py, &consts)
+        } else {
+            band.sums::<S, true, false>(px, py, &consts)
+        }
+    };
     for b in 0..nb {
         let (m, sums, los, counts) =
             (max[b].lanes(), S::acc_lanes(acc[b]), lo_acc[b].lanes(), ties[b].lanes());
@@ -1440,11 +1498,13 @@ macro_rules! entry_points {
 
             /// # Safety
             /// As [`rows`]; the entries `start + kk·inner + j` for `kk < rows`, `j < width`
-            /// are in `x`, `width ≤ COLUMN_BAND` and `out` (and `given`) hold `width` lanes.
+            /// are in `x`, `width ≤ COLUMN_BAND` and `out` (and `given`) hold `width` lanes; `y`
+            /// is null or has room for the same entries, which nothing else touches meanwhile.
             #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = $features)]
             pub unsafe fn column_stats(
                 x: &[f32],
+                y: *mut f32,
                 start: usize,
                 inner: usize,
                 rows: usize,
@@ -1452,7 +1512,22 @@ macro_rules! entry_points {
                 given: Option<&[f32]>,
                 out: &mut [ColumnPart],
             ) {
-                unsafe { super::column_stats::<$v>(x, start, inner, rows, width, given, out) }
+                unsafe { super::column_stats::<$v>(x, y, start, inner, rows, width, given, out) }
+            }
+
+            /// # Safety
+            /// As [`column_stats`] with a non-null `y`, which holds the terms it stored there;
+            /// `factors` holds `width` lanes.
+            #[target_feature(enable = $features)]
+            pub unsafe fn column_scale(
+                y: *mut f32,
+                start: usize,
+                inner: usize,
+                rows: usize,
+                width: usize,
+                factors: &[[f32; 3]],
+            ) {
+                unsafe { super::column_scale::<$v>(y, start, inner, rows, width, factors) }
             }
 
             /// # Safety
