@@ -8,15 +8,18 @@
 //! - `x − m` is rounded in `f32`: exact but for rows so wide that the entry is far below
 //!   anything an output can show (relative error `|x − m|·2⁻²⁴` otherwise, under 2⁻¹⁷ for the
 //!   `|x − m| ≤ 92` that can reach a half output);
-//! - `exp` has a two-part Cody–Waite reduction and the degree-6 polynomial of the `f32` kernels
-//!   (about 2⁻²² relative);
-//! - the sum is accumulated in `f32` lanes, 32 accumulators per row: a row of at most [`CHUNK`]
-//!   (2¹⁶) elements adds at most 2048 terms into one, within 2¹¹·2⁻²⁴ = 2⁻¹³ relative. Longer rows
-//!   take the `f32` kernels through a scratch buffer instead.
+//! - `exp` has a two-part Cody–Waite reduction and a polynomial of degree 4 (about 2⁻¹⁷·⁵
+//!   relative, 2⁻⁶·⁵ of an `f16` ulp);
+//! - the sum is accumulated in `f32` lanes, 64 accumulators per row (32 with AVX2): a row of at
+//!   most [`CHUNK`] (2¹⁶) elements adds at most 2048 terms into one, within 2¹¹·2⁻²⁴ = 2⁻¹³
+//!   relative at worst (and about 2⁻¹⁸ for sums whose roundings do not all go one way). Longer
+//!   rows are cut into chunks whose sums are added in `f64`.
 //!
-//! The maximum's ties are counted apart (their terms are exactly 1), so that `Σ − 1` and with it
-//! a dominant class's log-probability keep their relative accuracy. Rows with a NaN or an
-//! infinite maximum are handed back to the caller.
+//! Softmax stores each term, as an `f32`, in a scratch row in pass 2 and scales it from there in
+//! pass 3, where the half output is rounded once (rows longer than [`CHUNK`], whose terms would
+//! not stay in cache, recompute them instead). Log-softmax counts the maximum's ties apart (their
+//! terms are exactly 1), so that `Σ − 1` and with it a dominant class's log-probability keep
+//! their relative accuracy. Rows with a NaN or an infinite maximum are handed back to the caller.
 //!
 //! [`CHUNK`]: super::super::CHUNK
 
@@ -28,15 +31,12 @@ const LN2_LO: f32 = 1.428_606_8e-6;
 /// Below `x − m = −104` no half output can be reached (`e⁻⁹²` is under the smallest `bf16`).
 const FLOOR: f32 = -104.0;
 
-/// `exp(r) ≈ 1 + r + r²·(P2 + P3·r + P4·r² + P5·r³ + P6·r⁴)`, relative error below 2⁻²⁷·⁹ on
-/// `|r| ≤ 0.3475` with these `f32` coefficients (fitted by iteratively reweighted least squares
-/// on Chebyshev nodes against the exact exponential, then checked on a fine grid); a half result
-/// needs far less.
-const P2: f32 = 0.499_999_94;
-const P3: f32 = 0.166_665_2;
-const P4: f32 = 0.041_668_408;
-const P5: f32 = 0.008_368_899;
-const P6: f32 = 0.001_381_421_3;
+/// `exp(r) ≈ 1 + r + r²·(P2 + P3·r + P4·r²)`, relative error below 2⁻¹⁷·⁵ on `|r| ≤ 0.3468`
+/// with these `f32` coefficients (fitted by iteratively reweighted least squares on Chebyshev
+/// nodes against the exact exponential, then checked on a fine grid): 2⁻⁶·⁵ of an `f16` ulp.
+const P2: f32 = 0.500_051_26;
+const P3: f32 = 0.167_536_14;
+const P4: f32 = 0.041_277_297;
 
 /// The constants of one half type.
 trait HalfFormat {
@@ -164,7 +164,7 @@ struct Consts<S> {
     log2e: S,
     neg_ln2_hi: S,
     neg_ln2_lo: S,
-    p: [S; 5],
+    p: [S; 3],
     one: S,
 }
 
@@ -177,12 +177,12 @@ impl<S: Simd> Consts<S> {
             log2e: S::splat(LOG2_E),
             neg_ln2_hi: S::splat(-LN2_HI),
             neg_ln2_lo: S::splat(-LN2_LO),
-            p: [S::splat(P6), S::splat(P5), S::splat(P4), S::splat(P3), S::splat(P2)],
+            p: [S::splat(P4), S::splat(P3), S::splat(P2)],
             one: S::splat(1.0),
         }
     }
 
-    /// `exp(x − m)` to about 2⁻²² relative (0 or nearly so below the floor).
+    /// `exp(x − m)` to about 2⁻¹⁷ relative (0 or nearly so below the floor).
     #[inline(always)]
     fn exp(&self, x: S) -> S {
         // `max(floor, d)` returns `d` when it is NaN, which then reaches the sum.
@@ -191,8 +191,6 @@ impl<S: Simd> Consts<S> {
         let r = S::fma(n, self.neg_ln2_lo, S::fma(n, self.neg_ln2_hi, d));
         let mut q = S::fma(self.p[0], r, self.p[1]);
         q = S::fma(q, r, self.p[2]);
-        q = S::fma(q, r, self.p[3]);
-        q = S::fma(q, r, self.p[4]);
         q = S::fma(q, r, self.one);
         S::fma(r, q, self.one).scale(n)
     }
@@ -220,42 +218,88 @@ unsafe fn max_pass<S: Simd, H: HalfIo<S>>(x: &[u16]) -> f32 {
     acc[0].max(acc[1]).reduce_max()
 }
 
-/// One vector of pass 2 (a closure would not inherit the caller's target features).
+/// One vector of pass 2 (a closure would not inherit the caller's target features): with
+/// `TIES`, the maximum's terms are counted, not summed; with `STORE`, the term is written to `out`
+/// (`n` lanes of it, all when `n` is `LANES`).
 #[inline(always)]
-fn sum_step<S: Simd>(c: &Consts<S>, acc: &mut S, ties: &mut u32, v: S) {
+unsafe fn sum_step<S: Simd, const STORE: bool, const TIES: bool>(
+    c: &Consts<S>,
+    acc: &mut S,
+    ties: &mut u32,
+    v: S,
+    out: *mut f32,
+    n: usize,
+) {
     let mut e = c.exp(v);
-    let eq = v.eq(c.max);
-    let bits = S::bits(eq);
-    if bits != 0 {
-        *ties += bits.count_ones();
-        e = e.zero_where(eq);
+    if STORE {
+        unsafe { if n == S::LANES { e.store(out) } else { e.store_part(out, n) } }
+    }
+    if TIES {
+        let eq = v.eq(c.max);
+        let bits = S::bits(eq);
+        if bits != 0 {
+            *ties += bits.count_ones();
+            e = e.zero_where(eq);
+        }
     }
     *acc = acc.add(e);
 }
 
-/// Pass 2: the number of ties of the maximum and the sum of the other terms `exp(x − m)`.
+/// Pass 2: the number of ties of the maximum and the sum of the other terms `exp(x − m)`
+/// (without `TIES`: no ties, every term in the sum); with `STORE`, the terms are also written to
+/// `out` (`x`'s length) for [`scale_out`].
 #[inline(always)]
-unsafe fn sum_pass<S: Simd, H: HalfIo<S>>(x: &[u16], c: &Consts<S>) -> (f64, f64) {
+unsafe fn sum_pass<S: Simd, H: HalfIo<S>, const STORE: bool, const TIES: bool>(
+    x: &[u16],
+    c: &Consts<S>,
+    out: *mut f32,
+) -> (f64, f64) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
-    let mut acc = [S::splat(0.0); 2];
+    let mut acc = [S::splat(0.0); 4];
     let mut ties = 0;
     let mut i = 0;
+    let at = |i: usize| out.wrapping_add(i);
     unsafe {
-        while i + 2 * l <= n {
-            sum_step(c, &mut acc[0], &mut ties, H::load(p.add(i)));
-            sum_step(c, &mut acc[1], &mut ties, H::load(p.add(i + l)));
-            i += 2 * l;
+        while i + 4 * l <= n {
+            for (u, a) in acc.iter_mut().enumerate() {
+                let j = i + u * l;
+                sum_step::<S, STORE, TIES>(c, a, &mut ties, H::load(p.add(j)), at(j), l);
+            }
+            i += 4 * l;
         }
-        if i + l <= n {
-            sum_step(c, &mut acc[0], &mut ties, H::load(p.add(i)));
-            i += l;
+        let mut u = 0;
+        while i + l <= n {
+            sum_step::<S, STORE, TIES>(c, &mut acc[u], &mut ties, H::load(p.add(i)), at(i), l);
+            (i, u) = (i + l, u + 1);
         }
         if i < n {
             // Padding of −inf: terms of 0 that never tie.
-            sum_step(c, &mut acc[1], &mut ties, load_part::<S, H>(p.add(i), n - i, H::NEG_INF));
+            let v = load_part::<S, H>(p.add(i), n - i, H::NEG_INF);
+            sum_step::<S, STORE, TIES>(c, &mut acc[3], &mut ties, v, at(i), n - i);
         }
     }
-    (f64::from(ties), acc[0].reduce_add() + acc[1].reduce_add())
+    (
+        f64::from(ties),
+        (acc[0].reduce_add() + acc[1].reduce_add()) + (acc[2].reduce_add() + acc[3].reduce_add()),
+    )
+}
+
+/// Pass 3 of softmax over the terms [`sum_pass`] stored: `y = e·(1/s)`, rounded once to the half
+/// type from `f32`.
+#[inline(always)]
+unsafe fn scale_out<S: Simd, H: HalfIo<S>>(terms: &[f32], y: &mut [u16], r: f32) {
+    let (n, pe, py, l) = (y.len(), terms.as_ptr(), y.as_mut_ptr(), S::LANES);
+    let r = S::splat(r);
+    let mut i = 0;
+    unsafe {
+        while i + l <= n {
+            H::store(S::load(pe.add(i)).mul(r), py.add(i));
+            i += l;
+        }
+        if i < n {
+            store_part::<S, H>(S::load_part(pe.add(i), n - i, 0.0).mul(r), py.add(i), n - i);
+        }
+    }
 }
 
 /// Pass 3 of softmax: `exp(x − m)·(1/s)` (exactly `1/s` at a tie of the maximum, whose `exp`
@@ -280,7 +324,8 @@ unsafe fn stats<S: Simd, H: HalfIo<S>>(x: &[u16]) -> Option<(f32, f64, f64)> {
     if !max.is_finite() {
         return None;
     }
-    let (ties, rest) = unsafe { sum_pass::<S, H>(x, &Consts::<S>::new(max)) };
+    let (ties, rest) =
+        unsafe { sum_pass::<S, H, false, true>(x, &Consts::<S>::new(max), std::ptr::null_mut()) };
     // A NaN anywhere in the row has made the sum NaN.
     rest.is_finite().then_some((max, ties, rest))
 }
@@ -333,11 +378,26 @@ pub(in super::super) fn pass3_param(op: Op, ties: f64, rest: f64) -> f64 {
     }
 }
 
-/// One row; false if the row must take the portable path.
+/// One row; false if the row must take the portable path. Softmax stores its terms in `terms`
+/// (the row's length) and scales them from there; its ties need no separate count.
 #[inline(always)]
-unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16]) -> bool {
-    let Some((max, ties, rest)) = (unsafe { stats::<S, H>(x) }) else { return false };
-    unsafe { out::<S, H>(op, x, y, max, pass3_param(op, ties, rest)) };
+unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], terms: &mut [f32]) -> bool {
+    if op == Op::LogSoftmax {
+        let Some((max, ties, rest)) = (unsafe { stats::<S, H>(x) }) else { return false };
+        unsafe { out::<S, H>(op, x, y, max, pass3_param(op, ties, rest)) };
+        return true;
+    }
+    let max = unsafe { max_pass::<S, H>(x) };
+    if !max.is_finite() {
+        return false;
+    }
+    let c = Consts::<S>::new(max);
+    let (_, sum) = unsafe { sum_pass::<S, H, true, false>(x, &c, terms.as_mut_ptr()) };
+    // A NaN anywhere in the row has made the sum NaN.
+    if !sum.is_finite() {
+        return false;
+    }
+    unsafe { scale_out::<S, H>(terms, y, (1.0 / sum) as f32) };
     true
 }
 
@@ -352,8 +412,9 @@ unsafe fn rows<S: Simd, H: HalfIo<S>>(
     first: usize,
     rejected: &mut Vec<usize>,
 ) {
+    let mut terms = vec![0.0f32; if op == Op::Softmax { len } else { 0 }];
     for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
-        if !unsafe { row::<S, H>(op, xr, yr) } {
+        if !unsafe { row::<S, H>(op, xr, yr, &mut terms) } {
             rejected.push(first + r);
         }
     }
