@@ -359,6 +359,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
             }
         }
         failures.extend(cross_entropy_failures(isa));
+        failures.extend(backward_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()
                 && match tolerance {
@@ -467,6 +468,74 @@ fn column_failures(isa: Isa) -> Vec<String> {
                         ));
                     }
                 }
+            }
+        }
+    }
+    failures
+}
+
+/// The `f32` softmax backward pass element by element against `y·(dy − ⟨y, dy⟩)` with the dot
+/// product in double-double: within an ulp of each output of normal size plus what an `f64` dot
+/// product may be off by (`len·2⁻⁵³·Σ|y·dy|`, times `|y|`). Half the rows have `dy` nearly
+/// constant, so that `dy − dot` cancels to a few bits; the rest are random; a few rows have dot
+/// products near 2⁻¹⁰⁰ and 2¹⁰⁰ (both sides of where the kernels change their arithmetic), and
+/// some entries near `±f32::MAX`.
+fn backward_failures(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(31);
+    let mut failures = Vec::new();
+    for trial in 0..600 {
+        let n = 1 + rng.uniform(0.0, 300.0) as usize;
+        let x: Vec<f32> = (0..n).map(|_| rng.uniform(-10.0, 10.0) as f32).collect();
+        let y = softmax::softmax(&Array1::from(x), &Options::new()).unwrap().to_vec();
+        let base = rng.uniform(-2.0, 2.0) as f32;
+        let scale = match trial % 10 {
+            0 => 2f32.powi(-101),
+            1 => 2f32.powi(-99),
+            2 => 2f32.powi(99),
+            3 => 2f32.powi(101),
+            // Entries near ±2¹²⁸ of both signs: `dy − dot` overflows `f32` where `y·(dy − dot)`
+            // does not.
+            4 | 5 => 2f32.powi(127),
+            _ => 1.0,
+        };
+        let dy: Vec<f32> = (0..n)
+            .map(|_| {
+                let v = if trial % 2 == 0 {
+                    base + rng.uniform(-5e-6, 5e-6) as f32
+                } else {
+                    rng.uniform(-1.99, 1.99) as f32
+                };
+                v * scale
+            })
+            .collect();
+        let dx =
+            softmax::softmax_backward(&Array1::from(y.clone()), &Array1::from(dy.clone()), &Options::new())
+                .unwrap();
+        // The products are exact in f64; their sum in double-double (TwoSum).
+        let (mut hi, mut lo, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+        for (&a, &b) in y.iter().zip(&dy) {
+            let p = f64::from(a) * f64::from(b);
+            let s = hi + p;
+            let bb = s - hi;
+            lo += (hi - (s - bb)) + (p - bb);
+            hi = s;
+            abs += p.abs();
+        }
+        for (i, &got) in dx.iter().enumerate() {
+            let (yi, di) = (f64::from(y[i]), f64::from(dy[i]));
+            // `di − hi` is exact where it cancels; elsewhere its rounding is far below the bound.
+            let exact = yi * ((di - hi) - lo);
+            let want = exact as f32;
+            if !want.is_finite() || want.abs() < f32::MIN_POSITIVE {
+                continue;
+            }
+            let ulp = f64::from(f32::from_bits(want.abs().to_bits() + 1) - want.abs());
+            let allowed = ulp + yi.abs() * n as f64 * 2f64.powi(-53) * abs;
+            let diff = (f64::from(got) - exact).abs();
+            if diff.is_nan() || diff > allowed {
+                failures.push(format!(
+                    "{isa}: backward row {trial} (length {n}) at {i}: got {got:e}, want {exact:e} (±{allowed:e})"
+                ));
             }
         }
     }

@@ -942,13 +942,32 @@ unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
     S::acc_total(acc[0]) + S::acc_total(acc[1])
 }
 
-/// `dx = RN(y·(dy − dot))` in `f64`: each output within half an ulp plus `dot`'s own error
-/// (about 2⁻⁵³ of `Σ|y·dy|`), even where `dy − dot` cancels.
+/// `dx = y·(dy − dot)`. For `dot` of moderate size (0, or between 2⁻¹⁰⁰ and 2¹⁰⁰ in magnitude),
+/// in `f32`: `dot = dh + dl` (a pair good to 2⁻⁴⁸), `dy − dh = s + e` exactly (TwoSum, which
+/// cannot overflow: `|dh|` is below half an ulp of `f32::MAX`), and `dx = RN(y·s + RN(y·RN(e −
+/// dl)))`, one FMA. Where `s` does not cancel the small part, that is within half an ulp plus
+/// 2⁻²² of the output; where it does, within about 1.5 ulp; plus, either way, `dot`'s own error
+/// (about 2⁻⁵³ of `Σ|y·dy|`). Otherwise (a tiny or huge `dot`, where the pair would lose bits to
+/// the `f32` range), `RN(y·(dy − dot))` in `f64`: within half an ulp plus `dot`'s error.
 #[inline(always)]
 unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f64) {
     let (n, py, pd, px, l) = (y.len(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
     let mut i = 0;
+    let moderate = dot == 0.0 || (2f64.powi(-100)..=2f64.powi(100)).contains(&dot.abs());
     unsafe {
+        if moderate {
+            let h = dot as f32;
+            let (dh, dl) = (S::splat(h), S::splat((dot - f64::from(h)) as f32));
+            while i + l <= n {
+                vjp_f32(S::load(py.add(i)), S::load(pd.add(i)), dh, dl).store(px.add(i));
+                i += l;
+            }
+            if i < n {
+                let (a, b) = (S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
+                vjp_f32(a, b, dh, dl).store_part(px.add(i), n - i);
+            }
+            return;
+        }
         while i + l <= n {
             S::vjp_out(S::load(py.add(i)), S::load(pd.add(i)), dot).store(px.add(i));
             i += l;
@@ -958,6 +977,16 @@ unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f64) {
             S::vjp_out(a, b, dot).store_part(px.add(i), n - i);
         }
     }
+}
+
+/// One vector of [`vjp_pass`]'s `f32` arithmetic: `RN(y·s + RN(y·RN(e − dl)))` where
+/// `s + e = dy − dh` (TwoSum).
+#[inline(always)]
+fn vjp_f32<S: Simd>(y: S, dy: S, dh: S, dl: S) -> S {
+    let s = dy.sub(dh);
+    let b = s.sub(dy);
+    let e = dy.sub(s.sub(b)).sub(dh.add(b));
+    S::fma(y, s, y.mul(e.sub(dl)))
 }
 
 #[inline(always)]
