@@ -14,6 +14,7 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
+use crate::ops::backward::vector_backward;
 use crate::ops::forward::{vector_logsumexp, vector_rows};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
@@ -181,6 +182,14 @@ fn backward_rows<T: Element>(
     check_len("dy", dy.len(), y.len(), "the input")?;
     check_len("the output dx", dx.len(), y.len(), "the input")?;
     let (tau, rows) = prepare(y.len(), row_len, opts)?;
+    if !log
+        && rows > 0
+        && opts.mask.is_none()
+        && opts.temperature == 1.0
+        && vector_backward(y, dy, dx, row_len)
+    {
+        return Ok(());
+    }
     let k = kernels();
     let kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
     let width = if rows == 0 { 0 } else { row_len };

@@ -186,7 +186,8 @@ fn cross_entropy_into_any_gradient_buffer_matches_the_allocating_call() {
 
 #[test]
 fn the_slice_api_and_the_array_api_agree_bitwise_in_every_type() {
-    // Both go through the same vector kernels (half types included), in and out of place.
+    // Both go through the same vector kernels (half types included), in and out of place, and
+    // the same backward kernels.
     fn check<T: softmax::Element>(from: fn(f64) -> T) {
         let x: Vec<T> = (0..7 * 40).map(|i| from(((i as f64) * 0.61).sin() * 9.0)).collect();
         let array = Array2::from_shape_vec((7, 40), x.clone()).unwrap();
@@ -205,6 +206,22 @@ fn the_slice_api_and_the_array_api_agree_bitwise_in_every_type() {
         let mut lse = vec![from(0.0); 7];
         softmax::slice::logsumexp(&x, &mut lse, 40, &ro).unwrap();
         assert_eq!(lse, softmax::logsumexp(&array, &o).unwrap().to_vec(), "{}", T::NAME);
+        // The backward passes (softmax's through the vector kernels for f32 and f64).
+        let dy: Vec<T> = (0..x.len()).map(|i| from(((i as f64) * 0.37).cos())).collect();
+        let dy_array = Array2::from_shape_vec((7, 40), dy.clone()).unwrap();
+        for log in [false, true] {
+            let mut dx = vec![from(0.0); x.len()];
+            let want = if log {
+                softmax::slice::log_softmax_backward(&inplace, &dy, &mut dx, 40, &ro).unwrap();
+                let ly = Array2::from_shape_vec((7, 40), inplace.clone()).unwrap();
+                softmax::log_softmax_backward(&ly, &dy_array, &o).unwrap()
+            } else {
+                softmax::slice::softmax_backward(&out, &dy, &mut dx, 40, &ro).unwrap();
+                let y = Array2::from_shape_vec((7, 40), out.clone()).unwrap();
+                softmax::softmax_backward(&y, &dy_array, &o).unwrap()
+            };
+            assert_eq!(dx, want.into_raw_vec_and_offset().0, "{} backward (log: {log})", T::NAME);
+        }
     }
     check::<f32>(|v| v as f32);
     check::<f64>(|v| v);

@@ -121,6 +121,31 @@ where
     Ok(out)
 }
 
+/// The softmax backward pass of contiguous rows of length `len` (no mask, `τ = 1`) with the
+/// vector kernels, for `f32` and `f64`; false (nothing written that counts) where they do not
+/// run. Rows they cannot take go to the portable kernel.
+pub(crate) fn vector_backward<T: Element>(y: &[T], dy: &[T], dx: &mut [T], len: usize) -> bool {
+    if let (Some(yf), Some(dyf), Some(of)) = (T::as_f32(y), T::as_f32(dy), T::as_f32_mut(dx)) {
+        let fallback = |yr: &[f32], dyr: &[f32], dxr: &mut [f32]| {
+            let (a, b): (Vec<f64>, Vec<f64>) =
+                yr.iter().zip(dyr).map(|(&p, &q)| (f64::from(p), f64::from(q))).unzip();
+            let mut result = vec![0.0; a.len()];
+            (kernels().softmax_backward)(&a, &b, None, Temperature::new(1.0), &mut result);
+            for (o, &v) in dxr.iter_mut().zip(&result) {
+                *o = f32::from_f64(v);
+            }
+        };
+        return fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback);
+    }
+    if let (Some(yd), Some(dyd), Some(od)) = (T::as_f64(y), T::as_f64(dy), T::as_f64_mut(dx)) {
+        let fallback = |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| {
+            (kernels().softmax_backward)(yr, dyr, None, Temperature::new(1.0), dxr);
+        };
+        return fast::softmax_backward_rows_f64(fast::current(), yd, dyd, od, len, &fallback);
+    }
+    false
+}
+
 fn backward_dyn<T: Element>(
     log: bool,
     y: ArrayViewD<'_, T>,
@@ -138,36 +163,9 @@ fn backward_dyn<T: Element>(
         && opts.temperature == 1.0
         && axis.index() + 1 == y.ndim()
         && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
-        && let (Some(yf), Some(dyf), Some(of)) = (T::as_f32(ys), T::as_f32(dys), T::as_f32_mut(os))
+        && vector_backward(ys, dys, os, y.shape()[axis.index()])
     {
-        let fallback = |yr: &[f32], dyr: &[f32], dxr: &mut [f32]| {
-            let (a, b): (Vec<f64>, Vec<f64>) =
-                yr.iter().zip(dyr).map(|(&p, &q)| (f64::from(p), f64::from(q))).unzip();
-            let mut result = vec![0.0; a.len()];
-            (kernels().softmax_backward)(&a, &b, None, Temperature::new(1.0), &mut result);
-            for (o, &v) in dxr.iter_mut().zip(&result) {
-                *o = f32::from_f64(v);
-            }
-        };
-        let len = y.shape()[axis.index()];
-        if fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback) {
-            return Ok(());
-        }
-    }
-    if !log
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && axis.index() + 1 == y.ndim()
-        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
-        && let (Some(yd), Some(dyd), Some(od)) = (T::as_f64(ys), T::as_f64(dys), T::as_f64_mut(os))
-    {
-        let fallback = |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| {
-            (kernels().softmax_backward)(yr, dyr, None, Temperature::new(1.0), dxr);
-        };
-        let len = y.shape()[axis.index()];
-        if fast::softmax_backward_rows_f64(fast::current(), yd, dyd, od, len, &fallback) {
-            return Ok(());
-        }
+        return Ok(());
     }
     let k = kernels();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
