@@ -360,6 +360,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         }
         failures.extend(cross_entropy_failures(isa));
         failures.extend(backward_failures(isa));
+        failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()
                 && match tolerance {
@@ -468,6 +469,28 @@ fn column_failures(isa: Isa) -> Vec<String> {
                         ));
                     }
                 }
+            }
+        }
+    }
+    failures
+}
+
+/// Rows of `k` equal values give exactly `RN(1/k)` in `f32`: along the last axis (short rows
+/// through the column kernels, longer ones through the row kernels) and along axis 0 (the
+/// column kernels, an axis of up to 1024).
+fn tie_failures(isa: Isa) -> Vec<String> {
+    let mut failures = Vec::new();
+    for k in [2usize, 3, 5, 7, 10, 16, 17, 33, 100, 1000, 3000] {
+        let want = (1.0 / k as f64) as f32;
+        for v in [-50.0f32, 0.0, 7.5, 2000.0] {
+            let rows = Array2::from_elem((3, k), v);
+            let mut got = softmax::softmax(&rows, &Options::new()).unwrap().into_raw_vec_and_offset().0;
+            if k <= 1024 {
+                let columns = Array2::from_elem((k, 5), v);
+                got.extend(softmax::softmax(&columns, &Options::new().axis(0)).unwrap().iter());
+            }
+            if let Some(bad) = got.iter().find(|&&g| g != want) {
+                failures.push(format!("{isa}: {k} values of {v}: got {bad:e}, want {want:e}"));
             }
         }
     }

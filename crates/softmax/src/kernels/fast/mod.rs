@@ -55,8 +55,10 @@
 //!
 //! The fused cross-entropy ([`cross_entropy_rows_f32`]) is passes 1–3 of softmax with the loss
 //! and the gradient's factor taken from the same statistics. Softmax along a non-last axis and
-//! rows of 2 to 16 elements (the column kernels) recompute each term in pass 3 rather than
-//! store it, from the same exponential: their outputs stay within about 0.52 ulp.
+//! rows of 2 to 16 elements (the column kernels) store their terms the same way, in the output
+//! at each entry's place, with each column's own `rh + rl` (an axis cut into chunks: per chunk
+//! and column, relative to the chunk's maximum, as long rows are); measured 1.47 and 1.48 ulp
+//! at most over 1.6 M and 6.9 M outputs.
 //!
 //! On other architectures (ARM included: there are no NEON kernels yet, as nothing here could
 //! build or test them) every row runs the portable path.

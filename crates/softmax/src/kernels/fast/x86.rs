@@ -804,23 +804,41 @@ unsafe fn sum_pass<S: Simd, const STORE: bool, const TIES: bool>(
 }
 
 /// Pass 3 of softmax over the terms pass 2 stored: `y = RN(e·(rh + rl))·post`, where `rh + rl`
-/// is `2^P/s` and `post = 2^−P` brings the product back (see [`super::stored_scale`]).
+/// is `2^P/s` and `post = 2^−P` brings the product back (see [`super::stored_scale`]); a stored
+/// term equal to `top.0` (the maximum's, see [`Top`]) gets `top.1` instead.
 #[inline(always)]
-unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32, post: f32) {
+unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32, post: f32, top: (f32, f32)) {
     let (n, py, l) = (y.len(), y.as_mut_ptr(), S::LANES);
-    let (rh, rl, post) = (S::splat(rh), S::splat(rl), S::splat(post));
+    let f = (S::splat(rh), S::splat(rl), S::splat(post), S::splat(top.0), S::splat(top.1));
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            let e = S::load(py.add(i));
-            S::fma(e, rh, e.mul(rl)).mul(post).store(py.add(i));
+            scaled(S::load(py.add(i)), f).store(py.add(i));
             i += l;
         }
         if i < n {
-            let e = S::load_part(py.add(i), n - i, 0.0);
-            S::fma(e, rh, e.mul(rl)).mul(post).store_part(py.add(i), n - i);
+            scaled(S::load_part(py.add(i), n - i, 0.0), f).store_part(py.add(i), n - i);
         }
     }
+}
+
+/// One vector of pass 3 over stored terms `e`, given `(rh, rl, post, e_max, top)`:
+/// `RN(e·(rh + rl))·post`, or `top` where `e` is the maximum's stored term `e_max`.
+#[inline(always)]
+fn scaled<S: Simd>(e: S, (rh, rl, post, e_max, top): (S, S, S, S, S)) -> S {
+    S::fma(e, rh, e.mul(rl)).mul(post).blend(e.eq(e_max), top)
+}
+
+/// The maximum's probability, for pass 3 over stored terms: `(E, RN(e_max/s))` where `E` is the
+/// term pass 2 stored for an entry equal to the maximum (`hi` of `e_max = hi + lo`), and `s` the
+/// sum of all the terms. An output whose stored term is `E` lies within about 2⁻²⁴ of the
+/// maximum's own (its term rounds to the same `f32`), and gets that probability rounded once: a
+/// row of equal values gives exactly `RN(1/k)`. Computed lane by lane from a vector of maxima.
+#[inline(always)]
+fn top_lanes<S: Simd>(c: &Consts<S>, sums: (S::W, S::W)) -> (S, S) {
+    let (hi, lo) = c.exp(c.max);
+    let ((h0, h1), (l0, l1)) = (hi.widen(), lo.widen());
+    (hi, S::narrow(h0.add(l0).div(sums.0), h1.add(l1).div(sums.1)))
 }
 
 /// `RN((hi + lo)·(rh + rl))·2^k`, the products' small parts added first: one rounding, so the
@@ -906,7 +924,11 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             let Some((rh, rl, post)) = super::stored_scale(1.0 / sum).filter(|_| sum.is_finite()) else {
                 return false;
             };
-            unsafe { scale_pass::<S>(y, rh, rl, post) };
+            // The maximum's probability as in `top_lanes`, one lane of it.
+            let (hi, lo) = c.exp(c.max);
+            let (e_max, lo) = (hi.lanes()[0], lo.lanes()[0]);
+            let top = ((f64::from(e_max) + f64::from(lo)) / sum) as f32;
+            unsafe { scale_pass::<S>(y, rh, rl, post, (e_max, top)) };
         }
         Op::LogSoftmax => {
             let Some(st) = (unsafe { stats::<S>(x, &mut ties) }) else {
@@ -1163,7 +1185,9 @@ unsafe fn column_scale<S: Simd>(
     while j < width {
         let w = (width - j).min(band_width);
         let band = Band { start: start + j, inner, rows, width: w };
-        let mut scale = [(S::splat(0.0), S::splat(0.0), S::splat(0.0)); BAND];
+        // No stored term is NaN: the maximum's probability is not taken here.
+        let (zero, never) = (S::splat(0.0), S::splat(f32::NAN));
+        let mut scale = [(zero, zero, zero, never, zero); BAND];
         for (b, sc) in scale.iter_mut().enumerate().take(band.blocks::<S>()) {
             let mut parts = [[0.0f32; 16]; 3];
             for lane in 0..band.lanes::<S>(b) {
@@ -1171,9 +1195,10 @@ unsafe fn column_scale<S: Simd>(
                     part[lane] = f;
                 }
             }
-            *sc = unsafe {
+            let (rh, rl, post) = unsafe {
                 (S::load(parts[0].as_ptr()), S::load(parts[1].as_ptr()), S::load(parts[2].as_ptr()))
             };
+            *sc = (rh, rl, post, never, zero);
         }
         unsafe { band.scale_out::<S>(y, &scale) };
         j += w;
@@ -1282,16 +1307,17 @@ impl Band {
     }
 
     /// Pass 3 of softmax over the terms [`Band::sums`] stored in `py`: per block, lane by lane,
-    /// `y = RN(e·(rh + rl))·post` (as [`scale_pass`] does for a row).
+    /// `y = RN(e·(rh + rl))·post`, or the maximum's probability (as [`scale_pass`] does for a
+    /// row), given `(rh, rl, post, e_max, top)`.
     #[inline(always)]
-    unsafe fn scale_out<S: Simd>(&self, py: *mut f32, scale: &[(S, S, S); BAND]) {
+    unsafe fn scale_out<S: Simd>(&self, py: *mut f32, scale: &[(S, S, S, S, S); BAND]) {
         let (l, nb) = (S::LANES, self.blocks::<S>());
         for kk in 0..self.rows {
             let row = self.start + kk * self.inner;
-            for (b, &(rh, rl, post)) in scale.iter().enumerate().take(nb) {
+            for (b, &f) in scale.iter().enumerate().take(nb) {
                 let (n, at) = (self.lanes::<S>(b), row + b * l);
                 let e = unsafe { load_n::<S>(py.add(at), n == l, n, 0.0) };
-                unsafe { store_n(S::fma(e, rh, e.mul(rl)).mul(post), py.add(at), n == l, n) };
+                unsafe { store_n(scaled(e, f), py.add(at), n == l, n) };
             }
         }
     }
@@ -1369,8 +1395,8 @@ unsafe fn band_softmax<S: Simd>(
     let (mut bad, later, _) = band.screen::<S>(&mut max);
     let consts = band_consts(&max);
     let (acc, lo_acc, _) = unsafe { band.sums::<S, true, false>(px, py, &consts) };
-    let post = S::splat(2f32.powi(-super::LIFT));
-    let mut scale = [(S::splat(0.0), S::splat(0.0), post); BAND];
+    let (zero, post) = (S::splat(0.0), S::splat(2f32.powi(-super::LIFT)));
+    let mut scale = [(zero, zero, post, zero, zero); BAND];
     for b in 0..nb {
         let (a0, a1) = S::acc_halves(acc[b]);
         let (l0, l1) = lo_acc[b].widen();
@@ -1384,7 +1410,8 @@ unsafe fn band_softmax<S: Simd>(
             }
         }
         let (rh, rl) = lifted_reciprocal::<S>(sums);
-        scale[b] = (rh, rl, post);
+        let (e_max, top) = top_lanes(&consts[b], sums);
+        scale[b] = (rh, rl, post, e_max, top);
     }
     for (b, &bits) in bad.iter().enumerate().take(nb) {
         rejected.extend(
@@ -1605,7 +1632,8 @@ macro_rules! entry_points {
             /// As [`rows`].
             #[target_feature(enable = $features)]
             pub unsafe fn scale(y: &mut [f32], rh: f32, rl: f32, post: f32) {
-                unsafe { scale_pass::<$v>(y, rh, rl, post) }
+                // No stored term is NaN: no entry takes the maximum's probability.
+                unsafe { scale_pass::<$v>(y, rh, rl, post, (f32::NAN, 0.0)) }
             }
 
             /// # Safety
