@@ -38,6 +38,10 @@
 //! the pair stays normal for outputs near `f32::MIN_POSITIVE`. A term that is subnormal in
 //! `f32` only feeds outputs below `f32::MIN_POSITIVE` as long as `1/s` (times the
 //! cross-entropy's factor) is at most 1; rows where it is not recompute the terms from `x`.
+//! A stored term equal to the maximum's own gets the maximum's probability `RN(e_max/s)`
+//! instead, so that a row of `k` equal values gives exactly `RN(1/k)` (not in rows longer than
+//! [`CHUNK`] or axes longer than [`AXIS_CHUNK`], whose chunks store terms relative to their own
+//! maxima: there, as in the cross-entropy's gradient, ties are scaled like the other terms).
 //! Log-softmax reads no term back: its error is the final rounding plus `ln s`'s, 0.50 ulp
 //! measured.
 //!
