@@ -805,7 +805,7 @@ unsafe fn sum_pass<S: Simd, const STORE: bool, const TIES: bool>(
 
 /// Pass 3 of softmax over the terms pass 2 stored: `y = RN(e·(rh + rl))·post`, where `rh + rl`
 /// is `2^P/s` and `post = 2^−P` brings the product back (see [`super::stored_scale`]); a stored
-/// term equal to `top.0` (the maximum's, see [`Top`]) gets `top.1` instead.
+/// term equal to `top.0` (the maximum's, see [`top_lanes`]) gets `top.1` instead.
 #[inline(always)]
 unsafe fn scale_pass<S: Simd>(y: &mut [f32], rh: f32, rl: f32, post: f32, top: (f32, f32)) {
     let (n, py, l) = (y.len(), y.as_mut_ptr(), S::LANES);
@@ -970,8 +970,9 @@ unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
 /// dl)))`, one FMA. Where `s` does not cancel the small part, that is within half an ulp plus
 /// 2⁻²² of the output; where it does, within about 1.5 ulp; plus, either way, `dot`'s own error
 /// (about 2⁻⁵³ of `Σ|y·dy|`). Measured: 0.50 ulp against a double-double reference, but up to
-/// 1 ulp for outputs below about 2⁻¹⁰², whose small product `y·(e − dl)` is subnormal. Otherwise (a tiny or huge `dot`, where the pair would lose bits to
-/// the `f32` range), `RN(y·(dy − dot))` in `f64`: within half an ulp plus `dot`'s error.
+/// 1 ulp for outputs below about 2⁻¹⁰², whose small product `y·(e − dl)` is subnormal.
+/// Otherwise (a tiny or huge `dot`, where the pair would lose bits to the `f32` range),
+/// `RN(y·(dy − dot))` in `f64`: within half an ulp plus `dot`'s error.
 #[inline(always)]
 unsafe fn vjp_pass<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32], dot: f64) {
     let (n, py, pd, px, l) = (y.len(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
