@@ -39,9 +39,10 @@
 //! `f32` only feeds outputs below `f32::MIN_POSITIVE` as long as `1/s` (times the
 //! cross-entropy's factor) is at most 1; rows where it is not recompute the terms from `x`.
 //! A stored term equal to the maximum's own gets the maximum's probability `RN(e_max/s)`
-//! instead, so that a row of `k` equal values gives exactly `RN(1/k)` (not in rows longer than
-//! [`CHUNK`] or axes longer than [`AXIS_CHUNK`], whose chunks store terms relative to their own
-//! maxima: there, as in the cross-entropy's gradient, ties are scaled like the other terms).
+//! instead, so that a row of `k` equal values gives exactly `RN(1/k)`. Rows longer than
+//! [`CHUNK`] (and the cross-entropy's gradient) get the same from the tie records of pass 2
+//! ([`Ties`]); along an axis longer than [`AXIS_CHUNK`], whose chunks store terms relative to
+//! their own maxima, ties are scaled like the other terms (within the bound, not exact).
 //! Log-softmax reads no term back: its error is the final rounding plus `ln s`'s, 0.50 ulp
 //! measured.
 //!
@@ -828,12 +829,10 @@ fn scale_row(
 ) {
     use rayon::prelude::*;
     let chunk = |xc: &[f32], yc: &mut [f32], t: &Ties, offset: Option<i32>| {
-        match (offset, stored_scale(r)) {
+        match offset.and_then(|offset| stored_scale(r, offset)) {
             // SAFETY (both arms): `kernels` checked that the machine runs the instruction set.
-            (Some(offset), Some((rh, rl, post))) if offset >= LOWEST_OFFSET => unsafe {
-                (k.scale)(yc, rh, rl, post * 2f32.powi(offset))
-            },
-            _ => {
+            Some((rh, rl, post)) => unsafe { (k.scale)(yc, rh, rl, post) },
+            None => {
                 let rh = r as f32;
                 unsafe { (k.exp_scale)(xc, yc, max, rh, (r - f64::from(rh)) as f32) }
             }
@@ -1078,11 +1077,8 @@ fn stored_factors(parts: &[ColumnPart], columns: &[Stats], ok: &[bool]) -> Optio
             continue;
         }
         let offset = (Stats::shift(own.max) - Stats::shift(st.max)) as i32;
-        let (rh, rl, post) = stored_scale(1.0 / st.sum())?;
-        if offset < LOWEST_OFFSET {
-            return None;
-        }
-        *f = [rh, rl, post * 2f32.powi(offset)];
+        let (rh, rl, post) = stored_scale(1.0 / st.sum(), offset)?;
+        *f = [rh, rl, post];
     }
     Some(factors)
 }
@@ -1244,16 +1240,19 @@ pub(crate) fn reciprocal_pair(st: &Stats) -> (f32, f32) {
 /// whole product is normal for every output that is, and the final `·2^−P` is exact for those.
 const LIFT: i32 = 32;
 
-/// The factors of pass 3 over stored terms (`x86::scale_pass`) for `y = e·r`: `(rh, rl, 2^−P)`,
-/// or `None` where `r > 1` (a large cross-entropy weight): a normal output could then come from a
-/// term that is subnormal as an `f32`, so that the row must recompute its terms instead.
-pub(crate) fn stored_scale(r: f64) -> Option<(f32, f32, f32)> {
-    if r.is_nan() || r > 1.0 {
+/// The factors of pass 3 over stored terms (`x86::scale_pass`) for `y = e·r·2^offset`, the
+/// terms stored `2^−offset` times the row's (a chunk below the row's maximum, `offset ≤ 0`):
+/// `(rh, rl, 2^(offset − P))`. `None` where the stored terms cannot give every normal output to
+/// the bound, and must be recomputed instead: `r > 1` (a large cross-entropy weight), where a
+/// normal output could come from a term that is subnormal as an `f32`, or an offset below
+/// [`LOWEST_OFFSET`].
+pub(crate) fn stored_scale(r: f64, offset: i32) -> Option<(f32, f32, f32)> {
+    if r.is_nan() || r > 1.0 || offset < LOWEST_OFFSET {
         return None;
     }
     let lifted = r * 2f64.powi(LIFT);
     let rh = lifted as f32;
-    Some((rh, (lifted - f64::from(rh)) as f32, 2f32.powi(-LIFT)))
+    Some((rh, (lifted - f64::from(rh)) as f32, 2f32.powi(offset - LIFT)))
 }
 
 /// `logsumexp` of each contiguous row of length `len` (`len > 0`) into `out`, one per row;

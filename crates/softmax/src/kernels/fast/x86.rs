@@ -921,7 +921,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             let (_, sum) = unsafe { sum_pass::<S, true, false>(x, y.as_mut_ptr(), &c, &mut ties) };
             // A NaN anywhere in the row has made the sum NaN. `s ≥ 2.8` (the maximum's own
             // term), so `1/s ≤ 1` and the stored terms serve.
-            let Some((rh, rl, post)) = super::stored_scale(1.0 / sum).filter(|_| sum.is_finite()) else {
+            let Some((rh, rl, post)) = super::stored_scale(1.0 / sum, 0).filter(|_| sum.is_finite()) else {
                 return false;
             };
             // The maximum's probability as in `top_lanes`, one lane of it.
