@@ -6,19 +6,30 @@
 //! the exponentials are of `x − m` formed exactly as a pair (TwoSum), so that a row and the row
 //! shifted by a constant (when the shift is exact) give bitwise the same outputs.
 //! 1. the maximum `m`;
-//! 2. each term `exp(x − m)` as an unrounded pair `hi + lo` times `2^n`: `x − m = dh + dl`
-//!    exactly, `n = round(dh/ln 2)`, `r = (dh − n·C1) + (dl − n·C2)` with the first difference
-//!    exact and one rounding in all, then the Taylor polynomial of degree 13 (truncation below
-//!    2⁻⁵⁷ on `|r| ≤ ln 2 / 2`) with its last step split into `hi + lo`. The `hi` parts are summed
-//!    with a compensated (TwoSum) accumulator per lane, the `lo` parts plainly; the maximum's
-//!    ties (whose terms are exactly 1) are counted apart;
-//! 3. softmax: the pair recomputed and multiplied by `1/s` (a double-double) with one rounding,
-//!    the ties (whose pair is exactly 1) getting `RN(1/(c + rest))` from it; log-softmax: `RN((x − m) − ln s)` with both
-//!    subtractions error-free and one final rounding.
+//! 2. each term `exp(x − m)·2^LIFT` as `hi + lo`, `hi` the term rounded to `f64`: `x − m = dh +
+//!    dl` exactly, `n = round(16·dh/ln 2)`, `2^(j/16)` for `j = n mod 16` from a table (in
+//!    registers with AVX-512, one `vpermt2pd`; gathered with AVX2) as `th·(1 + τ)`, `r + τ =
+//!    (dh − n·C1) + (dl + τ − n·C2)` with the first difference exact, then `exp(r + τ)` by its
+//!    Taylor polynomial of degree 7 and `th·(1 + p)` split into `hi + lo` by two FMAs: within
+//!    2⁻⁵⁷·⁶ relative (the tests hold it to 2⁻⁵⁷ against the oracle). The pairs are summed with a
+//!    compensated accumulator per lane (`hi` by Fast2Sum against a running sum started above
+//!    every term, `lo` plainly); softmax stores `hi` in the output. For log-softmax and
+//!    logsumexp the maximum's ties (whose terms are exactly `2^LIFT`) are counted apart and the
+//!    rest summed by TwoSum from zero, so that it keeps a few ulp of itself however small;
+//! 3. softmax: each stored term multiplied by `2⁶⁴/s` (a double-double) with one rounding and
+//!    scaled back by `2⁻⁶⁴`, exact for normal outputs; the maximum's ties, stored as exactly
+//!    `2^LIFT`, get `RN(1/s)`. Log-softmax: `RN((x − m) − ln s)` with both subtractions
+//!    error-free and one final rounding.
 //!
-//! The error per output is 0.5 ulp for the final rounding plus about 2⁻⁵⁴ relative for the
-//! term and the sum: about 1 ulp at worst (0.92 measured). Rows with a NaN or an infinite
-//! maximum, or a maximum beyond ±[`MAX_ABS_MAX`], are handed back to the portable path.
+//! Softmax's error per output is 0.5 ulp for the final rounding, up to `c_m/2 < 1` for the
+//! stored term's rounding (as for `f32`), and about four times the terms' and the sum's relative
+//! error, 2⁻⁵⁷·⁶ against an ulp of 2⁻⁵³: about 1.65 at worst. Measured: 1.45 ulp at most over
+//! 1.8 M outputs of rows spread over ±300 and ±700, rows of one value repeated, and pairs. An
+//! earlier version recomputed each term in pass 3 (degree 13, no table) at about half this
+//! speed, for 0.92 ulp. Log-softmax reads no term back: 0.51 ulp measured. Rows with a NaN or
+//! an infinite maximum, or a maximum beyond ±[`MAX_ABS_MAX`], are handed back to the portable
+//! path (softmax may have stored terms in the output by then; the portable path overwrites
+//! them).
 
 use std::arch::x86_64::*;
 
@@ -26,36 +37,87 @@ use super::Op;
 use crate::kernels::dd::{Dd, fast_two_sum, two_sum};
 use crate::kernels::exp::ln_1p_dd;
 
-/// `ln 2 = C1 + C2` to about 2⁻⁸⁵ relative: `C1` has 32 significant bits, so `n·C1` is exact for
-/// `|n| < 2^21` and `d − n·C1` is exact (Sterbenz) for the `n = round(d/ln 2)` of any `|d| ≤
-/// FLOOR`; `C2` is the rest rounded to `f64`.
-const C1: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-const C2: f64 = 1.908_214_929_270_587_7e-10;
-const LOG2_E: f64 = std::f64::consts::LOG2_E;
-
-/// `1/(k + 1)!` for k = 12 down to 1: `exp(r) = 1 + r·(1 + r·(1/2 + r·(1/6 + …)))`.
-const Q: [f64; 12] = [
-    1.0 / 6_227_020_800.0,
-    1.0 / 479_001_600.0,
-    1.0 / 39_916_800.0,
-    1.0 / 3_628_800.0,
-    1.0 / 362_880.0,
-    1.0 / 40_320.0,
-    1.0 / 5_040.0,
-    1.0 / 720.0,
-    1.0 / 120.0,
-    1.0 / 24.0,
-    1.0 / 6.0,
-    0.5,
+/// `2^(j/16) = EXP2_HI[j] + EXP2_LO[j]` for `j = 0..16`: `EXP2_HI[j]` is the nearest `f64` and the
+/// pair is good to about 2⁻¹⁰⁶ (checked in the tests by raising it to the 16th power).
+const EXP2_HI: [f64; 16] = [
+    f64::from_bits(0x3FF0_0000_0000_0000),
+    f64::from_bits(0x3FF0_B558_6CF9_890F),
+    f64::from_bits(0x3FF1_72B8_3C7D_517B),
+    f64::from_bits(0x3FF2_387A_6E75_6238),
+    f64::from_bits(0x3FF3_06FE_0A31_B715),
+    f64::from_bits(0x3FF3_DEA6_4C12_3422),
+    f64::from_bits(0x3FF4_BFDA_D536_2A27),
+    f64::from_bits(0x3FF5_AB07_DD48_5429),
+    f64::from_bits(0x3FF6_A09E_667F_3BCD),
+    f64::from_bits(0x3FF7_A114_73EB_0187),
+    f64::from_bits(0x3FF8_ACE5_422A_A0DB),
+    f64::from_bits(0x3FF9_C491_82A3_F090),
+    f64::from_bits(0x3FFA_E89F_995A_D3AD),
+    f64::from_bits(0x3FFC_199B_DD85_529C),
+    f64::from_bits(0x3FFD_5818_DCFB_A487),
+    f64::from_bits(0x3FFE_A4AF_A2A4_90DA),
 ];
+const EXP2_LO: [f64; 16] = [
+    0.0,
+    8.551_889_705_537_965e-17,
+    -3.046_782_079_812_471e-17,
+    8.912_812_676_025_408e-17,
+    3.982_015_231_465_646e-17,
+    4.658_027_591_836_937e-17,
+    2.538_250_279_488_831_5e-17,
+    7.700_948_379_802_99e-17,
+    -9.667_293_313_452_913e-17,
+    -3.483_994_556_892_796e-17,
+    7.949_834_809_697_621e-17,
+    2.470_719_256_979_788_8e-17,
+    8.199_010_020_581_497e-17,
+    2.960_140_695_448_873e-17,
+    3.283_107_224_245_627e-17,
+    -1.061_994_605_619_596_3e-16,
+];
+
+/// `EXP2_LO[j]/EXP2_HI[j]`, so that `2^(j/16) = EXP2_HI[j]·(1 + EXP2_TAU[j])` to about 2⁻¹⁰⁶.
+const EXP2_TAU: [f64; 16] = {
+    let mut tau = [0.0; 16];
+    let mut j = 0;
+    while j < 16 {
+        tau[j] = EXP2_LO[j] / EXP2_HI[j];
+        j += 1;
+    }
+    tau
+};
+
+/// `ln 2/16 = C1 + C2` to about 2⁻⁸⁹ relative: `C1` has 32 significant bits, so `n·C1` is exact
+/// for `|n| < 2^21` and `d − n·C1` is exact (Sterbenz) for the `n = round(16·d/ln 2)` of any
+/// `|d| ≤ FLOOR`; `C2` is the rest rounded to `f64`.
+const C1: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000) / 16.0;
+const C2: f64 = 1.192_634_330_794_117_3e-11;
+/// `16/ln 2`.
+const SCALE: f64 = 16.0 * std::f64::consts::LOG2_E;
+/// `1.5·2⁵²`: adding it to a number below 2⁵¹ in magnitude rounds that number to an integer and
+/// leaves the integer in the low bits of the sum's bit pattern.
+const MAGIC: f64 = 6_755_399_441_055_744.0;
+
+/// `1/k!` for k = 7 down to 3: `exp(r) = 1 + r + r²·(1/2 + r·(1/6 + r·(1/24 + …)))`.
+const Q: [f64; 5] = [1.0 / 5_040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0];
 
 /// Entries further than this below the maximum have terms under `2⁻¹⁰⁹⁰` (nothing an `f64`
 /// output can see); they are clamped to it, keeping the reduction in its exact range.
 const FLOOR: f64 = 760.0;
 
-/// Pass 2 sums its terms scaled by `2^LIFT`, so that terms down to `e⁻⁷⁶⁰` are normal numbers
-/// and keep all their bits (10⁵ terms of `e⁻⁷¹⁸` add up to a normal `1.5e−307`).
+/// Pass 2 computes its terms scaled by `2^LIFT`, so that terms down to `e⁻⁷⁶⁰` are normal numbers
+/// and keep all their bits (10⁵ terms of `e⁻⁷¹⁸` add up to a normal `1.5e−307`); softmax stores
+/// them so.
 const LIFT: f64 = 600.0;
+
+/// Softmax's running sums start at this (above every term, which is at most `2^LIFT`), so that
+/// each addition's error is found by Fast2Sum in two operations (see [`Acc::add`]).
+const BIAS: f64 = f64::from_bits((1023 + 601) << 52);
+
+/// Pass 3 of softmax multiplies by `2⁶⁴/s` and scales the product back by `2⁻⁶⁴` last: exact
+/// for every normal output, and it keeps the small product of the pair a normal number for
+/// outputs near `f64::MIN_POSITIVE`.
+const OUT_LIFT: i32 = 64;
 
 /// The largest `|max|` of a row the vector path takes: up to it, the clamp `m − FLOOR` is formed
 /// to within 2⁻¹² and every clamped `x − m` is finite.
@@ -78,10 +140,13 @@ pub(super) trait SimdD: Copy {
     fn div(self, o: Self) -> Self;
     fn max(self, o: Self) -> Self;
     fn fma(a: Self, b: Self, c: Self) -> Self;
-    /// Round to the nearest integer, ties to even.
-    fn round(self) -> Self;
-    /// `self · 2^k` for integral `k` in `[−1150, 700]`.
-    fn scale(self, k: Self) -> Self;
+    /// `self · 2^⌊k⌋` for `⌊k⌋` in `[−1022, 1023]`, where the result is a normal number.
+    fn scale_floor(self, k: Self) -> Self;
+    /// The table of `2^(j/16)` ([`EXP2_HI`], [`EXP2_TAU`]) as the lookup wants it.
+    type Table: Copy;
+    fn table() -> Self::Table;
+    /// `(EXP2_HI[j], EXP2_TAU[j])` where `j` is the low 4 bits of each lane's bit pattern.
+    fn lookup(table: &Self::Table, index: Self) -> (Self, Self);
     fn reduce_max(self) -> f64;
     fn eq(self, o: Self) -> Self::Mask;
     fn bits(mask: Self::Mask) -> u32;
@@ -144,12 +209,31 @@ impl SimdD for D8 {
         unsafe { D8(_mm512_fmadd_pd(a.0, b.0, c.0)) }
     }
     #[inline(always)]
-    fn round(self) -> Self {
-        unsafe { D8(_mm512_roundscale_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
+    fn scale_floor(self, k: Self) -> Self {
+        unsafe { D8(_mm512_scalef_pd(self.0, k.0)) }
+    }
+    type Table = [__m512d; 4];
+    #[inline(always)]
+    fn table() -> Self::Table {
+        unsafe {
+            [
+                _mm512_loadu_pd(EXP2_HI.as_ptr()),
+                _mm512_loadu_pd(EXP2_HI.as_ptr().add(8)),
+                _mm512_loadu_pd(EXP2_TAU.as_ptr()),
+                _mm512_loadu_pd(EXP2_TAU.as_ptr().add(8)),
+            ]
+        }
     }
     #[inline(always)]
-    fn scale(self, k: Self) -> Self {
-        unsafe { D8(_mm512_scalef_pd(self.0, k.0)) }
+    fn lookup(table: &Self::Table, index: Self) -> (Self, Self) {
+        // `vpermt2pd` reads the low 4 bits of each index: 3 for the lane, 1 for the register.
+        unsafe {
+            let i = _mm512_castpd_si512(index.0);
+            (
+                D8(_mm512_permutex2var_pd(table[0], i, table[1])),
+                D8(_mm512_permutex2var_pd(table[2], i, table[3])),
+            )
+        }
     }
     #[inline(always)]
     fn reduce_max(self) -> f64 {
@@ -251,17 +335,24 @@ impl SimdD for D4 {
         unsafe { D4(_mm256_fmadd_pd(a.0, b.0, c.0)) }
     }
     #[inline(always)]
-    fn round(self) -> Self {
-        unsafe { D4(_mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
-    }
-    #[inline(always)]
-    fn scale(self, k: Self) -> Self {
-        // Two exact powers of two, so that results down to the subnormals are reached: the first
-        // factor stays normal (k₁ ≥ −1022), the second carries the rest (k − k₁ ≥ −130).
+    fn scale_floor(self, k: Self) -> Self {
         unsafe {
-            let k1 = _mm256_max_pd(k.0, _mm256_set1_pd(-1022.0));
-            let k2 = _mm256_sub_pd(k.0, k1);
-            D4(_mm256_mul_pd(_mm256_mul_pd(self.0, pow2_4(k1)), pow2_4(k2)))
+            let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(k.0);
+            D4(_mm256_mul_pd(self.0, pow2_4(k)))
+        }
+    }
+    type Table = ();
+    #[inline(always)]
+    fn table() -> Self::Table {}
+    #[inline(always)]
+    fn lookup(_: &Self::Table, index: Self) -> (Self, Self) {
+        // Gathered from memory: AVX2 has no permute across more than 8 `f32`.
+        unsafe {
+            let i = _mm256_and_si256(_mm256_castpd_si256(index.0), _mm256_set1_epi64x(15));
+            (
+                D4(_mm256_i64gather_pd::<8>(EXP2_HI.as_ptr(), i)),
+                D4(_mm256_i64gather_pd::<8>(EXP2_TAU.as_ptr(), i)),
+            )
         }
     }
     #[inline(always)]
@@ -297,16 +388,19 @@ impl SimdD for D4 {
 
 /// The constants of one row's exponentials, broadcast once.
 #[derive(Clone, Copy)]
-struct Consts<S> {
+struct Consts<S: SimdD> {
     max: S,
     neg_max: S,
     floor: S,
-    log2e: S,
+    scale: S,
+    magic: S,
     neg_c1: S,
     neg_c2: S,
-    q: [S; 12],
-    one: S,
+    q: [S; 5],
+    half: S,
+    sixteenth: S,
     lift: S,
+    table: S::Table,
 }
 
 impl<S: SimdD> Consts<S> {
@@ -316,33 +410,49 @@ impl<S: SimdD> Consts<S> {
             max: S::splat(max),
             neg_max: S::splat(-max),
             floor: S::splat(max - FLOOR),
-            log2e: S::splat(LOG2_E),
+            scale: S::splat(SCALE),
+            magic: S::splat(MAGIC),
             neg_c1: S::splat(-C1),
             neg_c2: S::splat(-C2),
             q: Q.map(S::splat),
-            one: S::splat(1.0),
+            half: S::splat(0.5),
+            sixteenth: S::splat(1.0 / 16.0),
             lift: S::splat(LIFT),
+            table: S::table(),
         }
     }
 
-    /// `exp(x − m) = (hi + lo)·2^k`, the pair unscaled (near 1).
+    /// `exp(x − m)·2^LIFT` as `hi + lo`, `hi` the term rounded to `f64` and `lo` the rest, good
+    /// to about 2⁻⁵⁸ relative together.
     #[inline(always)]
-    fn exp_parts(&self, x: S) -> (S, S, S) {
+    fn term(&self, x: S) -> (S, S) {
         // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on into the
-        // sum, which reports it; `−inf` becomes the floor, whose term is 0.
+        // sum, which reports it; `−inf` becomes the floor, whose output is 0.
         let x = self.floor.max(x);
         let (dh, dl) = two_sum_v(x, self.neg_max);
-        let n = dh.mul(self.log2e).round();
-        let t = S::fma(n, self.neg_c1, dh);
-        let r = t.add(S::fma(n, self.neg_c2, dl));
+        // n = round(16·dh/ln 2), as an `f64` and in the low bits of `t`.
+        let t = S::fma(dh, self.scale, self.magic);
+        let n = t.sub(self.magic);
+        // r = (dh − n·C1) + (dl − n·C2): the first difference exact, one rounding in all.
+        // 2^(j/16) = th·(1 + τ) with j = n mod 16, and exp(r) = exp(r + τ)/(1 + τ) to 2⁻¹⁰⁵.
+        let (th, tau) = S::lookup(&self.table, t);
+        // r + τ = (dh − n·C1) + (dl + τ − n·C2): the first difference exact, and one rounding
+        // that matters, of the sum (`|dl| < 2⁻⁴⁴`, `|τ| < 2⁻⁵³`).
+        let r = S::fma(n, self.neg_c1, dh).add(S::fma(n, self.neg_c2, dl.add(tau)));
+        // exp(r) − 1 = r + r²·(1/2 + r/6 + … + r⁵/7!): truncation below 2⁻⁵⁹ for |r| ≤ ln 2/32.
         let mut q = S::fma(self.q[0], r, self.q[1]);
         for &c in &self.q[2..] {
             q = S::fma(q, r, c);
         }
-        q = S::fma(q, r, self.one);
-        let hi = S::fma(r, q, self.one);
-        let lo = S::fma(r, q, self.one.sub(hi));
-        (hi, lo, n)
+        q = S::fma(q, r, self.half);
+        let p = S::fma(r.mul(r), q, r);
+        // th·(1 + p) split into the rounded term and the rest: `th − hi` is exact (Sterbenz), and
+        // the rest needs only its own few leading bits.
+        let hi = S::fma(th, p, th);
+        let lo = S::fma(th, p, th.sub(hi));
+        // ⌊n/16⌋ + LIFT, which the scaling rounds down to.
+        let k = S::fma(n, self.sixteenth, self.lift);
+        (hi.scale_floor(k), lo.scale_floor(k))
     }
 }
 
@@ -369,7 +479,7 @@ unsafe fn max_pass<S: SimdD>(x: &[f64]) -> f64 {
     acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
 }
 
-/// A compensated running sum per lane (`s + c`, TwoSum), and the plain sum of the `lo` parts.
+/// A compensated running sum per lane (`s + c`), and the plain sum of the `lo` parts.
 #[derive(Clone, Copy)]
 struct Acc<S> {
     s: S,
@@ -378,83 +488,114 @@ struct Acc<S> {
 }
 
 impl<S: SimdD> Acc<S> {
+    fn new(start: f64) -> Self {
+        let zero = S::splat(0.0);
+        Acc { s: S::splat(start), c: zero, lo: zero }
+    }
+
+    /// Adds `hi + lo`, the error of `s + hi` going to `c`: by Fast2Sum when `fast` (valid when
+    /// `|s| ≥ |hi|` always holds: softmax starts `s` at [`BIAS`]), else by TwoSum.
     #[inline(always)]
-    fn add(&mut self, hi: S, lo: S) {
+    fn add(&mut self, hi: S, lo: S, fast: bool) {
         let t = self.s.add(hi);
-        let b = t.sub(self.s);
-        let err = self.s.sub(t.sub(b)).add(hi.sub(b));
+        let err = if fast {
+            hi.sub(t.sub(self.s))
+        } else {
+            let b = t.sub(self.s);
+            self.s.sub(t.sub(b)).add(hi.sub(b))
+        };
         self.c = self.c.add(err);
         self.s = t;
         self.lo = self.lo.add(lo);
     }
 }
 
-/// One vector of pass 2 (a closure would not inherit the caller's target features).
+/// One vector of pass 2 (a closure would not inherit the caller's target features): its terms,
+/// stored at `y` when `STORE`, added to `acc`; when `TIES`, the maximum's ties are counted in
+/// `ties` and left out of the sum.
 #[inline(always)]
-fn sum_step<S: SimdD>(c: &Consts<S>, acc: &mut Acc<S>, ties: &mut u32, v: S) {
-    let (mut hi, mut lo, k) = c.exp_parts(v);
-    let k = k.add(c.lift);
-    let eq = v.eq(c.max);
-    let bits = S::bits(eq);
-    if bits != 0 {
-        *ties += bits.count_ones();
-        hi = hi.zero_where(eq);
-        lo = lo.zero_where(eq);
+unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
+    c: &Consts<S>,
+    acc: &mut Acc<S>,
+    ties: &mut u32,
+    v: S,
+    y: *mut f64,
+    part: usize,
+) {
+    let (mut hi, mut lo) = c.term(v);
+    if STORE {
+        unsafe { if part == 0 { hi.store(y) } else { hi.store_part(y, part) } }
     }
-    acc.add(hi.scale(k), lo.scale(k));
+    if TIES {
+        let eq = v.eq(c.max);
+        let bits = S::bits(eq);
+        if bits != 0 {
+            *ties += bits.count_ones();
+            hi = hi.zero_where(eq);
+            lo = lo.zero_where(eq);
+        }
+    }
+    acc.add(hi, lo, !TIES);
 }
 
-/// Pass 2: the number of ties of the maximum and the sum of the other terms `exp(x − m)`
-/// (double-double), times `2^LIFT`.
+/// Pass 2: `Σ exp(x − m)·2^LIFT` (double-double). When `TIES`, the number of ties of the
+/// maximum and the sum of the other terms (with a relative error of a few ulp of itself, what
+/// log-softmax needs); else the whole sum. When `STORE`, each term is also stored at `y`.
 #[inline(always)]
-unsafe fn sum_pass<S: SimdD>(x: &[f64], c: &Consts<S>) -> (f64, Dd) {
+unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool>(
+    x: &[f64],
+    y: *mut f64,
+    c: &Consts<S>,
+) -> (f64, Dd) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
-    let zero = S::splat(0.0);
-    let mut acc = [Acc { s: zero, c: zero, lo: zero }; 2];
+    let start = if TIES { 0.0 } else { BIAS };
+    let mut acc = [Acc::new(start); 2];
     let mut ties = 0u32;
     let mut i = 0;
     unsafe {
         while i + 2 * l <= n {
-            sum_step(c, &mut acc[0], &mut ties, S::load(p.add(i)));
-            sum_step(c, &mut acc[1], &mut ties, S::load(p.add(i + l)));
+            sum_step::<S, STORE, TIES>(c, &mut acc[0], &mut ties, S::load(p.add(i)), y.wrapping_add(i), 0);
+            let (v, o) = (S::load(p.add(i + l)), y.wrapping_add(i + l));
+            sum_step::<S, STORE, TIES>(c, &mut acc[1], &mut ties, v, o, 0);
             i += 2 * l;
         }
         while i + l <= n {
-            sum_step(c, &mut acc[0], &mut ties, S::load(p.add(i)));
+            sum_step::<S, STORE, TIES>(c, &mut acc[0], &mut ties, S::load(p.add(i)), y.wrapping_add(i), 0);
             i += l;
         }
         if i < n {
-            // Padding below the floor: its terms are exactly 0 and it never ties.
-            sum_step(c, &mut acc[1], &mut ties, S::load_part(p.add(i), n - i, f64::NEG_INFINITY));
+            // Padding at −inf, never a tie and not stored: like a −inf entry, it adds the floor's
+            // term, `e⁻⁷⁶⁰` of the maximum's, which vanishes when the sum is scaled back by
+            // `2^−LIFT` (and is far below what any softmax output can resolve).
+            let v = S::load_part(p.add(i), n - i, f64::NEG_INFINITY);
+            sum_step::<S, STORE, TIES>(c, &mut acc[1], &mut ties, v, y.wrapping_add(i), n - i);
         }
     }
-    (f64::from(ties), combine(&acc))
+    let mut sum = combine(&acc);
+    if !TIES {
+        sum = sum.add_f64(-2.0 * S::LANES as f64 * BIAS);
+    }
+    (f64::from(ties), sum)
 }
 
-/// Pass 3 of softmax: `RN((hi + lo)·(rh + rl))·2^k`. A tie of the maximum has `r = 0`, so its
-/// pair is exactly `1 + 0` and its output exactly `RN(1/s)`: nothing to patch afterwards.
+/// Pass 3 of softmax, in place over the stored terms: `RN(t·(rh + rl))·2⁻⁶⁴`, where
+/// `rh + rl = 2⁶⁴/s`. The maximum's own term is exactly `2^LIFT`, so its ties get `RN(1/s)`.
 #[inline(always)]
-unsafe fn exp_scale_pass<S: SimdD>(x: &[f64], y: &mut [f64], c: &Consts<S>, r: Dd) {
-    let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
-    let (rh, rl) = (S::splat(r.hi), S::splat(r.lo));
+unsafe fn scale_pass<S: SimdD>(y: &mut [f64], r: Dd) {
+    let (n, py, l) = (y.len(), y.as_mut_ptr(), S::LANES);
+    let (rh, rl, down) = (S::splat(r.hi), S::splat(r.lo), S::splat(2f64.powi(-OUT_LIFT)));
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            quotient(c, S::load(px.add(i)), rh, rl).store(py.add(i));
+            let t = S::load(py.add(i));
+            S::fma(t, rh, t.mul(rl)).mul(down).store(py.add(i));
             i += l;
         }
         if i < n {
-            let v = S::load_part(px.add(i), n - i, f64::NEG_INFINITY);
-            quotient(c, v, rh, rl).store_part(py.add(i), n - i);
+            let t = S::load_part(py.add(i), n - i, 0.0);
+            S::fma(t, rh, t.mul(rl)).mul(down).store_part(py.add(i), n - i);
         }
     }
-}
-
-/// `RN((hi + lo)·(rh + rl))·2^k` for the terms of `v`.
-#[inline(always)]
-fn quotient<S: SimdD>(c: &Consts<S>, v: S, rh: S, rl: S) -> S {
-    let (hi, lo, k) = c.exp_parts(v);
-    S::fma(hi, rh, S::fma(lo, rh, hi.mul(rl))).scale(k)
 }
 
 /// `(a + b, error)` lane by lane (TwoSum).
@@ -492,22 +633,25 @@ fn log_out<S: SimdD>(v: S, neg_m: S, neg_lh: S, neg_ll: S) -> S {
     th.add(tl.add(dl.add(neg_ll))).blend(v.eq(neg_inf), neg_inf)
 }
 
-/// Passes 1 and 2 of a row: its maximum and `Σ exp(x − m) = ties + rest`, or `None` for a row
-/// the vector path does not take.
+/// Passes 1 and 2 of a row (see [`sum_pass`]): its maximum and the sum's two parts scaled back
+/// by `2^−LIFT` (`ties + rest` when `TIES`, else `0 + sum`), or `None` for a row the vector path
+/// does not take.
 #[inline(always)]
-unsafe fn stats<S: SimdD>(x: &[f64]) -> Option<(f64, f64, Dd)> {
+unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
+    x: &[f64],
+    y: *mut f64,
+) -> Option<(f64, f64, Dd)> {
     let max = unsafe { max_pass::<S>(x) };
     // NaN, ±inf or a maximum beyond the kernel's range: the portable path.
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
-    let (ties, rest) = unsafe { sum_pass::<S>(x, &Consts::<S>::new(max)) };
+    let (ties, rest) = unsafe { sum_pass::<S, STORE, TIES>(x, y, &Consts::<S>::new(max)) };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.hi.is_finite() {
         return None;
     }
-    let unlift = 2f64.powi(-(LIFT as i32));
-    Some((max, ties, Dd { hi: rest.hi * unlift, lo: rest.lo * unlift }))
+    Some((max, ties, rest.ldexp(-(LIFT as i32))))
 }
 
 /// `logsumexp` of each contiguous row of length `len` into `out`: `m + ln Σ` in double-double,
@@ -517,7 +661,7 @@ unsafe fn stats<S: SimdD>(x: &[f64]) -> Option<(f64, f64, Dd)> {
 #[inline(always)]
 unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &super::LseFallback64) {
     for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
-        *o = match unsafe { stats::<S>(xr) } {
+        *o = match unsafe { stats::<S, false, true>(xr, std::ptr::null_mut()) } {
             Some((max, ties, rest)) => {
                 let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
                 let lse = Dd::new(max).add(ln_sum);
@@ -528,18 +672,25 @@ unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &
     }
 }
 
-/// One row of softmax or log-softmax; false if the row must take the portable path.
+/// One row of softmax or log-softmax; false if the row must take the portable path (softmax
+/// may have written terms to `y` by then).
 #[inline(always)]
 unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
-    // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
-    let Some((max, ties, rest)) = (unsafe { stats::<S>(x) }) else { return false };
-    let c = Consts::<S>::new(max);
     match op {
         Op::Softmax => {
-            let r = Dd::ONE.div(rest.add_f64(ties));
-            unsafe { exp_scale_pass::<S>(x, y, &c, r) };
+            // Σ exp(x − m)·2^LIFT, the terms stored in y.
+            let Some((_, _, sum)) = (unsafe { stats::<S, true, false>(x, y.as_mut_ptr()) }) else {
+                return false;
+            };
+            let r = Dd::ONE.div(sum.ldexp(LIFT as i32)).ldexp(OUT_LIFT);
+            unsafe { scale_pass::<S>(y, r) };
         }
         Op::LogSoftmax => {
+            // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
+            let Some((max, ties, rest)) = (unsafe { stats::<S, false, true>(x, std::ptr::null_mut()) })
+            else {
+                return false;
+            };
             let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
             unsafe { log_pass::<S>(x, y, max, ln_sum) };
         }
@@ -587,7 +738,7 @@ unsafe fn dot_pass<S: SimdD>(y: &[f64], dy: &[f64]) -> Dd {
 fn dot_step<S: SimdD>(acc: &mut Acc<S>, y: S, dy: S) {
     let p = y.mul(dy);
     let e = S::fma(y, dy, S::splat(0.0).sub(p));
-    acc.add(p, e);
+    acc.add(p, e, false);
 }
 
 /// The accumulators' total as a double-double: the high parts added by TwoSum, the small parts
@@ -700,3 +851,79 @@ macro_rules! entry_points {
 
 entry_points!(avx512, D8, "avx512f,avx512dq,avx2,fma,popcnt");
 entry_points!(avx2, D4, "avx2,fma,popcnt");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exponential_table_is_the_nearest_pair() {
+        for j in 0..16 {
+            let (hi, lo) = (EXP2_HI[j], EXP2_LO[j]);
+            // Raised to the 16th power (four double-double squarings, each within about 2⁻¹⁰⁴),
+            // the pair must give 2^j: an error δ in it shows as 16δ.
+            let mut v = Dd { hi, lo };
+            for _ in 0..4 {
+                v = v.mul(v);
+            }
+            let exact = 2f64.powi(j as i32);
+            let err = ((v.hi - exact) + v.lo) / exact;
+            assert!(err.abs() < 2f64.powi(-100), "entry {j}: the 16th power is off by {err:e}");
+            let ulp = f64::from_bits(hi.to_bits() + 1) - hi;
+            assert!(lo.abs() <= ulp / 2.0, "entry {j}: the high part is not the nearest f64");
+        }
+    }
+
+    /// The largest relative error of `hi + lo` against `exp(x − m)·2^LIFT` (the oracle's).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn worst_term_error<S: SimdD>(max: f64, x: &[f64]) -> f64 {
+        use softmax_oracle::Exact;
+        let c = Consts::<S>::new(max);
+        let lift = Exact::from_f64(2f64.powi(LIFT as i32));
+        let mut worst = 0f64;
+        for chunk in x.chunks_exact(S::LANES) {
+            let (hi, lo) = c.term(unsafe { S::load(chunk.as_ptr()) });
+            let (hi, lo) = (hi.lanes(), lo.lanes());
+            for (i, &v) in chunk.iter().enumerate() {
+                let exact = Exact::from_f64(v).sub(&Exact::from_f64(max)).exp().mul(&lift);
+                let got = Exact::from_f64(hi[i]).add(&Exact::from_f64(lo[i]));
+                worst = worst.max(got.sub(&exact).div(&exact).to_f64().abs());
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn the_terms_are_within_2_to_the_minus_57() {
+        let mut x = Vec::new();
+        let mut state = 1u64;
+        for max in [0.0, 1.0, -3.75, 100.0, 1e6 + 0.1, -2.5e8, 7e11] {
+            // A fine grid near the maximum, the rounding boundaries of n (multiples of ln 2/32),
+            // and random values down to the floor.
+            x.clear();
+            x.extend((0..400).map(|i| max - f64::from(i) * 1e-3));
+            x.extend((0..400).map(|i| max - f64::from(i) * std::f64::consts::LN_2 / 32.0));
+            x.extend((0..800).map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                max - (state >> 11) as f64 / (1u64 << 53) as f64 * (FLOOR - 1.0)
+            }));
+            let mut found = vec![];
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+            {
+                found.push(unsafe { worst_term_error_512(max, &x) });
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                found.push(unsafe { worst_term_error::<D4>(max, &x) });
+            }
+            for worst in found {
+                assert!(worst < 2f64.powi(-57), "max {max}: a term off by {worst:e} relative");
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    unsafe fn worst_term_error_512(max: f64, x: &[f64]) -> f64 {
+        unsafe { worst_term_error::<D8>(max, x) }
+    }
+}
