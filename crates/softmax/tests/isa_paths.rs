@@ -477,7 +477,7 @@ fn column_failures(isa: Isa) -> Vec<String> {
 
 /// Rows of `k` equal values give exactly `RN(1/k)` in `f32`: along the last axis (short rows
 /// through the column kernels, longer ones through the row kernels, rows over 2¹⁶ in chunks) and
-/// along axis 0 (the column kernels, an axis of up to 1024).
+/// along axis 0 (the column kernels, an axis of up to 1024); and in `f64` along the last axis.
 fn tie_failures(isa: Isa) -> Vec<String> {
     let mut failures = Vec::new();
     for k in [2usize, 3, 5, 7, 10, 16, 17, 33, 100, 1000, 3000, 70_000] {
@@ -491,6 +491,14 @@ fn tie_failures(isa: Isa) -> Vec<String> {
             }
             if let Some(bad) = got.iter().find(|&&g| g != want) {
                 failures.push(format!("{isa}: {k} values of {v}: got {bad:e}, want {want:e}"));
+            }
+        }
+        // f64: the maximum's stored term is exactly 2^LIFT, scaled by 1/k as a double-double.
+        for v in [-50.0f64, 0.0, 7.5, 2000.0, 1e6 + 0.25] {
+            let want = 1.0 / k as f64;
+            let got = softmax::softmax(&Array2::from_elem((3, k), v), &Options::new()).unwrap();
+            if let Some(bad) = got.iter().find(|&&g| g != want) {
+                failures.push(format!("{isa}: {k} values of {v} (f64): got {bad:e}, want {want:e}"));
             }
         }
     }
