@@ -422,10 +422,10 @@ impl<S: SimdD> Consts<S> {
         }
     }
 
-    /// `exp(x − m)·2^LIFT` as `hi + lo`, `hi` the term rounded to `f64` and `lo` the rest, good
-    /// to about 2⁻⁵⁸ relative together.
+    /// `exp(x − m)·2^LIFT ≈ v = th·(1 + p)` (good to about 2⁻⁵⁷·⁶ relative) as `(hi, th, p)`,
+    /// `hi = RN(v)`: `th` is the table's entry scaled by the power of two, and `p` the polynomial.
     #[inline(always)]
-    fn term(&self, x: S) -> (S, S) {
+    fn term(&self, x: S) -> (S, S, S) {
         // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on into the
         // sum, which reports it; `−inf` becomes the floor, whose output is 0.
         let x = self.floor.max(x);
@@ -446,13 +446,9 @@ impl<S: SimdD> Consts<S> {
         }
         q = S::fma(q, r, self.half);
         let p = S::fma(r.mul(r), q, r);
-        // th·(1 + p) split into the rounded term and the rest: `th − hi` is exact (Sterbenz), and
-        // the rest needs only its own few leading bits.
-        let hi = S::fma(th, p, th);
-        let lo = S::fma(th, p, th.sub(hi));
         // ⌊n/16⌋ + LIFT, which the scaling rounds down to.
-        let k = S::fma(n, self.sixteenth, self.lift);
-        (hi.scale_floor(k), lo.scale_floor(k))
+        let th = th.scale_floor(S::fma(n, self.sixteenth, self.lift));
+        (S::fma(th, p, th), th, p)
     }
 }
 
@@ -493,20 +489,30 @@ impl<S: SimdD> Acc<S> {
         Acc { s: S::splat(start), c: zero, lo: zero }
     }
 
-    /// Adds `hi + lo`, the error of `s + hi` going to `c`: by Fast2Sum when `fast` (valid when
-    /// `|s| ≥ |hi|` always holds: softmax starts `s` at [`BIAS`]), else by TwoSum.
+    /// Adds `hi + lo`, the error of `s + hi` going to `c` by TwoSum.
     #[inline(always)]
-    fn add(&mut self, hi: S, lo: S, fast: bool) {
+    fn add(&mut self, hi: S, lo: S) {
         let t = self.s.add(hi);
-        let err = if fast {
-            hi.sub(t.sub(self.s))
-        } else {
-            let b = t.sub(self.s);
-            self.s.sub(t.sub(b)).add(hi.sub(b))
-        };
-        self.c = self.c.add(err);
+        let b = t.sub(self.s);
+        self.c = self.c.add(self.s.sub(t.sub(b)).add(hi.sub(b)));
         self.s = t;
         self.lo = self.lo.add(lo);
+    }
+
+    /// Adds a term `v = th·(1 + p)` given with `hi = RN(v)`: `s + hi` rounded, and what it missed
+    /// of `v` to `c`. `g = t − s` is the part of `hi` that went into the sum (exactly; when
+    /// `fast`, by Fast2Sum, valid as long as `|s| ≥ |hi|`, which softmax ensures by starting `s`
+    /// at [`BIAS`]); `v − g = th·p + (th − g)` with one rounding, where `th − g` is exact
+    /// (Sterbenz) or, when `g` is `hi` rounded to a grid much coarser than `hi`, off by at most
+    /// 2⁻⁵⁴ of that grid. Either error is about 2⁻¹⁰⁵ of the sum.
+    #[inline(always)]
+    fn add_term(&mut self, hi: S, th: S, p: S, fast: bool) {
+        let t = self.s.add(hi);
+        let g = t.sub(self.s);
+        let missed = S::fma(th, p, th.sub(g));
+        // TwoSum: when |hi| may exceed |s|, s itself may lose bits in t; `s − (t − g)` is exact.
+        self.c = if fast { self.c.add(missed) } else { self.c.add(self.s.sub(t.sub(g)).add(missed)) };
+        self.s = t;
     }
 }
 
@@ -522,7 +528,7 @@ unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
     y: *mut f64,
     part: usize,
 ) {
-    let (mut hi, mut lo) = c.term(v);
+    let (mut hi, mut th, p) = c.term(v);
     if STORE {
         unsafe { if part == 0 { hi.store(y) } else { hi.store_part(y, part) } }
     }
@@ -532,10 +538,10 @@ unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
         if bits != 0 {
             *ties += bits.count_ones();
             hi = hi.zero_where(eq);
-            lo = lo.zero_where(eq);
+            th = th.zero_where(eq);
         }
     }
-    acc.add(hi, lo, !TIES);
+    acc.add_term(hi, th, p, !TIES);
 }
 
 /// Pass 2: `Σ exp(x − m)·2^LIFT` (double-double). When `TIES`, the number of ties of the
@@ -738,7 +744,7 @@ unsafe fn dot_pass<S: SimdD>(y: &[f64], dy: &[f64]) -> Dd {
 fn dot_step<S: SimdD>(acc: &mut Acc<S>, y: S, dy: S) {
     let p = y.mul(dy);
     let e = S::fma(y, dy, S::splat(0.0).sub(p));
-    acc.add(p, e, false);
+    acc.add(p, e);
 }
 
 /// The accumulators' total as a double-double: the high parts added by TwoSum, the small parts
@@ -874,7 +880,7 @@ mod tests {
         }
     }
 
-    /// The largest relative error of `hi + lo` against `exp(x − m)·2^LIFT` (the oracle's).
+    /// The largest relative error of `th·(1 + p)` against `exp(x − m)·2^LIFT` (the oracle's).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn worst_term_error<S: SimdD>(max: f64, x: &[f64]) -> f64 {
         use softmax_oracle::Exact;
@@ -882,11 +888,12 @@ mod tests {
         let lift = Exact::from_f64(2f64.powi(LIFT as i32));
         let mut worst = 0f64;
         for chunk in x.chunks_exact(S::LANES) {
-            let (hi, lo) = c.term(unsafe { S::load(chunk.as_ptr()) });
-            let (hi, lo) = (hi.lanes(), lo.lanes());
+            let (_, th, p) = c.term(unsafe { S::load(chunk.as_ptr()) });
+            let (th, p) = (th.lanes(), p.lanes());
             for (i, &v) in chunk.iter().enumerate() {
                 let exact = Exact::from_f64(v).sub(&Exact::from_f64(max)).exp().mul(&lift);
-                let got = Exact::from_f64(hi[i]).add(&Exact::from_f64(lo[i]));
+                let th = Exact::from_f64(th[i]);
+                let got = th.add(&th.mul(&Exact::from_f64(p[i])));
                 worst = worst.max(got.sub(&exact).div(&exact).to_f64().abs());
             }
         }
@@ -920,6 +927,74 @@ mod tests {
                 assert!(worst < 2f64.powi(-57), "max {max}: a term off by {worst:e} relative");
             }
         }
+    }
+
+    /// Pass 2's sums against the exact sums of the terms it computes (`th·(1 + p)` of each
+    /// entry, added up by the oracle): the whole sum (softmax's, Fast2Sum against the bias) and
+    /// the sum of the terms other than the maximum's ties (TwoSum from zero), with the ties
+    /// counted. Returns the largest relative error of the two sums.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn worst_sum_error<S: SimdD>(x: &[f64]) -> f64 {
+        use softmax_oracle::Exact;
+        let max = x.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let c = Consts::<S>::new(max);
+        let (mut all, mut rest, mut ties) = (Exact::from_f64(0.0), Exact::from_f64(0.0), 0.0);
+        for &v in x {
+            let (_, th, p) = c.term(S::splat(v));
+            let th = Exact::from_f64(th.lanes()[0]);
+            let term = th.add(&th.mul(&Exact::from_f64(p.lanes()[0])));
+            all = all.add(&term);
+            if v == max {
+                ties += 1.0;
+            } else {
+                rest = rest.add(&term);
+            }
+        }
+        let (_, got_all) = unsafe { sum_pass::<S, false, false>(x, std::ptr::null_mut(), &c) };
+        let (got_ties, got_rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), &c) };
+        assert_eq!(got_ties, ties, "ties of a row of {}", x.len());
+        let err = |got: Dd, exact: &Exact| {
+            let got = Exact::from_f64(got.hi).add(&Exact::from_f64(got.lo));
+            if exact.is_zero() { got.to_f64().abs() } else { got.sub(exact).div(exact).to_f64().abs() }
+        };
+        err(got_all, &all).max(err(got_rest, &rest))
+    }
+
+    #[test]
+    fn the_sums_are_within_2_to_the_minus_100() {
+        let mut state = 7u64;
+        let mut uniform = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for (len, spread) in
+            [(1, 1.0), (7, 3.0), (19, 30.0), (100, 1.0), (1000, 5.0), (1000, 700.0), (3001, 40.0)]
+        {
+            rows.push((0..len).map(|_| (uniform() - 0.5) * 2.0 * spread).collect());
+        }
+        // Ties of the maximum, and terms many binades below the rest (whose sum is then tiny).
+        rows.push((0..300).map(|i| if i % 7 == 0 { 3.0 } else { 3.0 - 50.0 - uniform() * 600.0 }).collect());
+        rows.push((0..64).map(|i| if i % 2 == 0 { -1.5 } else { -1.5 - 1e-9 * uniform() }).collect());
+        for x in &rows {
+            let mut found = vec![];
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+            {
+                found.push(unsafe { worst_sum_error_512(x) });
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                found.push(unsafe { worst_sum_error::<D4>(x) });
+            }
+            for worst in found {
+                assert!(worst < 2f64.powi(-100), "a row of {}: a sum off by {worst:e} relative", x.len());
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    unsafe fn worst_sum_error_512(x: &[f64]) -> f64 {
+        unsafe { worst_sum_error::<D8>(x) }
     }
 
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
