@@ -551,6 +551,7 @@ unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
 unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool>(
     x: &[f64],
     y: *mut f64,
+    ahead: Option<&[f64]>,
     c: &Consts<S>,
 ) -> (f64, Dd) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
@@ -560,6 +561,12 @@ unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool>(
     let mut i = 0;
     unsafe {
         while i + 2 * l <= n {
+            if let Some(a) = ahead {
+                // The next row, into L2 while this one computes, for its pass 1 to find there.
+                let a = a.as_ptr().wrapping_add(i);
+                _mm_prefetch::<_MM_HINT_T1>(a.cast());
+                _mm_prefetch::<_MM_HINT_T1>(a.wrapping_add(l).cast());
+            }
             sum_step::<S, STORE, TIES>(c, &mut acc[0], &mut ties, S::load(p.add(i)), y.wrapping_add(i), 0);
             let (v, o) = (S::load(p.add(i + l)), y.wrapping_add(i + l));
             sum_step::<S, STORE, TIES>(c, &mut acc[1], &mut ties, v, o, 0);
@@ -612,31 +619,44 @@ fn two_sum_v<S: SimdD>(a: S, b: S) -> (S, S) {
     (s, a.sub(s.sub(bb)).add(b.sub(bb)))
 }
 
-/// Pass 3 of log-softmax: `RN((x − m) − ln s)`, both subtractions error-free (`x − m` is
-/// exact in two parts, and so is its difference with `ln s`'s high part).
+/// Pass 3 of log-softmax: `RN(x − (m + ln s))`. When `L = m + ln s` is held closely enough as a
+/// double-double `lh + ll` (`ONE_SUM`, see [`row`]), `x − lh` is formed exactly (TwoSum) and `ll`
+/// subtracted from its low part; else `RN((x − m) − ln s)` with both subtractions error-free.
 #[inline(always)]
-unsafe fn log_pass<S: SimdD>(x: &[f64], y: &mut [f64], m: f64, ln_sum: Dd) {
+unsafe fn log_pass<S: SimdD, const ONE_SUM: bool>(x: &[f64], y: &mut [f64], m: f64, ln_sum: Dd) {
     let (n, px, py, l) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
-    let (neg_m, neg_lh, neg_ll) = (S::splat(-m), S::splat(-ln_sum.hi), S::splat(-ln_sum.lo));
+    let (neg_m, neg_lh, neg_ll) = if ONE_SUM {
+        let lse = Dd::new(m).add(ln_sum);
+        (S::splat(0.0), S::splat(-lse.hi), S::splat(-lse.lo))
+    } else {
+        (S::splat(-m), S::splat(-ln_sum.hi), S::splat(-ln_sum.lo))
+    };
     let mut i = 0;
     unsafe {
         while i + l <= n {
-            log_out(S::load(px.add(i)), neg_m, neg_lh, neg_ll).store(py.add(i));
+            log_out::<S, ONE_SUM>(S::load(px.add(i)), neg_m, neg_lh, neg_ll).store(py.add(i));
             i += l;
         }
         if i < n {
-            log_out(S::load_part(px.add(i), n - i, 0.0), neg_m, neg_lh, neg_ll).store_part(py.add(i), n - i);
+            let v = S::load_part(px.add(i), n - i, 0.0);
+            log_out::<S, ONE_SUM>(v, neg_m, neg_lh, neg_ll).store_part(py.add(i), n - i);
         }
     }
 }
 
 #[inline(always)]
-fn log_out<S: SimdD>(v: S, neg_m: S, neg_lh: S, neg_ll: S) -> S {
-    let (dh, dl) = two_sum_v(v, neg_m);
-    let (th, tl) = two_sum_v(dh, neg_lh);
+fn log_out<S: SimdD, const ONE_SUM: bool>(v: S, neg_m: S, neg_lh: S, neg_ll: S) -> S {
     // TwoSum of −inf gives NaN for its error: a −inf entry's log-probability is −inf.
     let neg_inf = S::splat(f64::NEG_INFINITY);
-    th.add(tl.add(dl.add(neg_ll))).blend(v.eq(neg_inf), neg_inf)
+    let y = if ONE_SUM {
+        let (th, tl) = two_sum_v(v, neg_lh);
+        th.add(tl.add(neg_ll))
+    } else {
+        let (dh, dl) = two_sum_v(v, neg_m);
+        let (th, tl) = two_sum_v(dh, neg_lh);
+        th.add(tl.add(dl.add(neg_ll)))
+    };
+    y.blend(v.eq(neg_inf), neg_inf)
 }
 
 /// Passes 1 and 2 of a row (see [`sum_pass`]): its maximum and the sum's two parts scaled back
@@ -646,13 +666,14 @@ fn log_out<S: SimdD>(v: S, neg_m: S, neg_lh: S, neg_ll: S) -> S {
 unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
     x: &[f64],
     y: *mut f64,
+    ahead: Option<&[f64]>,
 ) -> Option<(f64, f64, Dd)> {
     let max = unsafe { max_pass::<S>(x) };
     // NaN, ±inf or a maximum beyond the kernel's range: the portable path.
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
-    let (ties, rest) = unsafe { sum_pass::<S, STORE, TIES>(x, y, &Consts::<S>::new(max)) };
+    let (ties, rest) = unsafe { sum_pass::<S, STORE, TIES>(x, y, ahead, &Consts::<S>::new(max)) };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.hi.is_finite() {
         return None;
@@ -666,8 +687,8 @@ unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
 /// vector path does not take.
 #[inline(always)]
 unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &super::LseFallback64) {
-    for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
-        *o = match unsafe { stats::<S, false, true>(xr, std::ptr::null_mut()) } {
+    for (r, (xr, o)) in x.chunks_exact(len).zip(out.iter_mut()).enumerate() {
+        *o = match unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), next_row(x, len, r)) } {
             Some((max, ties, rest)) => {
                 let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
                 let lse = Dd::new(max).add(ln_sum);
@@ -681,11 +702,11 @@ unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &
 /// One row of softmax or log-softmax; false if the row must take the portable path (softmax
 /// may have written terms to `y` by then).
 #[inline(always)]
-unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
+unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>) -> bool {
     match op {
         Op::Softmax => {
             // Σ exp(x − m)·2^LIFT, the terms stored in y.
-            let Some((_, _, sum)) = (unsafe { stats::<S, true, false>(x, y.as_mut_ptr()) }) else {
+            let Some((_, _, sum)) = (unsafe { stats::<S, true, false>(x, y.as_mut_ptr(), ahead) }) else {
                 return false;
             };
             let r = Dd::ONE.div(sum.ldexp(LIFT as i32)).ldexp(OUT_LIFT);
@@ -693,12 +714,18 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
         }
         Op::LogSoftmax => {
             // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
-            let Some((max, ties, rest)) = (unsafe { stats::<S, false, true>(x, std::ptr::null_mut()) })
+            let Some((max, ties, rest)) = (unsafe { stats::<S, false, true>(x, std::ptr::null_mut(), ahead) })
             else {
                 return false;
             };
             let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
-            unsafe { log_pass::<S>(x, y, max, ln_sum) };
+            // Every output is at least ln s in magnitude, and `m + ln s` as a double-double is
+            // within about 2⁻¹⁰⁶ of itself: when that is under 2⁻⁶⁶·ln s, one sum will do.
+            if ln_sum.hi >= 2f64.powi(-40) * (max.abs() + ln_sum.hi) {
+                unsafe { log_pass::<S, true>(x, y, max, ln_sum) };
+            } else {
+                unsafe { log_pass::<S, false>(x, y, max, ln_sum) };
+            }
         }
     }
     true
@@ -708,11 +735,22 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64]) -> bool {
 /// not take go to `fallback`.
 #[inline(always)]
 unsafe fn rows<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback: &super::Fallback64) {
-    for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
-        if !unsafe { row::<S>(op, xr, yr) } {
+    for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
+        if !unsafe { row::<S>(op, xr, yr, next_row(x, len, r)) } {
             fallback(xr, yr);
         }
     }
+}
+
+/// Rows at least this long have the next row prefetched into L2 during their pass 2, so that
+/// its pass 1 (which only loads and compares) does not wait for memory.
+const PREFETCH_FROM: usize = 2048;
+
+/// The row after row `r` of `x` (rows of `len`), if there is one and rows are long enough to
+/// prefetch.
+#[inline(always)]
+fn next_row(x: &[f64], len: usize, r: usize) -> Option<&[f64]> {
+    if len < PREFETCH_FROM { None } else { x.get((r + 1) * len..(r + 2) * len) }
 }
 
 /// `⟨y, dy⟩` in double-double: each product split exactly (`p + e`, FMA), the `p` summed with
@@ -950,8 +988,8 @@ mod tests {
                 rest = rest.add(&term);
             }
         }
-        let (_, got_all) = unsafe { sum_pass::<S, false, false>(x, std::ptr::null_mut(), &c) };
-        let (got_ties, got_rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), &c) };
+        let (_, got_all) = unsafe { sum_pass::<S, false, false>(x, std::ptr::null_mut(), None, &c) };
+        let (got_ties, got_rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), None, &c) };
         assert_eq!(got_ties, ties, "ties of a row of {}", x.len());
         let err = |got: Dd, exact: &Exact| {
             let got = Exact::from_f64(got.hi).add(&Exact::from_f64(got.lo));
