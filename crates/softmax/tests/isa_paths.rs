@@ -128,6 +128,13 @@ fn edge_rows_f64(report: &mut Report, rng: &mut Rng) {
         let x: Vec<f64> = (0..64).map(|_| rng.normal() + offset).collect();
         check_row(report, "f64 offset rows", &x, 1.0);
     }
+    // A dominant class far from zero: ln s is below 2⁻⁴⁰ of the maximum, so log-softmax's
+    // pass 3 cannot subtract m + ln s as one double-double.
+    for (offset, len) in [(1e6, 9), (-3e5, 40), (7000.0, 1000)] {
+        let mut x: Vec<f64> = (0..len).map(|_| offset - 45.0 - rng.unit() * 10.0).collect();
+        x[len / 3] = offset;
+        check_row(report, "f64 a dominant class far from zero", &x, 1.0);
+    }
 }
 
 /// Rows with special values, which every path must treat exactly as the portable path does.

@@ -720,7 +720,9 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
             };
             let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
             // Every output is at least ln s in magnitude, and `m + ln s` as a double-double is
-            // within about 2⁻¹⁰⁶ of itself: when that is under 2⁻⁶⁶·ln s, one sum will do.
+            // within about 2⁻¹⁰⁶ of itself: when that is under 2⁻⁶⁶·ln s, one sum keeps the
+            // outputs at 0.5 ulp. (Beyond, it could cost up to an ulp more, where ln s is near
+            // 2⁻⁵³·|m|: the exact path keeps them at 0.5 there too.)
             if ln_sum.hi >= 2f64.powi(-40) * (max.abs() + ln_sum.hi) {
                 unsafe { log_pass::<S, true>(x, y, max, ln_sum) };
             } else {
