@@ -3,11 +3,13 @@
 //! compiled for AVX-512 (8 lanes) and AVX2+FMA (4 lanes).
 //!
 //! The plan is the `f32` one (see the parent module) carried to `f64`, with one difference:
-//! the exponentials are of `x − m` formed exactly as a pair (TwoSum), so that a row and the row
-//! shifted by a constant (when the shift is exact) give bitwise the same outputs.
-//! 1. the maximum `m`;
+//! the exponentials are of `x − m` formed exactly as a pair, so that a row and the row shifted
+//! by a constant (when the shift is exact) give bitwise the same outputs.
+//! 1. the maximum `m` and the minimum;
 //! 2. each term `exp(x − m)·2^LIFT` as `hi + lo`, `hi` the term rounded to `f64`: `x − m = dh +
-//!    dl` exactly, `n = round(16·dh/ln 2)`, `2^(j/16)` for `j = n mod 16` from a table (in
+//!    dl` exactly by Fast2Sum, its operands ordered by magnitude (lane by lane with a `min` and
+//!    a `max`, after clamping `x` to `m − 760`; or once per row when the minimum shows that every
+//!    entry is within 760 of `m` and on one side of `−m`), `n = round(16·dh/ln 2)`, `2^(j/16)` for `j = n mod 16` from a table (in
 //!    registers with AVX-512, one `vpermt2pd`; gathered with AVX2) as `th·(1 + τ)`, `r + τ =
 //!    (dh − n·C1) + (dl + τ − n·C2)` with the first difference exact, then `exp(r + τ)` by its
 //!    Taylor polynomial of degree 7 and `th·(1 + p)` split into `hi + lo` by two FMAs: within
@@ -105,6 +107,26 @@ const Q: [f64; 5] = [1.0 / 5_040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 
 /// output can see); they are clamped to it, keeping the reduction in its exact range.
 const FLOOR: f64 = 760.0;
 
+/// How pass 2 forms `x − m` exactly (see [`Consts::term`] and [`reduction`]): in general the
+/// clamp to `m − FLOOR` and Fast2Sum with its operands ordered lane by lane; for rows whose
+/// entries are all within `FLOOR` of the maximum, no clamp and a fixed order.
+const GENERAL: u8 = 0;
+const X_FIRST: u8 = 1;
+const MAX_FIRST: u8 = 2;
+
+/// The way a row with this maximum and minimum takes (see [`GENERAL`]).
+fn reduction(max: f64, min: f64) -> u8 {
+    if min < max - FLOOR {
+        GENERAL
+    } else if max < 0.0 {
+        X_FIRST
+    } else if min >= -max {
+        MAX_FIRST
+    } else {
+        GENERAL
+    }
+}
+
 /// Pass 2 computes its terms scaled by `2^LIFT`, so that terms down to `e⁻⁷⁶⁰` are normal numbers
 /// and keep all their bits (10⁵ terms of `e⁻⁷¹⁸` add up to a normal `1.5e−307`); softmax stores
 /// them so.
@@ -139,7 +161,10 @@ pub(super) trait SimdD: Copy {
     fn mul(self, o: Self) -> Self;
     fn div(self, o: Self) -> Self;
     fn max(self, o: Self) -> Self;
+    fn min(self, o: Self) -> Self;
     fn fma(a: Self, b: Self, c: Self) -> Self;
+    /// The first `n < LANES` lanes, the others 0.
+    fn keep_first(self, n: usize) -> Self;
     /// `self · 2^⌊k⌋` for `⌊k⌋` in `[−1022, 1023]`, where the result is a normal number.
     fn scale_floor(self, k: Self) -> Self;
     /// The table of `2^(j/16)` ([`EXP2_HI`], [`EXP2_TAU`]) as the lookup wants it.
@@ -203,6 +228,14 @@ impl SimdD for D8 {
     #[inline(always)]
     fn max(self, o: Self) -> Self {
         unsafe { D8(_mm512_max_pd(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        unsafe { D8(_mm512_min_pd(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn keep_first(self, n: usize) -> Self {
+        unsafe { D8(_mm512_maskz_mov_pd(((1u32 << n) - 1) as __mmask8, self.0)) }
     }
     #[inline(always)]
     fn fma(a: Self, b: Self, c: Self) -> Self {
@@ -331,6 +364,14 @@ impl SimdD for D4 {
         unsafe { D4(_mm256_max_pd(self.0, o.0)) }
     }
     #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        unsafe { D4(_mm256_min_pd(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn keep_first(self, n: usize) -> Self {
+        unsafe { D4(_mm256_and_pd(self.0, _mm256_castsi256_pd(part_mask4(n)))) }
+    }
+    #[inline(always)]
     fn fma(a: Self, b: Self, c: Self) -> Self {
         unsafe { D4(_mm256_fmadd_pd(a.0, b.0, c.0)) }
     }
@@ -425,11 +466,31 @@ impl<S: SimdD> Consts<S> {
     /// `exp(x − m)·2^LIFT ≈ v = th·(1 + p)` (good to about 2⁻⁵⁷·⁶ relative) as `(hi, th, p)`,
     /// `hi = RN(v)`: `th` is the table's entry scaled by the power of two, and `p` the polynomial.
     #[inline(always)]
-    fn term(&self, x: S) -> (S, S, S) {
-        // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on into the
-        // sum, which reports it; `−inf` becomes the floor, whose output is 0.
-        let x = self.floor.max(x);
-        let (dh, dl) = two_sum_v(x, self.neg_max);
+    fn term<const MODE: u8>(&self, x: S) -> (S, S, S) {
+        let (dh, dl) = match MODE {
+            // Fast2Sum, with the operand of larger magnitude first: `x` itself when the maximum
+            // is negative (every `x ≤ m < 0`), `−m` when `−m ≤ x ≤ m` for the whole row.
+            X_FIRST => {
+                let dh = x.add(self.neg_max);
+                (dh, self.neg_max.sub(dh.sub(x)))
+            }
+            MAX_FIRST => {
+                let dh = x.add(self.neg_max);
+                (dh, x.sub(dh.add(self.max)))
+            }
+            _ => {
+                // `max(floor, x)` returns its second operand when either is NaN: a NaN goes on
+                // into the sum, which reports it; `−inf` becomes the floor, whose output is 0.
+                let x = self.floor.max(x);
+                // Fast2Sum with the operand of larger magnitude chosen lane by lane: it is the
+                // smaller of `x` and `−m` (for `m ≥ 0`, `x < −m` is the only way `|x|` can
+                // exceed `|m|`; for `m < 0`, every `x ≤ m < −m`). `dh` comes from `x` itself,
+                // so that a NaN reaches it.
+                let dh = x.add(self.neg_max);
+                let (a, b) = (x.min(self.neg_max), x.max(self.neg_max));
+                (dh, b.sub(dh.sub(a)))
+            }
+        };
         // n = round(16·dh/ln 2), as an `f64` and in the low bits of `t`.
         let t = S::fma(dh, self.scale, self.magic);
         let n = t.sub(self.magic);
@@ -452,27 +513,36 @@ impl<S: SimdD> Consts<S> {
     }
 }
 
+/// Pass 1: the row's maximum and minimum (a NaN may be missed: pass 2 finds it).
 #[inline(always)]
-unsafe fn max_pass<S: SimdD>(x: &[f64]) -> f64 {
+unsafe fn extremes_pass<S: SimdD>(x: &[f64]) -> (f64, f64) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
-    let mut acc = [S::splat(f64::NEG_INFINITY); 4];
+    let mut hi = [S::splat(f64::NEG_INFINITY); 2];
+    let mut lo = [S::splat(f64::INFINITY); 2];
     let mut i = 0;
     unsafe {
-        while i + 4 * l <= n {
-            for (u, a) in acc.iter_mut().enumerate() {
-                *a = a.max(S::load(p.add(i + u * l)));
+        while i + 2 * l <= n {
+            for u in 0..2 {
+                let v = S::load(p.add(i + u * l));
+                hi[u] = hi[u].max(v);
+                lo[u] = lo[u].min(v);
             }
-            i += 4 * l;
+            i += 2 * l;
         }
-        while i + l <= n {
-            acc[0] = acc[0].max(S::load(p.add(i)));
+        if i + l <= n {
+            let v = S::load(p.add(i));
+            hi[0] = hi[0].max(v);
+            lo[0] = lo[0].min(v);
             i += l;
         }
         if i < n {
-            acc[1] = acc[1].max(S::load_part(p.add(i), n - i, x[0]));
+            let v = S::load_part(p.add(i), n - i, x[0]);
+            hi[1] = hi[1].max(v);
+            lo[1] = lo[1].min(v);
         }
     }
-    acc[0].max(acc[1]).max(acc[2].max(acc[3])).reduce_max()
+    let min = -(S::splat(0.0).sub(lo[0].min(lo[1]))).reduce_max();
+    (hi[0].max(hi[1]).reduce_max(), min)
 }
 
 /// A compensated running sum per lane (`s + c`), and the plain sum of the `lo` parts.
@@ -520,7 +590,7 @@ impl<S: SimdD> Acc<S> {
 /// stored at `y` when `STORE`, added to `acc`; when `TIES`, the maximum's ties are counted in
 /// `ties` and left out of the sum.
 #[inline(always)]
-unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
+unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool, const MODE: u8>(
     c: &Consts<S>,
     acc: &mut Acc<S>,
     ties: &mut u32,
@@ -528,7 +598,11 @@ unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
     y: *mut f64,
     part: usize,
 ) {
-    let (mut hi, mut th, p) = c.term(v);
+    let (mut hi, mut th, mut p) = c.term::<MODE>(v);
+    if part != 0 {
+        // The padding (NaN, never a tie) takes no part.
+        (hi, th, p) = (hi.keep_first(part), th.keep_first(part), p.keep_first(part));
+    }
     if STORE {
         unsafe { if part == 0 { hi.store(y) } else { hi.store_part(y, part) } }
     }
@@ -548,7 +622,7 @@ unsafe fn sum_step<S: SimdD, const STORE: bool, const TIES: bool>(
 /// maximum and the sum of the other terms (with a relative error of a few ulp of itself, what
 /// log-softmax needs); else the whole sum. When `STORE`, each term is also stored at `y`.
 #[inline(always)]
-unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool>(
+unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool, const MODE: u8>(
     x: &[f64],
     y: *mut f64,
     ahead: Option<&[f64]>,
@@ -567,21 +641,32 @@ unsafe fn sum_pass<S: SimdD, const STORE: bool, const TIES: bool>(
                 _mm_prefetch::<_MM_HINT_T1>(a.cast());
                 _mm_prefetch::<_MM_HINT_T1>(a.wrapping_add(l).cast());
             }
-            sum_step::<S, STORE, TIES>(c, &mut acc[0], &mut ties, S::load(p.add(i)), y.wrapping_add(i), 0);
+            sum_step::<S, STORE, TIES, MODE>(
+                c,
+                &mut acc[0],
+                &mut ties,
+                S::load(p.add(i)),
+                y.wrapping_add(i),
+                0,
+            );
             let (v, o) = (S::load(p.add(i + l)), y.wrapping_add(i + l));
-            sum_step::<S, STORE, TIES>(c, &mut acc[1], &mut ties, v, o, 0);
+            sum_step::<S, STORE, TIES, MODE>(c, &mut acc[1], &mut ties, v, o, 0);
             i += 2 * l;
         }
         while i + l <= n {
-            sum_step::<S, STORE, TIES>(c, &mut acc[0], &mut ties, S::load(p.add(i)), y.wrapping_add(i), 0);
+            sum_step::<S, STORE, TIES, MODE>(
+                c,
+                &mut acc[0],
+                &mut ties,
+                S::load(p.add(i)),
+                y.wrapping_add(i),
+                0,
+            );
             i += l;
         }
         if i < n {
-            // Padding at −inf, never a tie and not stored: like a −inf entry, it adds the floor's
-            // term, `e⁻⁷⁶⁰` of the maximum's, which vanishes when the sum is scaled back by
-            // `2^−LIFT` (and is far below what any softmax output can resolve).
-            let v = S::load_part(p.add(i), n - i, f64::NEG_INFINITY);
-            sum_step::<S, STORE, TIES>(c, &mut acc[1], &mut ties, v, y.wrapping_add(i), n - i);
+            let v = S::load_part(p.add(i), n - i, f64::NAN);
+            sum_step::<S, STORE, TIES, MODE>(c, &mut acc[1], &mut ties, v, y.wrapping_add(i), n - i);
         }
     }
     let mut sum = combine(&acc);
@@ -668,12 +753,19 @@ unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
     y: *mut f64,
     ahead: Option<&[f64]>,
 ) -> Option<(f64, f64, Dd)> {
-    let max = unsafe { max_pass::<S>(x) };
+    let (max, min) = unsafe { extremes_pass::<S>(x) };
     // NaN, ±inf or a maximum beyond the kernel's range: the portable path.
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
     }
-    let (ties, rest) = unsafe { sum_pass::<S, STORE, TIES>(x, y, ahead, &Consts::<S>::new(max)) };
+    let c = Consts::<S>::new(max);
+    let (ties, rest) = unsafe {
+        match reduction(max, min) {
+            X_FIRST => sum_pass::<S, STORE, TIES, X_FIRST>(x, y, ahead, &c),
+            MAX_FIRST => sum_pass::<S, STORE, TIES, MAX_FIRST>(x, y, ahead, &c),
+            _ => sum_pass::<S, STORE, TIES, GENERAL>(x, y, ahead, &c),
+        }
+    };
     // A NaN anywhere in the row has made the sum NaN.
     if !rest.hi.is_finite() {
         return None;
@@ -714,7 +806,8 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
         }
         Op::LogSoftmax => {
             // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
-            let Some((max, ties, rest)) = (unsafe { stats::<S, false, true>(x, std::ptr::null_mut(), ahead) })
+            let Some((max, ties, rest)) =
+                (unsafe { stats::<S, false, true>(x, std::ptr::null_mut(), ahead) })
             else {
                 return false;
             };
@@ -923,12 +1016,23 @@ mod tests {
     /// The largest relative error of `th·(1 + p)` against `exp(x − m)·2^LIFT` (the oracle's).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn worst_term_error<S: SimdD>(max: f64, x: &[f64]) -> f64 {
+        let min = x.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+        let general = unsafe { worst_term_error_in::<S, GENERAL>(max, x) };
+        general.max(match reduction(max, min) {
+            X_FIRST => unsafe { worst_term_error_in::<S, X_FIRST>(max, x) },
+            MAX_FIRST => unsafe { worst_term_error_in::<S, MAX_FIRST>(max, x) },
+            _ => 0.0,
+        })
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn worst_term_error_in<S: SimdD, const MODE: u8>(max: f64, x: &[f64]) -> f64 {
         use softmax_oracle::Exact;
         let c = Consts::<S>::new(max);
         let lift = Exact::from_f64(2f64.powi(LIFT as i32));
         let mut worst = 0f64;
         for chunk in x.chunks_exact(S::LANES) {
-            let (_, th, p) = c.term(unsafe { S::load(chunk.as_ptr()) });
+            let (_, th, p) = c.term::<MODE>(unsafe { S::load(chunk.as_ptr()) });
             let (th, p) = (th.lanes(), p.lanes());
             for (i, &v) in chunk.iter().enumerate() {
                 let exact = Exact::from_f64(v).sub(&Exact::from_f64(max)).exp().mul(&lift);
@@ -944,16 +1048,33 @@ mod tests {
     fn the_terms_are_within_2_to_the_minus_57() {
         let mut x = Vec::new();
         let mut state = 1u64;
-        for max in [0.0, 1.0, -3.75, 100.0, 1e6 + 0.1, -2.5e8, 7e11] {
+        // Every way of forming x − m: the general one for all, a fixed order where the row allows
+        // it (negative maxima; 500 and above, where the row spans zero or not).
+        for max in [
+            0.0,
+            1.234_567_890_123_456_7,
+            -3.751_234_567_890_123,
+            100.0,
+            500.123_456_789_012_3,
+            1e6 + 0.1,
+            -2.5e8,
+            7e11,
+        ] {
             // A fine grid near the maximum, the rounding boundaries of n (multiples of ln 2/32),
             // and random values down to the floor.
             x.clear();
             x.extend((0..400).map(|i| max - f64::from(i) * 1e-3));
             x.extend((0..400).map(|i| max - f64::from(i) * std::f64::consts::LN_2 / 32.0));
-            x.extend((0..800).map(|_| {
+            let mut unit = || {
                 state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                max - (state >> 11) as f64 / (1u64 << 53) as f64 * (FLOOR - 1.0)
-            }));
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            };
+            for _ in 0..800 {
+                x.push(max - unit() * (FLOOR - 1.0));
+                // The same with the low bits scrambled, so that x − m is not exact in f64.
+                let v = (max - unit() * (FLOOR - 1.0)) * (1.0 - unit() * 2f64.powi(-20));
+                x.push(v.clamp(max - (FLOOR - 1.0), max));
+            }
             let mut found = vec![];
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512dq")
@@ -980,7 +1101,7 @@ mod tests {
         let c = Consts::<S>::new(max);
         let (mut all, mut rest, mut ties) = (Exact::from_f64(0.0), Exact::from_f64(0.0), 0.0);
         for &v in x {
-            let (_, th, p) = c.term(S::splat(v));
+            let (_, th, p) = c.term::<GENERAL>(S::splat(v));
             let th = Exact::from_f64(th.lanes()[0]);
             let term = th.add(&th.mul(&Exact::from_f64(p.lanes()[0])));
             all = all.add(&term);
@@ -990,8 +1111,9 @@ mod tests {
                 rest = rest.add(&term);
             }
         }
-        let (_, got_all) = unsafe { sum_pass::<S, false, false>(x, std::ptr::null_mut(), None, &c) };
-        let (got_ties, got_rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), None, &c) };
+        let (_, got_all) = unsafe { sum_pass::<S, false, false, GENERAL>(x, std::ptr::null_mut(), None, &c) };
+        let (got_ties, got_rest) =
+            unsafe { sum_pass::<S, false, true, GENERAL>(x, std::ptr::null_mut(), None, &c) };
         assert_eq!(got_ties, ties, "ties of a row of {}", x.len());
         let err = |got: Dd, exact: &Exact| {
             let got = Exact::from_f64(got.hi).add(&Exact::from_f64(got.lo));
