@@ -138,7 +138,7 @@ fn expm1_dd(t: Dd) -> Dd {
 /// `ln_1p` of `u.hi`, then one Newton step on `expm1(L) = u` carried in double-double.
 #[inline(always)]
 pub(crate) fn ln_1p_dd(u: Dd) -> Dd {
-    ln_1p_newton(u, expm1_dd)
+    ln_1p_newton::<false>(u)
 }
 
 /// `ln(1 + u)` as [`ln_1p_dd`], but to about 2⁻¹⁰⁰ relative: the Newton step evaluates
@@ -146,16 +146,18 @@ pub(crate) fn ln_1p_dd(u: Dd) -> Dd {
 /// is what keeps `logsumexp = m + ln s` exact when the two terms nearly cancel (the logsumexp
 /// of log-probabilities, for example, is a tiny number next to `m`).
 pub(crate) fn ln_1p_precise(u: Dd) -> Dd {
-    ln_1p_newton(u, expm1_precise)
+    ln_1p_newton::<true>(u)
 }
 
 #[inline(always)]
-fn ln_1p_newton(u: Dd, expm1: impl Fn(Dd) -> Dd) -> Dd {
+/// (`PRECISE` picks the `expm1`: a function passed in would be called through a shim that the
+/// vector kernels, compiled with other target features, do not inline.)
+fn ln_1p_newton<const PRECISE: bool>(u: Dd) -> Dd {
     let l0 = u.hi.ln_1p();
     if !l0.is_finite() || l0 == 0.0 {
         return Dd::new(l0 + u.lo);
     }
-    let residual = u.sub(expm1(Dd::new(l0)));
+    let residual = u.sub(if PRECISE { expm1_precise(Dd::new(l0)) } else { expm1_dd(Dd::new(l0)) });
     // d/dL expm1(L) = 1 + u at the root; the step is tiny, so its own rounding does not matter.
     let step = residual.hi / (1.0 + u.hi);
     let (hi, lo) = fast_two_sum(l0, step);
