@@ -21,7 +21,7 @@ fn apply_values_match_the_library() {
     let expected = softmax::softmax(&x, &Options::new()).unwrap();
     let out = softmax(&["apply", "1", "2", "3"]);
     assert_same(&values(out.ok()), &expected.to_vec());
-    assert_eq!(out.stdout, "0.09003057317038046 0.24472847105479764 0.6652409557748219\n");
+    assert_eq!(out.stdout, "0.09003057317038046 0.24472847105479767 0.6652409557748219\n");
     // Commas inside arguments, negative numbers, `--` before -inf.
     let x = array![-1.0f64, 0.5, f64::NEG_INFINITY, 1e3];
     let expected = softmax::log_softmax(&x, &Options::new().temperature(0.5)).unwrap();

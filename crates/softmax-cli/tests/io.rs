@@ -38,7 +38,7 @@ fn bars_are_drawn_when_asked_and_never_into_pipes_by_default() {
     assert!(!plain.ok().contains('│'));
     let out = softmax(&["apply", "--plot", "1", "2", "3"]);
     let lines: Vec<&str> = out.ok().lines().collect();
-    assert_eq!(lines[0], "0.09003057317038046 0.24472847105479764 0.6652409557748219");
+    assert_eq!(lines[0], "0.09003057317038046 0.24472847105479767 0.6652409557748219");
     // One labelled bar per value, longer for larger probabilities, with the value at the end.
     let bar_len = |l: &str| l.chars().filter(|c| matches!(c, '█'..='▏')).count();
     assert!(lines[1].starts_with("1.0 │") && lines[1].ends_with(" 0.09003"), "{}", lines[1]);

@@ -143,6 +143,12 @@ fn normalize_dyn<T: Element>(
     {
         return Ok(());
     }
+    if opts.mask.is_none()
+        && opts.temperature == 1.0
+        && gathered_rows(op, &x, &mut out, axis, opts.masked_rows)
+    {
+        return Ok(());
+    }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
@@ -153,6 +159,136 @@ fn normalize_dyn<T: Element>(
         store(&result, out_lane);
     }
     Ok(())
+}
+
+/// Elements per block of [`gathered_rows`] (whole lanes; at least one lane): the block's rows and
+/// results stay in L2.
+const GATHER_BLOCK: usize = 1 << 14;
+
+/// Steps along the axis per tile of [`transposed_rows`]'s copies.
+const TILE: usize = 16;
+
+/// The lanes along `axis` copied a block at a time into contiguous rows, computed by the
+/// vector row kernels, and copied back: for what neither the row kernels nor the column
+/// kernels read in place (a non-last axis of `f64` or a half type, a non-contiguous view).
+/// Each lane gets exactly what the same values give as a contiguous row. False on the portable
+/// path, having written nothing that counts.
+fn gathered_rows<T: Element>(
+    op: Normalize,
+    x: &ArrayViewD<'_, T>,
+    out: &mut ArrayViewMutD<'_, T>,
+    axis: Axis,
+    policy: MaskedRows,
+) -> bool {
+    let len = x.shape()[axis.index()];
+    if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
+        return transposed_rows(op, xs, ys, x.shape(), axis.index(), policy);
+    }
+    let per_block = (GATHER_BLOCK / len).max(1);
+    let mut rows: Vec<T> = Vec::with_capacity(per_block * len);
+    let mut results = vec![T::from_f64(0.0); per_block * len];
+    let mut x_lanes = x.lanes(axis).into_iter();
+    let mut out_lanes = out.lanes_mut(axis).into_iter();
+    while next_block(&mut x_lanes, per_block, &mut rows) {
+        let results = &mut results[..rows.len()];
+        if !vector_rows(op, &rows, results, len, policy) {
+            return false;
+        }
+        for (row, lane) in results.chunks_exact(len).zip(out_lanes.by_ref()) {
+            for (dst, &v) in lane.into_iter().zip(row) {
+                *dst = v;
+            }
+        }
+    }
+    true
+}
+
+/// The next `per_block` lanes (or what is left) copied one after the other into `rows`; false
+/// when there are none left.
+fn next_block<'a, T: Element>(
+    lanes: &mut impl Iterator<Item = ndarray::ArrayView1<'a, T>>,
+    per_block: usize,
+    rows: &mut Vec<T>,
+) -> bool {
+    rows.clear();
+    for lane in lanes.by_ref().take(per_block) {
+        rows.extend(lane.iter().copied());
+    }
+    !rows.is_empty()
+}
+
+/// [`gathered_rows`] for contiguous arrays, seen as `(outer, k, inner)` with `k` the axis: a
+/// block of adjacent lanes is transposed into rows reading each line of the input once (the
+/// axis in the outer loop, the lanes inner), and the results are transposed back the same way.
+fn transposed_rows<T: Element>(
+    op: Normalize,
+    x: &[T],
+    y: &mut [T],
+    shape: &[usize],
+    axis: usize,
+    policy: MaskedRows,
+) -> bool {
+    let k = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let lanes = (GATHER_BLOCK / k).clamp(8, 256).min(inner);
+    let mut rows = vec![T::from_f64(0.0); lanes * k];
+    let mut results = vec![T::from_f64(0.0); lanes * k];
+    for o in 0..x.len() / (k * inner) {
+        let (xo, yo) = (&x[o * k * inner..(o + 1) * k * inner], &mut y[o * k * inner..(o + 1) * k * inner]);
+        for j0 in (0..inner).step_by(lanes) {
+            let b = lanes.min(inner - j0);
+            // In tiles of TILE steps along the axis: the tile's lines of the input stay in L1
+            // while each lane's run of TILE values is written (rows a power of two apart
+            // would otherwise all fall in one set of L1).
+            for k0 in (0..k).step_by(TILE) {
+                let k1 = (k0 + TILE).min(k);
+                for l in 0..b {
+                    for kk in k0..k1 {
+                        rows[l * k + kk] = xo[kk * inner + j0 + l];
+                    }
+                }
+            }
+            if !vector_rows(op, &rows[..b * k], &mut results[..b * k], k, policy) {
+                return false;
+            }
+            for k0 in (0..k).step_by(TILE) {
+                let k1 = (k0 + TILE).min(k);
+                for l in 0..b {
+                    for kk in k0..k1 {
+                        yo[kk * inner + j0 + l] = results[l * k + kk];
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// `logsumexp` along `axis` as [`gathered_rows`] computes softmax: lanes copied into blocks of
+/// contiguous rows, through the vector kernels. False where there are none (nothing written).
+fn gathered_logsumexp<T: Element>(x: &ArrayViewD<'_, T>, out: &mut ArrayD<T>, axis: Axis) -> bool {
+    let len = x.shape()[axis.index()];
+    if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    let per_block = (GATHER_BLOCK / len).max(1);
+    let mut rows: Vec<T> = Vec::with_capacity(per_block * len);
+    let mut results = vec![T::from_f64(0.0); per_block];
+    let mut x_lanes = x.lanes(axis).into_iter();
+    let mut outs = out.iter_mut();
+    while next_block(&mut x_lanes, per_block, &mut rows) {
+        let results = &mut results[..rows.len() / len];
+        if !vector_logsumexp(&rows, results, len) {
+            return false;
+        }
+        for (dst, &v) in outs.by_ref().zip(results.iter()) {
+            *dst = v;
+        }
+    }
+    true
 }
 
 /// Softmax or log-softmax of contiguous rows of length `len` at temperature 1 without a mask,
@@ -341,6 +477,9 @@ where
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
         && vector_logsumexp(xs, os, len)
     {
+        return into_dim(out);
+    }
+    if opts.mask.is_none() && opts.temperature == 1.0 && gathered_logsumexp(&x, &mut out, axis) {
         return into_dim(out);
     }
     let (mut row, mut mask_row) = (Vec::new(), Vec::new());
