@@ -108,7 +108,8 @@
 //!   (below) trade some of that for speed: `f32` softmax stores each term rounded to `f32` and
 //!   scales it (1.375 ulp in the suite, 1.48 at worst measured, bounded near 1.65; the same
 //!   along a non-last axis and for rows of up to 16 elements, 1.47 and 1.48 measured), `f32`
-//!   log-softmax and logsumexp 0.5; `f64` softmax 0.92 and log-softmax 0.75; and the half types
+//!   log-softmax and logsumexp 0.5; `f64` softmax the same way (1.41 in the suite, 1.45 at worst
+//!   measured, bounded near 1.65) and log-softmax 0.51; and the half types
 //!   stay within 0.5 ulp of their own. Run
 //!   `cargo run --release -p softmax --example accuracy` for the measured figures. The one caveat:
 //!   `logsumexp` in `f64` whose result nearly cancels (`|m + ln s|` far below `|m|`) is accurate to
@@ -149,13 +150,17 @@
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
 //!     shifted by an exactly representable constant give the same bits) and the softmax
 //!     backward pass (its dot product in double-double);
+//!   - softmax, log-softmax and logsumexp of lanes no kernel reads in place (`f64` and the half
+//!     types along a non-last axis, non-contiguous views), at temperature 1 without a mask: a
+//!     block of lanes at a time is copied into contiguous rows for the row kernels and the
+//!     results copied back, so each lane gets exactly what it would as a contiguous row;
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result.
 //!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
-//!   Everything else (strides, temperatures, masks, the other operations in `f64` and the half
-//!   types, `f64` along a non-last axis, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
+//!   Everything else (temperatures, masks, the other operations in `f64` and the half types,
+//!   strided backward passes, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
 //!   beyond the kernel's range) runs the exact portable path, so results can differ by layout
 //!   within the bound; where the output alone is strided, the result is computed as if it were
 //!   contiguous. Large batches and long rows are shared among the threads of the current
