@@ -6,22 +6,26 @@
 //! the exponentials are of `x − m` formed exactly as a pair, so that a row and the row shifted
 //! by a constant (when the shift is exact) give bitwise the same outputs.
 //! 1. the maximum `m` and the minimum;
-//! 2. each term `exp(x − m)·2^LIFT` as `hi + lo`, `hi` the term rounded to `f64`: `x − m = dh +
-//!    dl` exactly by Fast2Sum, its operands ordered by magnitude (lane by lane with a `min` and
-//!    a `max`, after clamping `x` to `m − 760`; or once per row when the minimum shows that every
-//!    entry is within 760 of `m` and on one side of `−m`), `n = round(16·dh/ln 2)`, `2^(j/16)` for `j = n mod 16` from a table (in
-//!    registers with AVX-512, one `vpermt2pd`; gathered with AVX2) as `th·(1 + τ)`, `r + τ =
-//!    (dh − n·C1) + (dl + τ − n·C2)` with the first difference exact, then `exp(r + τ)` by its
-//!    Taylor polynomial of degree 7 and `th·(1 + p)` split into `hi + lo` by two FMAs: within
-//!    2⁻⁵⁷·⁶ relative (the tests hold it to 2⁻⁵⁷ against the oracle). The pairs are summed with a
-//!    compensated accumulator per lane (`hi` by Fast2Sum against a running sum started above
-//!    every term, `lo` plainly); softmax stores `hi` in the output. For log-softmax and
-//!    logsumexp the maximum's ties (whose terms are exactly `2^LIFT`) are counted apart and the
-//!    rest summed by TwoSum from zero, so that it keeps a few ulp of itself however small;
+//! 2. each term `v = exp(x − m)·2^LIFT`, and `hi = RN(v)`: `x − m = dh + dl` exactly by
+//!    Fast2Sum, its operands ordered by magnitude (lane by lane with a `min` and a `max`, after
+//!    clamping `x` to `m − 760`; or once per row, without the clamp, when the minimum shows that
+//!    every entry is within 760 of `m` and on one side of `−m`); `n = round(16·dh/ln 2)`;
+//!    `2^(j/16)` for `j = n mod 16` from a table (in registers with AVX-512, one `vpermt2pd`;
+//!    gathered with AVX2) as `th·(1 + τ)`; `r + τ = (dh − n·C1) + (dl + τ − n·C2)` with the first
+//!    difference exact; `p = exp(r + τ) − 1` by its Taylor polynomial of degree 7; `v = th·(1 +
+//!    p)` with `th` scaled by `2^(⌊n/16⌋ + LIFT)`, within 2⁻⁵⁷·⁶ of the exact term (the tests
+//!    hold it to 2⁻⁵⁷ against the oracle), and `hi` by one FMA. Each lane keeps a compensated
+//!    sum: `t = s + hi`, and what that missed of `v`, `th·p + (th − (t − s))` with one FMA, goes
+//!    to the compensation, so that the sum is good to about 2⁻¹⁰⁰. Softmax starts `s` above every
+//!    term (Fast2Sum) and stores `hi` in the output. For log-softmax and logsumexp the
+//!    maximum's ties (whose terms are exactly `2^LIFT`) are counted apart and the rest summed by
+//!    TwoSum from zero, so that it keeps a few ulp of itself however small;
 //! 3. softmax: each stored term multiplied by `2⁶⁴/s` (a double-double) with one rounding and
 //!    scaled back by `2⁻⁶⁴`, exact for normal outputs; the maximum's ties, stored as exactly
-//!    `2^LIFT`, get `RN(1/s)`. Log-softmax: `RN((x − m) − ln s)` with both subtractions
-//!    error-free and one final rounding.
+//!    `2^LIFT`, get `RN(1/s)`. Log-softmax: `RN(x − (m + ln s))`, `x − lh` exact and `ll`
+//!    taken from its low part when `m + ln s = lh + ll` is close enough to exact, else `RN((x −
+//!    m) − ln s)` with both subtractions error-free; one final rounding either way. Rows of 2048
+//!    or more prefetch the next row into L2 during pass 2.
 //!
 //! Softmax's error per output is 0.5 ulp for the final rounding, up to `c_m/2 < 1` for the
 //! stored term's rounding (as for `f32`), and about four times the terms' and the sum's relative
