@@ -566,9 +566,8 @@ impl<S: SimdD> Acc<S> {
     /// Adds `hi + lo`, the error of `s + hi` going to `c` by TwoSum.
     #[inline(always)]
     fn add(&mut self, hi: S, lo: S) {
-        let t = self.s.add(hi);
-        let b = t.sub(self.s);
-        self.c = self.c.add(self.s.sub(t.sub(b)).add(hi.sub(b)));
+        let (t, err) = two_sum_v(self.s, hi);
+        self.c = self.c.add(err);
         self.s = t;
         self.lo = self.lo.add(lo);
     }
@@ -805,7 +804,8 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
             let Some((_, _, sum)) = (unsafe { stats::<S, true, false>(x, y.as_mut_ptr(), ahead) }) else {
                 return false;
             };
-            let r = Dd::ONE.div(sum.ldexp(LIFT as i32)).ldexp(OUT_LIFT);
+            // 1/s scaled by 2^OUT_LIFT and by 2^−LIFT, to meet the terms stored lifted.
+            let r = Dd::ONE.div(sum).ldexp(OUT_LIFT - LIFT as i32);
             unsafe { scale_pass::<S>(y, r) };
         }
         Op::LogSoftmax => {
