@@ -366,6 +366,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
             }
         }
         failures.extend(cross_entropy_failures(isa));
+        failures.extend(cross_entropy_f64_failures(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -688,6 +689,174 @@ fn cross_entropy_failures(isa: Isa) -> Vec<String> {
         }
     }
     eprintln!("{isa:>8} cross-entropy f32 max {} ulp (losses), {} ulp (gradients)", worst.0, worst.1);
+    failures
+}
+
+/// The fused `f64` cross-entropy (loss and gradient) against the oracle: per-sample and reduced
+/// losses within SPEC's 4 ulp and every gradient element within 2 ulp, on rows of finite values
+/// (lengths 1 to 2500, spreads up to ±700, offsets of ±10⁶, a target that takes nearly all the
+/// mass, so that its loss and `1 − y_c` are tiny); rows with ties of the maximum at the target and
+/// elsewhere; every reduction, with and without class weights (0, 500, and dyadic ones, so that the
+/// mean's divisor is exact) and an ignored class. Rows with infinities, a NaN or a maximum beyond
+/// the vector path's range are held to the portable path's results instead (the oracle takes
+/// finite rows only).
+fn cross_entropy_f64_failures(isa: Isa) -> Vec<String> {
+    use softmax::{LossOptions, Reduction, Target};
+    use softmax_oracle::{self as oracle, Exact};
+    let mut rng = Rng(37);
+    let mut failures = Vec::new();
+    let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
+    let mut cases: Vec<(String, Array2<f64>)> = Vec::new();
+    for (rows, k, spread, offset) in [
+        (7, 1, 4.0, 0.0),
+        (9, 2, 4.0, 0.0),
+        (33, 10, 4.0, 0.0),
+        (5, 17, 30.0, 0.0),
+        (12, 300, 300.0, 0.0),
+        (6, 100, 700.0, 0.0),
+        (3, 2500, 4.0, 0.0),
+        (8, 40, 4.0, 1e6),
+        (8, 40, 4.0, -1e6),
+    ] {
+        let x = Array2::from_shape_simple_fn((rows, k), || rng.normal() * spread + offset);
+        cases.push((format!("{rows}x{k} spread {spread} offset {offset}"), x));
+    }
+    let mut x = Array2::from_shape_simple_fn((6, 12), || rng.normal() * 3.0);
+    for j in [0, 3, 7] {
+        x[[0, j]] = 9.0;
+        x[[1, j]] = 9.0;
+    }
+    // The target far above the rest: loss and 1 − y_c near e⁻⁴⁰ and e⁻⁷⁰⁰.
+    x.row_mut(2).fill(-40.0);
+    x[[2, 0]] = 0.0;
+    x.row_mut(3).fill(-700.0);
+    x[[3, 0]] = 0.5;
+    x.row_mut(4).fill(1e6 - 30.0);
+    x[[4, 0]] = 1e6;
+    x[[5, 4]] = 9.0;
+    cases.push(("ties and a dominant target".into(), x));
+    let mut special = Array2::from_shape_simple_fn((5, 12), || rng.normal() * 3.0);
+    special[[0, 0]] = f64::NEG_INFINITY;
+    special[[1, 5]] = f64::NAN;
+    special[[2, 6]] = f64::INFINITY;
+    special[[3, 2]] = 3e12;
+    special.row_mut(4).fill(f64::NEG_INFINITY);
+    special[[4, 1]] = 1.0;
+    for (name, x) in cases.iter().chain([("special rows".to_string(), special)].iter()) {
+        let (n, k) = x.dim();
+        let mut target = Array1::from_shape_simple_fn(n, || rng.below(k as u64) as i64);
+        if name.starts_with("ties") {
+            // At a tie (row 0), away from it (row 1), at the dominant class, at a lone maximum.
+            for (i, c) in [(0, 3), (1, 5), (2, 0), (3, 0), (4, 0), (5, 4)] {
+                target[i] = c;
+            }
+        }
+        if name == "special rows" {
+            // At −inf in a finite row and in a row of −inf.
+            target[0] = 0;
+            target[4] = 0;
+        }
+        let weight = Array1::from_shape_fn(k, |j| match j % 5 {
+            4 => 0.0,
+            3 => 500.0,
+            _ => (rng.uniform(0.25, 2.0) * 1024.0).round() / 1024.0,
+        });
+        // The exact log-probabilities and probabilities, row by row.
+        let exact: Vec<Option<(Vec<Exact>, Vec<Exact>)>> = x
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let r = r.to_vec();
+                r.iter()
+                    .all(|v| v.is_finite())
+                    .then(|| (oracle::log_softmax(&r, 1.0), oracle::softmax(&r, 1.0)))
+            })
+            .collect();
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            for weighted in [false, true] {
+                let ignore = (k > 3).then_some(2i64);
+                let mut opts = LossOptions::new().reduction(reduction).ignore_index(ignore);
+                if weighted {
+                    opts = opts.weight(weight.view());
+                }
+                let what = format!("{isa}: f64 cross-entropy {name} {reduction:?} weighted {weighted}");
+                let (loss, grad) =
+                    softmax::cross_entropy_with_grad(x, Target::classes(target.view()), &opts).unwrap();
+                if name == "special rows" {
+                    softmax::set_isa(Isa::Portable).unwrap();
+                    let (loss_p, grad_p) =
+                        softmax::cross_entropy_with_grad(x, Target::classes(target.view()), &opts).unwrap();
+                    softmax::set_isa(isa).unwrap();
+                    let same = |a: f64, b: f64| {
+                        if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                            common::ulps_f64(a, b) <= 2
+                        } else {
+                            a == b || (a.is_nan() && b.is_nan())
+                        }
+                    };
+                    for (idx, (&g, &p)) in
+                        loss.iter().chain(grad.iter()).zip(loss_p.iter().chain(grad_p.iter())).enumerate()
+                    {
+                        if !same(g, p) {
+                            failures.push(format!("{what}: output {idx}: got {g:e}, portable gives {p:e}"));
+                        }
+                    }
+                    continue;
+                }
+                let w = |c: usize| if weighted { weight[c] } else { 1.0 };
+                let kept = |c: i64| Some(c) != ignore;
+                let divisor = match reduction {
+                    Reduction::Mean => target.iter().filter(|&&c| kept(c)).map(|&c| w(c as usize)).sum(),
+                    _ => 1.0,
+                };
+                let mut total = Exact::from_f64(0.0);
+                for (i, &c) in target.iter().enumerate() {
+                    let (ls, y) = exact[i].as_ref().expect("finite rows");
+                    let c = c as usize;
+                    let (sample, factor) = if kept(c as i64) {
+                        let wc = Exact::from_f64(w(c));
+                        (ls[c].neg().mul(&wc), wc.div(&Exact::from_f64(divisor)))
+                    } else {
+                        (Exact::from_f64(0.0), Exact::from_f64(0.0))
+                    };
+                    total = total.add(&sample);
+                    if reduction == Reduction::None {
+                        let err = sample.ulp_error_f64(loss[i]);
+                        worst_loss = worst_loss.max(err);
+                        if err.is_nan() || err > 4.0 {
+                            failures.push(format!("{what}: loss {i}: got {:e}, {err:.2} ulp", loss[i]));
+                        }
+                    }
+                    // 1 − y_c as the sum of the other probabilities, which keeps it exact however small.
+                    let rest = (0..k).filter(|&j| j != c).fold(Exact::from_f64(0.0), |acc, j| acc.add(&y[j]));
+                    for j in 0..k {
+                        let want = if j == c { rest.neg().mul(&factor) } else { y[j].mul(&factor) };
+                        let err = want.ulp_error_f64(grad[[i, j]]);
+                        worst_grad = worst_grad.max(err);
+                        if err.is_nan() || err > 2.0 {
+                            failures.push(format!(
+                                "{what}: gradient [{i}, {j}]: got {:e}, {err:.2} ulp",
+                                grad[[i, j]]
+                            ));
+                        }
+                    }
+                }
+                if reduction != Reduction::None {
+                    let want = if reduction == Reduction::Mean {
+                        total.div(&Exact::from_f64(divisor))
+                    } else {
+                        total
+                    };
+                    let err = want.ulp_error_f64(loss[[]]);
+                    worst_loss = worst_loss.max(err);
+                    if err.is_nan() || err > 4.0 {
+                        failures.push(format!("{what}: reduced loss: got {:e}, {err:.2} ulp", loss[[]]));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{isa:>8} cross-entropy f64 max {worst_loss:.3} ulp (losses), {worst_grad:.3} ulp (gradients)");
     failures
 }
 

@@ -21,8 +21,25 @@ fn outputs(x: &Array2<f32>, threads: usize) -> Vec<Vec<u32>> {
             bits(softmax::softmax(x, &o).unwrap().into_raw_vec_and_offset().0),
             bits(softmax::log_softmax(x, &o).unwrap().into_raw_vec_and_offset().0),
             bits(softmax::logsumexp(x, &o).unwrap().to_vec()),
+            {
+                // The fused cross-entropy: per-sample losses and the gradient.
+                let (loss, grad) = cross_entropy(x);
+                let mut v: Vec<u32> = loss.iter().map(|l| l.to_bits()).collect();
+                v.extend(grad.iter().map(|g| g.to_bits()));
+                v
+            },
         ]
     })
+}
+
+/// The per-sample cross-entropy of the rows of `x` and its gradient, against a class per row
+/// (every fifth ignored).
+fn cross_entropy<T: softmax::Element>(x: &Array2<T>) -> (ndarray::ArrayD<T>, Array2<T>) {
+    let (rows, cols) = x.dim();
+    let target =
+        ndarray::Array1::from_shape_fn(rows, |i| if i % 5 == 4 { -100 } else { ((i * 7919) % cols) as i64 });
+    let opts = softmax::LossOptions::new().reduction(softmax::Reduction::None);
+    softmax::cross_entropy_with_grad(x, softmax::Target::classes(target.view()), &opts).unwrap()
 }
 
 fn random(rng: &mut Rng, rows: usize, cols: usize, scale: f64) -> Array2<f32> {
@@ -71,6 +88,10 @@ fn any_thread_count_gives_the_same_bits() {
                     softmax::log_softmax(&b, &o).unwrap().mapv(half::bf16::to_bits),
                     softmax::softmax(&d, &o).unwrap().mapv(f64::to_bits),
                     softmax::log_softmax(&d, &o).unwrap().mapv(f64::to_bits),
+                    {
+                        let (loss, grad) = cross_entropy(&d);
+                        (loss.mapv(f64::to_bits), grad.mapv(f64::to_bits))
+                    },
                 )
             })
         };

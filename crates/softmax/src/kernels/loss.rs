@@ -2,7 +2,7 @@
 //! class indices, class weights, label smoothing and probability targets alike), and binary
 //! cross-entropy with logits for one element.
 
-use super::dd::Dd;
+use super::dd::{Dd, ldexp};
 use super::dispatch::kernels;
 use super::exp::exp_dd;
 use super::forward::{RowKind, Temperature};
@@ -35,8 +35,15 @@ pub(crate) fn cross_entropy_row(x: &[f64], a: &[Dd], grad: Option<&mut [f64]>, s
                 let sum = stats.sum();
                 for ((g, &xi), &ai) in grad.iter_mut().zip(x).zip(a) {
                     let (p, n) = exp_dd(unit.offset(xi, stats.max));
-                    let y = p.div(sum).ldexp(n);
-                    *g = y.mul(coefficient_sum).sub(ai).to_f64();
+                    // y·Σa = q·2ⁿ: where nothing is subtracted, q is rounded once and scaled
+                    // last, so that a subnormal gradient is rounded once more at most (a
+                    // double-double scaled into the subnormal range would lose its low part).
+                    let q = p.div(sum).mul(coefficient_sum);
+                    *g = if ai.hi == 0.0 && q.hi.is_finite() {
+                        ldexp(q.to_f64(), n)
+                    } else {
+                        p.div(sum).ldexp(n).mul(coefficient_sum).sub(ai).to_f64()
+                    };
                 }
             }
         }

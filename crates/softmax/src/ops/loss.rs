@@ -369,9 +369,6 @@ fn cross_entropy_dyn<T: Element>(
     // ε/K and 1 − ε as double-doubles: the coefficients enter the loss unrounded.
     let smooth = if k == 0 { Dd::ZERO } else { Dd::new(eps).div(Dd::new(k as f64)) };
     let keep = Dd::ONE.sub(Dd::new(eps));
-    let (mut row, mut coefficients, mut scratch, mut target_row) =
-        (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
-    let mut row_grad = vec![0.0; k];
     // The mean's denominator first, so that each gradient row is divided before its one store:
     // PyTorch's weighted rule for class indices (summed weights of the targets not ignored), the
     // number of samples for probability targets.
@@ -395,6 +392,10 @@ fn cross_entropy_dyn<T: Element>(
     {
         return reduce(&losses, &layout.batch_shape, opts.reduction, denominator);
     }
+    // Buffers of a row each, allocated only here: the vectorised path above needs none.
+    let (mut row, mut coefficients, mut scratch, mut target_row) =
+        (Vec::new(), vec![Dd::ZERO; k], vec![0.0; k], Vec::new());
+    let mut row_grad = vec![0.0; k];
     // The path below writes only the gradients of samples it does not ignore.
     if let Some(g) = grad.as_mut() {
         g.fill(T::from_f64(0.0));
@@ -448,11 +449,11 @@ fn cross_entropy_dyn<T: Element>(
     Ok(loss)
 }
 
-/// The vectorised path of [`cross_entropy_dyn`]: `f32` logits whose class axis is the last and
-/// contiguous, class-index targets, no label smoothing. Returns the per-sample losses (and fills
-/// `grad`), or `None` where it does not apply (another type or layout, or no vector kernels).
-/// Rows the kernels do not take (a NaN or `+inf`, a maximum beyond their range) go through
-/// [`cross_entropy_row`] here, one by one.
+/// The vectorised path of [`cross_entropy_dyn`]: `f32` or `f64` logits whose class axis is the
+/// last and contiguous, class-index targets, no label smoothing. Returns the per-sample losses
+/// (and fills `grad`), or `None` where it does not apply (another type or layout, or no vector
+/// kernels). Rows the kernels do not take (a NaN or an infinity, a maximum beyond their range,
+/// a weight they cannot fold) go through [`cross_entropy_row`] here, one by one.
 fn cross_entropy_fast<T: Element>(
     logits: &ArrayViewD<'_, T>,
     target: &ArrayViewD<'_, i64>,
@@ -467,9 +468,9 @@ fn cross_entropy_fast<T: Element>(
     if k == 0 || layout.axis.index() + 1 != logits.ndim() {
         return None;
     }
-    let x = T::as_f32(logits.as_slice()?)?;
+    let x = logits.as_slice()?;
     let mut grad = match grad {
-        Some(g) => Some(T::as_f32_mut(g.as_slice_mut()?)?),
+        Some(g) => Some(g.as_slice_mut()?),
         None => None,
     };
     // In row order: the batch axes are all the axes but the last.
@@ -477,22 +478,30 @@ fn cross_entropy_fast<T: Element>(
         target.iter().map(|&c| (Some(c) != ignore).then_some(c as usize)).collect();
     let mut losses = vec![0.0; classes.len()];
     let scale = fast::CrossEntropyScale { weight, divisor };
-    let rejected = fast::cross_entropy_rows_f32(
-        fast::current(),
-        x,
-        k,
-        &classes,
-        &scale,
-        &mut losses,
-        grad.as_deref_mut(),
-    )?;
+    let isa = fast::current();
+    let rejected = if let Some(x) = T::as_f32(x) {
+        let g = match grad.as_deref_mut() {
+            Some(g) => Some(T::as_f32_mut(g)?),
+            None => None,
+        };
+        fast::cross_entropy_rows_f32(isa, x, k, &classes, &scale, &mut losses, g)?
+    } else {
+        let g = match grad.as_deref_mut() {
+            Some(g) => Some(T::as_f64_mut(g)?),
+            None => None,
+        };
+        fast::cross_entropy_rows_f64(isa, T::as_f64(x)?, k, &classes, &scale, &mut losses, g)?
+    };
+    if rejected.is_empty() {
+        return Some(losses);
+    }
     let (mut row, mut coefficients, mut scratch) = (vec![0.0; k], vec![Dd::ZERO; k], vec![0.0; k]);
     let mut row_grad = vec![0.0; k];
     for i in rejected {
         // Only rows with a class reach here (ignored rows are always taken).
         let Some(c) = classes[i] else { continue };
         for (v, &xi) in row.iter_mut().zip(&x[i * k..(i + 1) * k]) {
-            *v = f64::from(xi);
+            *v = xi.to_f64();
         }
         coefficients.fill(Dd::ZERO);
         coefficients[c] = Dd::new(weight[c]);
@@ -500,7 +509,7 @@ fn cross_entropy_fast<T: Element>(
         losses[i] = cross_entropy_row(&row, &coefficients, g, &mut scratch);
         if let Some(grad) = grad.as_deref_mut() {
             for (dst, &v) in grad[i * k..(i + 1) * k].iter_mut().zip(&row_grad) {
-                *dst = f32::from_f64(if divisor != 1.0 { v / divisor } else { v });
+                *dst = T::from_f64(if divisor != 1.0 { v / divisor } else { v });
             }
         }
     }

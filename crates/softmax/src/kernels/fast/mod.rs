@@ -386,7 +386,12 @@ struct Kernels {
     rows64: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64),
     lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
     backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
+    cross_entropy_row64: CrossEntropyRow64,
 }
+
+/// The `f64` fused cross-entropy of one row: `(x, class, weight, divisor, grad, next row) → loss`.
+type CrossEntropyRow64 =
+    unsafe fn(&[f64], usize, f64, f64, Option<&mut [f64]>, Option<&[f64]>) -> Option<f64>;
 
 /// Pass 2 storing its terms: `(x, out, max, ties) → (ties, rest)`.
 type SumStoreFn = unsafe fn(&[f32], &mut [f32], f32, &mut Ties) -> (f64, f64);
@@ -414,6 +419,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             rows64: x86_f64::avx512::rows,
             lse_rows64: x86_f64::avx512::lse_rows,
             backward_rows64: x86_f64::avx512::backward_rows,
+            cross_entropy_row64: x86_f64::avx512::cross_entropy_row,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -434,6 +440,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             rows64: x86_f64::avx2::rows,
             lse_rows64: x86_f64::avx2::lse_rows,
             backward_rows64: x86_f64::avx2::backward_rows,
+            cross_entropy_row64: x86_f64::avx2::cross_entropy_row,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -1134,25 +1141,83 @@ pub(crate) fn cross_entropy_rows_f32(
     losses: &mut [f64],
     grad: Option<&mut [f32]>,
 ) -> Option<Vec<usize>> {
-    use rayon::prelude::*;
     let k = kernels(isa)?;
+    // Long rows parallelise inside the row (see `long_stats`).
+    let row = |xr: &[f32], c, w, factor, gr: Option<&mut [f32]>, _: Option<&[f32]>| {
+        cross_entropy_row(k, xr, c, w, factor, gr)
+    };
+    Some(cross_entropy_rows(x, len, classes, scale, losses, grad, len > CHUNK, &row))
+}
+
+/// The fused cross-entropy of contiguous `f64` rows, as [`cross_entropy_rows_f32`] (see
+/// `x86_f64`'s `cross_entropy_row`); a row is never split.
+pub(crate) fn cross_entropy_rows_f64(
+    isa: Isa,
+    x: &[f64],
+    len: usize,
+    classes: &[Option<usize>],
+    scale: &CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    grad: Option<&mut [f64]>,
+) -> Option<Vec<usize>> {
+    let k = kernels(isa)?;
+    // The kernel folds `w/divisor` into its scaling unrounded.
+    let row = |xr: &[f64], c, w, _, gr: Option<&mut [f64]>, ahead: Option<&[f64]>| {
+        // SAFETY: the instruction set was checked to be available; `c < len` (the caller checked
+        // the classes) and `gr` is a whole row.
+        unsafe { (k.cross_entropy_row64)(xr, c, w, scale.divisor, gr, ahead) }
+    };
+    Some(cross_entropy_rows(x, len, classes, scale, losses, grad, false, &row))
+}
+
+/// One row of a fused cross-entropy: `(x, class, weight, factor, grad, next row) → loss`, or
+/// `None` to leave the row to the caller.
+type CrossEntropyRow<'a, E> =
+    dyn Fn(&[E], usize, f64, f64, Option<&mut [E]>, Option<&[E]>) -> Option<f64> + Sync + 'a;
+
+/// The rows of a fused cross-entropy call, shared among the pool's threads a task of rows at a
+/// time (one task for all when `inside`: long rows that parallelise inside themselves). Ignored
+/// rows get loss 0 and gradient 0 here; rows whose weight or factor is not finite (or a mean
+/// over no weight at all) are left to the caller, whose path gives them PyTorch's NaN and
+/// infinity rules. Returns the rows left to the caller.
+#[allow(clippy::too_many_arguments)]
+fn cross_entropy_rows<E: Copy + Send + Sync + From<f32>>(
+    x: &[E],
+    len: usize,
+    classes: &[Option<usize>],
+    scale: &CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    grad: Option<&mut [E]>,
+    inside: bool,
+    row: &CrossEntropyRow<'_, E>,
+) -> Vec<usize> {
+    use rayon::prelude::*;
     assert!(len > 0 && x.len() == len * classes.len() && losses.len() == classes.len());
-    let rows_per_task = if len > CHUNK { 1 } else { (TASK / len).max(1) };
-    let task = |first: usize, xs: &[f32], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f32]>| {
+    let rows_per_task = if inside { 1 } else { (TASK / len).max(1) };
+    let task = |first: usize, xs: &[E], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [E]>| {
         let mut rejected = Vec::new();
         let mut gs = gs.map(|g| g.chunks_exact_mut(len));
         for (i, ((xr, &c), l)) in xs.chunks_exact(len).zip(cs).zip(ls.iter_mut()).enumerate() {
             let gr = gs.as_mut().and_then(Iterator::next);
-            match cross_entropy_row(k, xr, c, scale, gr) {
+            let Some(c) = c else {
+                if let Some(g) = gr {
+                    g.fill(E::from(0.0));
+                }
+                *l = 0.0;
+                continue;
+            };
+            let w = scale.weight[c];
+            let factor = w / scale.divisor;
+            let ahead = xs.get((i + 1) * len..(i + 2) * len);
+            match (w.is_finite() && factor.is_finite()).then(|| row(xr, c, w, factor, gr, ahead)).flatten() {
                 Some(loss) => *l = loss,
                 None => rejected.push(first + i),
             }
         }
         rejected
     };
-    if len > CHUNK || !parallel(x.len()) {
-        // Long rows parallelise inside the row (see `long_stats`).
-        return Some(task(0, x, classes, losses, grad));
+    if inside || !parallel(x.len()) {
+        return task(0, x, classes, losses, grad);
     }
     let per_task = rows_per_task * len;
     let xs = x
@@ -1167,30 +1232,19 @@ pub(crate) fn cross_entropy_rows_f32(
             .collect(),
         None => xs.enumerate().map(|(t, ((xs, cs), ls))| task(t * rows_per_task, xs, cs, ls, None)).collect(),
     };
-    Some(parts.concat())
+    parts.concat()
 }
 
-/// One row of [`cross_entropy_rows_f32`]: its loss, or `None` to leave it to the caller.
+/// One `f32` row of [`cross_entropy_rows_f32`] against class `c` (weight `w`, gradient factor
+/// `factor`, both finite): its loss, or `None` to leave it to the caller.
 fn cross_entropy_row(
     k: &Kernels,
     x: &[f32],
-    class: Option<usize>,
-    scale: &CrossEntropyScale<'_>,
+    c: usize,
+    w: f64,
+    factor: f64,
     grad: Option<&mut [f32]>,
 ) -> Option<f64> {
-    let Some(c) = class else {
-        if let Some(g) = grad {
-            g.fill(0.0);
-        }
-        return Some(0.0);
-    };
-    let w = scale.weight[c];
-    let factor = w / scale.divisor;
-    // A weight or divisor that is not finite (or a mean over no weight at all): the caller's
-    // path gives those rows PyTorch's NaN and infinity rules.
-    if !w.is_finite() || !factor.is_finite() {
-        return None;
-    }
     let mut grad = grad;
     // A long row's chunk records, or a short row's ties (its terms stored whenever `grad` is).
     let (st, long, short_ties) = if x.len() > CHUNK {

@@ -830,6 +830,64 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
     true
 }
 
+/// The fused cross-entropy of one row against class `c` with weight `w` (see
+/// `super::cross_entropy_rows_f64`): the loss `w·(ln s − (x_c − m))` from the two non-negative
+/// parts in double-double, and with `grad`, `g = (w/d)·softmax(x)` (`d` the mean's divisor) by
+/// softmax's own passes 2 and 3, the factor folded unrounded into `2⁶⁴·w/(d·s)` (the maximum's
+/// ties get `RN(w/(d·s))`), then the target's own `−(w/d)·(1 − y_c)` with `1 − t_c/s` in
+/// double-double, `t_c` the stored term: exactly `2^LIFT` when `x_c` is the maximum (and
+/// `s = ties + rest` held exactly enough that `1 − 1/s` keeps its bits however small), else
+/// rounded by at most about half an ulp of the difference (`y_c ≤ 1/2` then). `None` for a row the vector path does not take (a
+/// NaN, an infinity, a maximum beyond its range, or a nonzero `w/d` outside `[2⁻⁴⁰⁰, 2⁸⁰⁰]`,
+/// where the scaled products could leave the normal range); the gradient may hold stored terms
+/// by then.
+#[inline(always)]
+unsafe fn cross_entropy_row<S: SimdD>(
+    x: &[f64],
+    c: usize,
+    weight: f64,
+    divisor: f64,
+    grad: Option<&mut [f64]>,
+    ahead: Option<&[f64]>,
+) -> Option<f64> {
+    let xc = x[c];
+    let factor = weight / divisor;
+    let factor_ok = factor == 0.0 || (2f64.powi(-400)..=2f64.powi(800)).contains(&factor.abs());
+    if !xc.is_finite() || !factor_ok {
+        return None;
+    }
+    let ahead = ahead.filter(|_| x.len() >= PREFETCH_FROM);
+    let mut grad = grad;
+    let (max, ties, rest) = unsafe {
+        match grad.as_deref_mut() {
+            Some(g) => stats::<S, true, true>(x, g.as_mut_ptr(), ahead)?,
+            None => stats::<S, false, true>(x, std::ptr::null_mut(), ahead)?,
+        }
+    };
+    // Σ exp(x − m) − 1 = (ties − 1) + rest, with rest good to a few ulp of itself however small.
+    let sum_minus_one = rest.add_f64(ties - 1.0);
+    // x_c − m exactly, ≤ 0.
+    let (oh, ol) = two_sum(xc, -max);
+    // A zero weight makes the loss 0 (as the portable path's `0 · ln 0 = 0` rule does).
+    let loss = if weight == 0.0 {
+        0.0
+    } else {
+        ln_1p_dd(sum_minus_one).sub(Dd { hi: oh, lo: ol }).mul_f64(weight).to_f64()
+    };
+    if let Some(g) = grad {
+        let sum = rest.add_f64(ties);
+        // The target's stored term, before pass 3 scales it.
+        let tc = g[c];
+        let r = Dd::new(weight).div(sum.mul_f64(divisor)).ldexp(OUT_LIFT - LIFT as i32);
+        unsafe { scale_pass::<S>(g, r) };
+        // 1 − y_c: the maximum's stored term is exactly 2^LIFT, and any other term's rounding is at
+        // most about half an ulp of the difference (y_c ≤ 1/2 then).
+        let rest_of_one = Dd::ONE.sub(Dd::new(tc).ldexp(-(LIFT as i32)).div(sum));
+        g[c] = rest_of_one.mul(Dd::new(weight).div(Dd::new(divisor))).neg().to_f64();
+    }
+    Some(loss)
+}
+
 /// Softmax or log-softmax of each contiguous row of length `len`; rows the vector path does
 /// not take go to `fallback`.
 #[inline(always)]
@@ -974,6 +1032,20 @@ macro_rules! entry_points {
                 fallback: &super::super::LseFallback64,
             ) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `c < x.len()`, and `grad` (if any) as long as `x`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn cross_entropy_row(
+                x: &[f64],
+                c: usize,
+                weight: f64,
+                divisor: f64,
+                grad: Option<&mut [f64]>,
+                ahead: Option<&[f64]>,
+            ) -> Option<f64> {
+                unsafe { super::cross_entropy_row::<$v>(x, c, weight, divisor, grad, ahead) }
             }
 
             /// # Safety
