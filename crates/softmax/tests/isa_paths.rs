@@ -367,6 +367,8 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         }
         failures.extend(cross_entropy_failures(isa));
         failures.extend(cross_entropy_f64_failures(isa));
+        failures.extend(cross_entropy_layout_failures::<f32>(isa));
+        failures.extend(cross_entropy_layout_failures::<f64>(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -857,6 +859,67 @@ fn cross_entropy_f64_failures(isa: Isa) -> Vec<String> {
         }
     }
     eprintln!("{isa:>8} cross-entropy f64 max {worst_loss:.3} ulp (losses), {worst_grad:.3} ulp (gradients)");
+    failures
+}
+
+/// The fused cross-entropy along a class axis that is not the last (`(N, C, H, W)` logits, which
+/// the vector path copies into rows a block of lanes at a time) and of a strided view gives
+/// bitwise what the same values give laid out as contiguous rows: per-sample losses, every
+/// reduction, and the gradient. With NaN, `+inf`, `−inf` and beyond-range lanes among them, an
+/// ignored class and weights.
+fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
+    use ndarray::{Array4, s};
+    use softmax::{LossOptions, Reduction, Target};
+    let mut rng = Rng(41);
+    let mut failures = Vec::new();
+    // Classes 5 and 19, and 300 (more than one block of lanes per class step); 37 pixels, so that
+    // blocks of lanes end part-way.
+    for (n, c, h, w) in [(2, 5, 3, 37), (3, 19, 8, 37), (2, 300, 1, 70)] {
+        let mut x = Array4::from_shape_simple_fn((n, c, h, w), || T::from_f64(rng.normal() * 6.0));
+        x[[0, 1, 0, 3]] = T::from_f64(f64::NAN);
+        x[[1, 0, 0, 5]] = T::from_f64(f64::INFINITY);
+        x[[1, 2, 0, 6]] = T::from_f64(f64::NEG_INFINITY);
+        x[[0, 0, 0, 7]] = T::from_f64(3e12);
+        let target = ndarray::Array3::from_shape_fn((n, h, w), |(i, j, l)| {
+            if (i + j + l) % 7 == 3 { -100 } else { ((i * 31 + j * 7 + l) % c) as i64 }
+        });
+        let weight = ndarray::Array1::from_shape_fn(c, |j| T::from_f64(0.5 + (j % 4) as f64 * 0.25));
+        // The same values with the classes last, as contiguous rows.
+        let rows = x.view().permuted_axes([0, 2, 3, 1]).as_standard_layout().into_owned();
+        // A strided view: every other pixel of a wider array.
+        let mut wide = Array4::from_elem((n, c, h, 2 * w), T::from_f64(0.0));
+        wide.slice_mut(s![.., .., .., ..;2]).assign(&x);
+        let strided = wide.slice(s![.., .., .., ..;2]);
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            let opts = LossOptions::new().reduction(reduction).weight(weight.view());
+            let last = opts.clone().class_axis(-1);
+            let tv = Target::classes(target.view());
+            let (loss_r, grad_r) = softmax::cross_entropy_with_grad(&rows, tv.clone(), &last).unwrap();
+            let grad_r = grad_r.permuted_axes([0, 3, 1, 2]);
+            let bits = |v: T| v.to_f64().to_bits();
+            for (what, (loss, grad)) in [
+                ("axis 1", softmax::cross_entropy_with_grad(&x, tv.clone(), &opts).unwrap()),
+                ("strided", softmax::cross_entropy_with_grad(&strided, tv.clone(), &opts).unwrap()),
+            ] {
+                let same_loss = loss.iter().zip(&loss_r).all(|(&a, &b)| bits(a) == bits(b));
+                let same_grad = grad.iter().zip(grad_r.iter()).all(|(&a, &b)| bits(a) == bits(b));
+                if !same_loss || !same_grad || loss.shape() != loss_r.shape() {
+                    failures.push(format!(
+                        "{isa}: {} cross-entropy {what} of ({n}, {c}, {h}, {w}), {reduction:?}: differs from contiguous rows (loss {same_loss}, gradient {same_grad})",
+                        T::NAME
+                    ));
+                }
+            }
+            // The loss alone takes the same path.
+            let alone = softmax::cross_entropy(&x, tv, &opts).unwrap();
+            if !alone.iter().zip(&loss_r).all(|(&a, &b)| bits(a) == bits(b)) {
+                failures.push(format!(
+                    "{isa}: {} cross-entropy of ({n}, {c}, {h}, {w}) without gradient differs",
+                    T::NAME
+                ));
+            }
+        }
+    }
     failures
 }
 

@@ -4,7 +4,10 @@ use ndarray::{
     Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, RemoveAxis, Zip,
 };
 
-use super::{Normalize, check_mask, check_same_shape, into_dim, load, next_mask_row, normalize_row, store};
+use super::{
+    GATHER_BLOCK, Normalize, check_mask, check_same_shape, into_dim, lanes_per_block, lanes_to_rows, load,
+    next_mask_row, normalize_row, rows_to_lanes, store,
+};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels::dd::Dd;
@@ -161,13 +164,6 @@ fn normalize_dyn<T: Element>(
     Ok(())
 }
 
-/// Elements per block of [`gathered_rows`] (whole lanes; at least one lane): the block's rows and
-/// results stay in L2.
-const GATHER_BLOCK: usize = 1 << 14;
-
-/// Steps along the axis per tile of [`transposed_rows`]'s copies.
-const TILE: usize = 16;
-
 /// The lanes along `axis` copied a block at a time into contiguous rows, computed by the
 /// vector row kernels, and copied back: for what neither the row kernels nor the column
 /// kernels read in place (a non-last axis of `f64` or a half type, a non-contiguous view).
@@ -233,35 +229,18 @@ fn transposed_rows<T: Element>(
 ) -> bool {
     let k = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
-    let lanes = (GATHER_BLOCK / k).clamp(8, 256).min(inner);
+    let lanes = lanes_per_block(k, inner);
     let mut rows = vec![T::from_f64(0.0); lanes * k];
     let mut results = vec![T::from_f64(0.0); lanes * k];
     for o in 0..x.len() / (k * inner) {
         let (xo, yo) = (&x[o * k * inner..(o + 1) * k * inner], &mut y[o * k * inner..(o + 1) * k * inner]);
         for j0 in (0..inner).step_by(lanes) {
             let b = lanes.min(inner - j0);
-            // In tiles of TILE steps along the axis: the tile's lines of the input stay in L1
-            // while each lane's run of TILE values is written (rows a power of two apart
-            // would otherwise all fall in one set of L1).
-            for k0 in (0..k).step_by(TILE) {
-                let k1 = (k0 + TILE).min(k);
-                for l in 0..b {
-                    for kk in k0..k1 {
-                        rows[l * k + kk] = xo[kk * inner + j0 + l];
-                    }
-                }
-            }
+            lanes_to_rows(xo, &mut rows, k, inner, j0, b);
             if !vector_rows(op, &rows[..b * k], &mut results[..b * k], k, policy) {
                 return false;
             }
-            for k0 in (0..k).step_by(TILE) {
-                let k1 = (k0 + TILE).min(k);
-                for l in 0..b {
-                    for kk in k0..k1 {
-                        yo[kk * inner + j0 + l] = results[l * k + kk];
-                    }
-                }
-            }
+            rows_to_lanes(&results, yo, k, inner, j0, b);
         }
     }
     true

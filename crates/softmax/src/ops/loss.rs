@@ -7,10 +7,11 @@ use ndarray::{
     Data, DataMut, Dimension, IxDyn,
 };
 
-use super::{check_same_shape, load, store};
+use super::{check_same_shape, lanes_per_block, lanes_to_rows, load, rows_to_lanes, store};
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::dd::Dd;
+use crate::kernels::fast;
 use crate::kernels::loss::{bce_with_logits_one, cross_entropy_row};
 use crate::options::check_axis;
 
@@ -313,8 +314,14 @@ fn check_classes(
         ));
     }
     let classes = layout.classes as i64;
+    let bad = |c: i64| Some(c) != ignore && !(0..classes).contains(&c);
+    // A plain pass first: building each element's index (a dynamic-rank index) would cost more
+    // than the loss of a short row.
+    if !target.iter().any(|&c| bad(c)) {
+        return Ok(());
+    }
     for (position, &c) in target.indexed_iter() {
-        if Some(c) != ignore && !(0..classes).contains(&c) {
+        if bad(c) {
             return Err(Error::new(
                 ErrorKind::ClassIndex,
                 format!(
@@ -449,11 +456,15 @@ fn cross_entropy_dyn<T: Element>(
     Ok(loss)
 }
 
-/// The vectorised path of [`cross_entropy_dyn`]: `f32` or `f64` logits whose class axis is the
-/// last and contiguous, class-index targets, no label smoothing. Returns the per-sample losses
-/// (and fills `grad`), or `None` where it does not apply (another type or layout, or no vector
-/// kernels). Rows the kernels do not take (a NaN or an infinity, a maximum beyond their range,
-/// a weight they cannot fold) go through [`cross_entropy_row`] here, one by one.
+/// The vectorised path of [`cross_entropy_dyn`]: `f32` or `f64` logits, class-index targets, no
+/// label smoothing. Returns the per-sample losses (and fills `grad`, which is in standard layout),
+/// or `None` where it does not apply (another type, or no vector kernels).
+///
+/// Logits whose class axis is the last (contiguous rows) go to the row kernels in place. Along
+/// another axis (`(N, C, H, W)` logits, PyTorch's layout for per-pixel classes), blocks of
+/// adjacent lanes are copied into rows, as softmax does along such an axis, and their gradients
+/// copied back; a view not in standard order is copied into it first. Every sample gets exactly
+/// what its lane gives as a contiguous row.
 fn cross_entropy_fast<T: Element>(
     logits: &ArrayViewD<'_, T>,
     target: &ArrayViewD<'_, i64>,
@@ -463,37 +474,80 @@ fn cross_entropy_fast<T: Element>(
     divisor: f64,
     grad: Option<&mut ArrayViewMutD<'_, T>>,
 ) -> Option<Vec<f64>> {
-    use crate::kernels::fast;
     let k = layout.classes;
-    if k == 0 || layout.axis.index() + 1 != logits.ndim() {
+    let vector_type = T::as_f32(&[]).is_some() || T::as_f64(&[]).is_some();
+    if k == 0 || logits.is_empty() || !vector_type || fast::current() == fast::Isa::Portable {
         return None;
     }
-    let x = logits.as_slice()?;
+    let x = logits.as_standard_layout();
+    let x = x.as_slice()?;
     let mut grad = match grad {
         Some(g) => Some(g.as_slice_mut()?),
         None => None,
     };
-    // In row order: the batch axes are all the axes but the last.
+    // In the batch's row-major order, which is the order of the lanes.
     let classes: Vec<Option<usize>> =
         target.iter().map(|&c| (Some(c) != ignore).then_some(c as usize)).collect();
     let mut losses = vec![0.0; classes.len()];
     let scale = fast::CrossEntropyScale { weight, divisor };
+    let inner: usize = logits.shape()[layout.axis.index() + 1..].iter().product();
+    if inner == 1 {
+        cross_entropy_rows(x, k, &classes, &scale, &mut losses, grad)?;
+        return Some(losses);
+    }
+    let lanes = lanes_per_block(k, inner);
+    let mut rows = vec![T::from_f64(0.0); lanes * k];
+    let mut results = grad.as_ref().map(|_| vec![T::from_f64(0.0); lanes * k]);
+    for o in 0..x.len() / (k * inner) {
+        let slab = o * k * inner..(o + 1) * k * inner;
+        for j0 in (0..inner).step_by(lanes) {
+            let (b, first) = (lanes.min(inner - j0), o * inner + j0);
+            lanes_to_rows(&x[slab.clone()], &mut rows, k, inner, j0, b);
+            let g = results.as_mut().map(|r| &mut r[..b * k]);
+            let samples = first..first + b;
+            cross_entropy_rows(
+                &rows[..b * k],
+                k,
+                &classes[samples.clone()],
+                &scale,
+                &mut losses[samples],
+                g,
+            )?;
+            if let (Some(r), Some(g)) = (&results, grad.as_deref_mut()) {
+                rows_to_lanes(r, &mut g[slab.clone()], k, inner, j0, b);
+            }
+        }
+    }
+    Some(losses)
+}
+
+/// The fused cross-entropy of contiguous rows of `k` through the vector kernels of `T`; the rows
+/// they hand back (a NaN or an infinity, a maximum beyond their range, a weight they cannot fold)
+/// through [`cross_entropy_row`] here, one by one. `None` where `T` has no vector kernels.
+fn cross_entropy_rows<T: Element>(
+    x: &[T],
+    k: usize,
+    classes: &[Option<usize>],
+    scale: &fast::CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    mut grad: Option<&mut [T]>,
+) -> Option<()> {
     let isa = fast::current();
     let rejected = if let Some(x) = T::as_f32(x) {
         let g = match grad.as_deref_mut() {
             Some(g) => Some(T::as_f32_mut(g)?),
             None => None,
         };
-        fast::cross_entropy_rows_f32(isa, x, k, &classes, &scale, &mut losses, g)?
+        fast::cross_entropy_rows_f32(isa, x, k, classes, scale, losses, g)?
     } else {
         let g = match grad.as_deref_mut() {
             Some(g) => Some(T::as_f64_mut(g)?),
             None => None,
         };
-        fast::cross_entropy_rows_f64(isa, T::as_f64(x)?, k, &classes, &scale, &mut losses, g)?
+        fast::cross_entropy_rows_f64(isa, T::as_f64(x)?, k, classes, scale, losses, g)?
     };
     if rejected.is_empty() {
-        return Some(losses);
+        return Some(());
     }
     let (mut row, mut coefficients, mut scratch) = (vec![0.0; k], vec![Dd::ZERO; k], vec![0.0; k]);
     let mut row_grad = vec![0.0; k];
@@ -504,16 +558,17 @@ fn cross_entropy_fast<T: Element>(
             *v = xi.to_f64();
         }
         coefficients.fill(Dd::ZERO);
-        coefficients[c] = Dd::new(weight[c]);
+        coefficients[c] = Dd::new(scale.weight[c]);
         let g = grad.is_some().then_some(row_grad.as_mut_slice());
         losses[i] = cross_entropy_row(&row, &coefficients, g, &mut scratch);
         if let Some(grad) = grad.as_deref_mut() {
+            let divisor = scale.divisor;
             for (dst, &v) in grad[i * k..(i + 1) * k].iter_mut().zip(&row_grad) {
                 *dst = T::from_f64(if divisor != 1.0 { v / divisor } else { v });
             }
         }
     }
-    Some(losses)
+    Some(())
 }
 
 /// The negative log-likelihood loss of `log_probs` (for example the output of

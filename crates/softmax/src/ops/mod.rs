@@ -84,6 +84,58 @@ pub(crate) fn store<T: Element>(values: &[f64], lane: ArrayViewMut1<'_, T>) {
     }
 }
 
+/// Elements per block of lanes copied into rows (whole lanes; at least one lane): the block's
+/// rows and results stay in L2.
+pub(crate) const GATHER_BLOCK: usize = 1 << 14;
+
+/// Steps along the axis per tile of [`lanes_to_rows`] and [`rows_to_lanes`].
+const TILE: usize = 16;
+
+/// How many adjacent lanes of a contiguous `(outer, k, inner)` array (`k` the axis) go into one
+/// block of rows.
+pub(crate) fn lanes_per_block(k: usize, inner: usize) -> usize {
+    (GATHER_BLOCK / k.max(1)).clamp(8, 256).min(inner)
+}
+
+/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of
+/// `k`, in tiles of [`TILE`] steps along the axis: the tile's lines of the slab stay in L1 while
+/// each lane's run of values is written (lines a power of two apart would otherwise all fall in
+/// one set of L1).
+pub(crate) fn lanes_to_rows<T: Copy>(
+    slab: &[T],
+    rows: &mut [T],
+    k: usize,
+    inner: usize,
+    j0: usize,
+    b: usize,
+) {
+    for k0 in (0..k).step_by(TILE) {
+        for l in 0..b {
+            for kk in k0..(k0 + TILE).min(k) {
+                rows[l * k + kk] = slab[kk * inner + j0 + l];
+            }
+        }
+    }
+}
+
+/// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab.
+pub(crate) fn rows_to_lanes<T: Copy>(
+    rows: &[T],
+    slab: &mut [T],
+    k: usize,
+    inner: usize,
+    j0: usize,
+    b: usize,
+) {
+    for k0 in (0..k).step_by(TILE) {
+        for l in 0..b {
+            for kk in k0..(k0 + TILE).min(k) {
+                slab[kk * inner + j0 + l] = rows[l * k + kk];
+            }
+        }
+    }
+}
+
 /// Turns an internal dynamic-rank result back into the caller's dimension type.
 pub(crate) fn into_dim<T, D: Dimension>(a: ndarray::ArrayD<T>) -> Result<ndarray::Array<T, D>> {
     a.into_dimensionality::<D>()
