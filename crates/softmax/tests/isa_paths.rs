@@ -369,6 +369,8 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(cross_entropy_f64_failures(isa));
         failures.extend(cross_entropy_layout_failures::<f32>(isa));
         failures.extend(cross_entropy_layout_failures::<f64>(isa));
+        failures.extend(backward_layout_failures::<f32>(isa));
+        failures.extend(backward_layout_failures::<f64>(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -915,6 +917,47 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
             if !alone.iter().zip(&loss_r).all(|(&a, &b)| bits(a) == bits(b)) {
                 failures.push(format!(
                     "{isa}: {} cross-entropy of ({n}, {c}, {h}, {w}) without gradient differs",
+                    T::NAME
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// The softmax backward pass along a non-last axis (lanes copied into rows a block at a time),
+/// of strided views, and into an output not in standard order gives bitwise what the same values
+/// give as contiguous rows; with a NaN and an infinity among them.
+fn backward_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
+    use ndarray::{Array4, ShapeBuilder, s};
+    let mut rng = Rng(43);
+    let mut failures = Vec::new();
+    for (n, c, h, w) in [(2, 5, 3, 37), (3, 19, 8, 37), (2, 300, 1, 70)] {
+        let x = Array4::from_shape_simple_fn((n, c, h, w), || rng.normal() * 4.0);
+        let y = softmax::softmax(&x, &Options::new().axis(1)).unwrap().mapv(T::from_f64);
+        let mut dy = Array4::from_shape_simple_fn((n, c, h, w), || T::from_f64(rng.normal()));
+        dy[[0, 1, 0, 3]] = T::from_f64(f64::NAN);
+        dy[[1, 0, 0, 5]] = T::from_f64(f64::INFINITY);
+        let last = |a: &Array4<T>| a.view().permuted_axes([0, 2, 3, 1]).as_standard_layout().into_owned();
+        let want = softmax::softmax_backward(&last(&y), &last(&dy), &Options::new())
+            .unwrap()
+            .permuted_axes([0, 3, 1, 2]);
+        let axis1 = Options::new().axis(1);
+        let mut wide = Array4::from_elem((n, c, h, 2 * w), T::from_f64(0.0));
+        wide.slice_mut(s![.., .., .., ..;2]).assign(&y);
+        let strided = wide.slice(s![.., .., .., ..;2]);
+        // An output in Fortran order.
+        let mut fortran = Array4::from_elem((n, c, h, w).f(), T::from_f64(0.0));
+        softmax::softmax_backward_into(&y, &dy, &mut fortran, &axis1).unwrap();
+        let bits = |v: &T| v.to_f64().to_bits();
+        for (what, got) in [
+            ("axis 1", softmax::softmax_backward(&y, &dy, &axis1).unwrap()),
+            ("strided", softmax::softmax_backward(&strided, &dy, &axis1).unwrap()),
+            ("into Fortran order", fortran),
+        ] {
+            if !got.iter().zip(want.iter()).all(|(a, b)| bits(a) == bits(b)) {
+                failures.push(format!(
+                    "{isa}: {} softmax backward {what} of ({n}, {c}, {h}, {w}) differs from contiguous rows",
                     T::NAME
                 ));
             }

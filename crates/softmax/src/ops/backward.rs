@@ -2,7 +2,10 @@
 
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, Zip};
 
-use super::{Normalize, check_mask, check_same_shape, load, next_mask_row, normalize_row, store};
+use super::{
+    Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load, next_mask_row,
+    normalize_row, rows_to_lanes, store,
+};
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::backward::{sigmoid_backward_one, softmax_jacobian_row};
@@ -146,6 +149,61 @@ pub(crate) fn vector_backward<T: Element>(y: &[T], dy: &[T], dx: &mut [T], len: 
     false
 }
 
+/// The softmax backward pass (no mask, `τ = 1`) through the vector kernels along any axis and
+/// any layout: contiguous rows in place; lanes along another axis copied a block at a time into
+/// rows (the tiled transposes of the forward pass) and their results copied back; views not in
+/// standard order copied into it first. Each lane gets exactly what its values give as a
+/// contiguous row. False where there are no vector kernels for `T` (nothing written that counts).
+fn laid_out_backward<T: Element>(
+    y: &ArrayViewD<'_, T>,
+    dy: &ArrayViewD<'_, T>,
+    out: &mut ArrayViewMutD<'_, T>,
+    axis: Axis,
+) -> bool {
+    let k = y.shape()[axis.index()];
+    let vector_type = T::as_f32(&[]).is_some() || T::as_f64(&[]).is_some();
+    if k == 0 || y.is_empty() || !vector_type || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    let (y, dy) = (y.as_standard_layout(), dy.as_standard_layout());
+    let (Some(ys), Some(dys)) = (y.as_slice(), dy.as_slice()) else { return false };
+    let inner: usize = y.shape()[axis.index() + 1..].iter().product();
+    let run = |os: &mut [T]| -> bool {
+        if inner == 1 {
+            return vector_backward(ys, dys, os, k);
+        }
+        let lanes = lanes_per_block(k, inner);
+        let zero = T::from_f64(0.0);
+        let (mut y_rows, mut dy_rows, mut dx_rows) =
+            (vec![zero; lanes * k], vec![zero; lanes * k], vec![zero; lanes * k]);
+        for o in 0..ys.len() / (k * inner) {
+            let slab = o * k * inner..(o + 1) * k * inner;
+            for j0 in (0..inner).step_by(lanes) {
+                let b = lanes.min(inner - j0);
+                lanes_to_rows(&ys[slab.clone()], &mut y_rows, k, inner, j0, b);
+                lanes_to_rows(&dys[slab.clone()], &mut dy_rows, k, inner, j0, b);
+                if !vector_backward(&y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
+                    return false;
+                }
+                rows_to_lanes(&dx_rows, &mut os[slab.clone()], k, inner, j0, b);
+            }
+        }
+        true
+    };
+    if let Some(os) = out.as_slice_mut() {
+        return run(os);
+    }
+    // An output not in standard order: computed into one that is, then copied in logical order.
+    let mut dx = vec![T::from_f64(0.0); ys.len()];
+    if !run(&mut dx) {
+        return false;
+    }
+    for (dst, &v) in out.iter_mut().zip(&dx) {
+        *dst = v;
+    }
+    true
+}
+
 fn backward_dyn<T: Element>(
     log: bool,
     y: ArrayViewD<'_, T>,
@@ -158,13 +216,7 @@ fn backward_dyn<T: Element>(
     check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
     check_mask(opts.mask.as_ref(), y.shape())?;
     let tau = Temperature::new(opts.temperature);
-    if !log
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && axis.index() + 1 == y.ndim()
-        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
-        && vector_backward(ys, dys, os, y.shape()[axis.index()])
-    {
+    if !log && opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(&y, &dy, &mut out, axis) {
         return Ok(());
     }
     let k = kernels();

@@ -88,8 +88,12 @@ pub(crate) fn store<T: Element>(values: &[f64], lane: ArrayViewMut1<'_, T>) {
 /// rows and results stay in L2.
 pub(crate) const GATHER_BLOCK: usize = 1 << 14;
 
-/// Steps along the axis per tile of [`lanes_to_rows`] and [`rows_to_lanes`].
-const TILE: usize = 16;
+/// Steps along the axis per tile of [`lanes_to_rows`] and [`rows_to_lanes`]: the tile's lines of
+/// the slab, a power of two apart when the lanes are, may all fall in one set of L1, so there are
+/// no more of them than its ways (8 on Zen 4 and most x86 cores). Measured against 16 and 4:
+/// 2.3× and 1.03× faster than 16 for the softmax backward pass along axis 1 of `(8, 19, 64, 64)`
+/// and for softmax along axis 0 of `(1000, 256)` `f64`.
+const TILE: usize = 8;
 
 /// How many adjacent lanes of a contiguous `(outer, k, inner)` array (`k` the axis) go into one
 /// block of rows.
@@ -99,8 +103,7 @@ pub(crate) fn lanes_per_block(k: usize, inner: usize) -> usize {
 
 /// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of
 /// `k`, in tiles of [`TILE`] steps along the axis: the tile's lines of the slab stay in L1 while
-/// each lane's run of values is written (lines a power of two apart would otherwise all fall in
-/// one set of L1).
+/// each lane's run of values is written.
 pub(crate) fn lanes_to_rows<T: Copy>(
     slab: &[T],
     rows: &mut [T],
