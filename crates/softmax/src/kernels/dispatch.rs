@@ -30,7 +30,7 @@ static PORTABLE_EXACT: RowKernels = RowKernels {
     softmax: RowStats::softmax_into::<Exact>,
     log_softmax: RowStats::log_softmax_into::<Exact>,
     softmax_backward: softmax_backward_row,
-    log_softmax_backward: log_softmax_backward_row,
+    log_softmax_backward: log_softmax_backward_row::<false>,
 };
 
 static PORTABLE_NARROW: RowKernels = RowKernels {
@@ -38,7 +38,7 @@ static PORTABLE_NARROW: RowKernels = RowKernels {
     softmax: RowStats::softmax_into::<Narrow>,
     log_softmax: RowStats::log_softmax_into::<Narrow>,
     softmax_backward: softmax_backward_row,
-    log_softmax_backward: log_softmax_backward_row,
+    log_softmax_backward: log_softmax_backward_row::<true>,
 };
 
 /// The kernels of one instruction set, in both precisions.

@@ -9,7 +9,7 @@ use super::{
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::backward::{sigmoid_backward_one, softmax_jacobian_row};
-use crate::kernels::dispatch::kernels;
+use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::fast;
 use crate::kernels::forward::Temperature;
 use crate::options::{Options, check_axis, check_temperature};
@@ -219,7 +219,7 @@ fn backward_dyn<T: Element>(
     if !log && opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(&y, &dy, &mut out, axis) {
         return Ok(());
     }
-    let k = kernels();
+    let k = kernels_for::<T>();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };
     let (mut y_row, mut dy_row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
