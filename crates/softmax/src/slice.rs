@@ -182,11 +182,7 @@ fn backward_rows<T: Element>(
     check_len("dy", dy.len(), y.len(), "the input")?;
     check_len("the output dx", dx.len(), y.len(), "the input")?;
     let (tau, rows) = prepare(y.len(), row_len, opts)?;
-    if !log
-        && rows > 0
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && vector_backward(y, dy, dx, row_len)
+    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 && vector_backward(log, y, dy, dx, row_len)
     {
         return Ok(());
     }

@@ -371,6 +371,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(cross_entropy_layout_failures::<f64>(isa));
         failures.extend(backward_layout_failures::<f32>(isa));
         failures.extend(backward_layout_failures::<f64>(isa));
+        failures.extend(log_backward_failures(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -963,6 +964,143 @@ fn backward_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
             }
         }
     }
+    failures
+}
+
+/// The log-softmax backward pass, `f64` and `f32`, element by element against the oracle's
+/// `dy − exp(ly)·Σ dy`: within an ulp of each output, or 2⁻⁵⁵ (`f64`) or 2⁻³⁰ (`f32`) of
+/// `|dy| + exp(ly)·Σ|dy|` (what cancellation between the two terms may leave); on log-softmax
+/// outputs, arbitrary `ly` up to ±700 with `−inf` entries, `dy` nearly `exp(ly)·Σ dy` (heavy
+/// cancellation), rows with a NaN (all NaN) and with `+inf` (as the portable path gives).
+fn log_backward_failures(isa: Isa) -> Vec<String> {
+    use softmax_oracle::Exact;
+    let mut rng = Rng(47);
+    let mut failures = Vec::new();
+    let mut worst = [0.0f64; 2];
+    for trial in 0..300 {
+        let n = 1 + rng.below(if trial % 10 == 0 { 3000 } else { 200 }) as usize;
+        let ly: Vec<f64> = match trial % 3 {
+            0 => {
+                let x: Vec<f64> = (0..n).map(|_| rng.normal() * 5.0).collect();
+                softmax::log_softmax(&Array1::from(x), &Options::new()).unwrap().to_vec()
+            }
+            1 => {
+                (0..n).map(|i| if i % 7 == 3 { f64::NEG_INFINITY } else { rng.uniform(-20.0, 5.0) }).collect()
+            }
+            _ => {
+                let m = rng.uniform(-690.0, 690.0);
+                (0..n).map(|_| m - rng.uniform(0.0, 800.0)).collect()
+            }
+        };
+        let total_dy = rng.normal();
+        let dy: Vec<f64> = (0..n)
+            .map(|i| {
+                if trial % 4 == 1 {
+                    ly[i].exp() * total_dy * (1.0 + rng.uniform(-1e-9, 1e-9))
+                } else {
+                    rng.normal()
+                }
+            })
+            .collect();
+        let mut special = (ly.clone(), dy.clone());
+        if trial % 25 == 0 {
+            special.0[n / 2] = if trial % 50 == 0 { f64::NAN } else { f64::INFINITY };
+        }
+        let (ly, dy) = if trial % 25 == 0 { special } else { (ly, dy) };
+        let got64 = softmax::log_softmax_backward(
+            &Array1::from(ly.clone()),
+            &Array1::from(dy.clone()),
+            &Options::new(),
+        )
+        .unwrap();
+        let (ly32, dy32): (Vec<f32>, Vec<f32>) =
+            ly.iter().zip(&dy).map(|(&a, &b)| (a as f32, b as f32)).unzip();
+        let got32 = softmax::log_softmax_backward(
+            &Array1::from(ly32.clone()),
+            &Array1::from(dy32.clone()),
+            &Options::new(),
+        )
+        .unwrap();
+        if ly.iter().any(|v| v.is_nan()) {
+            if !got64.iter().all(|v| v.is_nan()) || !got32.iter().all(|v| v.is_nan()) {
+                failures.push(format!("{isa}: log-softmax backward row {trial} with a NaN is not all NaN"));
+            }
+            continue;
+        }
+        if ly.contains(&f64::INFINITY) {
+            // What the portable path gives (an infinity where exp(ly) is one).
+            softmax::set_isa(Isa::Portable).unwrap();
+            let want = softmax::log_softmax_backward(
+                &Array1::from(ly.clone()),
+                &Array1::from(dy.clone()),
+                &Options::new(),
+            )
+            .unwrap();
+            softmax::set_isa(isa).unwrap();
+            if !got64.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()) {
+                failures.push(format!(
+                    "{isa}: log-softmax backward row {trial} with +inf differs from the portable path"
+                ));
+            }
+            continue;
+        }
+        for (wide, (lys, dys)) in [
+            (true, (ly.clone(), dy.clone())),
+            (
+                false,
+                (ly32.iter().map(|&v| f64::from(v)).collect(), dy32.iter().map(|&v| f64::from(v)).collect()),
+            ),
+        ] {
+            // Values beyond f32's range became infinities: that row is no test of the f32 path.
+            if !dys.iter().all(|v| v.is_finite()) || lys.contains(&f64::INFINITY) {
+                continue;
+            }
+            let total = dys.iter().fold(Exact::from_f64(0.0), |acc: Exact, &b| acc.add(&Exact::from_f64(b)));
+            let abs_total: f64 = dys.iter().map(|v: &f64| v.abs()).sum();
+            for i in 0..n {
+                let got = if wide { got64[i] } else { f64::from(got32[i]) };
+                let (exact, scale) = if lys[i] == f64::NEG_INFINITY {
+                    (Exact::from_f64(0.0), 0.0)
+                } else {
+                    let e = Exact::from_f64(lys[i]).exp();
+                    let scale = dys[i].abs() + e.to_f64() * abs_total;
+                    (Exact::from_f64(dys[i]).sub(&e.mul(&total)), scale)
+                };
+                if !got.is_finite() {
+                    // Only where the exact value overflows the type.
+                    let want = if wide { exact.to_f64() } else { f64::from(exact.to_f32()) };
+                    if got != want {
+                        failures.push(format!(
+                            "{isa}: log-softmax backward row {trial} at {i}: got {got}, want {want:e}"
+                        ));
+                    }
+                    continue;
+                }
+                let ulps = if wide { exact.ulp_error_f64(got) } else { exact.ulp_error_f32(got as f32) };
+                // The exponentials are good to about 2⁻⁵⁷; terms below f64's normal range keep an
+                // absolute error near its smallest subnormal times Σ|dy|·e²⁰.
+                let slack = if wide {
+                    scale * 2f64.powi(-55) + abs_total * 2f64.powi(-1040)
+                } else {
+                    scale * 2f64.powi(-30)
+                };
+                let diff = Exact::from_f64(got).sub(&exact).to_f64().abs();
+                if lys[i] == f64::NEG_INFINITY && got != 0.0 || !(ulps <= 1.0 || diff <= slack) {
+                    failures.push(format!(
+                        "{isa}: log-softmax backward ({}) row {trial} (length {n}) at {i}: got {got:e}, {ulps:.2} ulp, off by {diff:e} (slack {slack:e})",
+                        if wide { "f64" } else { "f32" }
+                    ));
+                }
+                if ulps.is_finite() && diff > slack {
+                    worst[usize::from(!wide)] = worst[usize::from(!wide)].max(ulps);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{isa:>8} log-softmax backward: max {:.3} ulp (f64), {:.3} ulp (f32), outside the cancellation slack",
+        worst[0], worst[1]
+    );
     failures
 }
 

@@ -3,8 +3,8 @@
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, Zip};
 
 use super::{
-    Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load, next_mask_row,
-    normalize_row, rows_to_lanes, store,
+    GATHER_BLOCK, Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load,
+    next_mask_row, normalize_row, rows_to_lanes, store,
 };
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
@@ -124,37 +124,61 @@ where
     Ok(out)
 }
 
-/// The softmax backward pass of contiguous rows of length `len` (no mask, `τ = 1`) with the
-/// vector kernels, for `f32` and `f64`; false (nothing written that counts) where they do not
-/// run. Rows they cannot take go to the portable kernel.
-pub(crate) fn vector_backward<T: Element>(y: &[T], dy: &[T], dx: &mut [T], len: usize) -> bool {
-    if let (Some(yf), Some(dyf), Some(of)) = (T::as_f32(y), T::as_f32(dy), T::as_f32_mut(dx)) {
-        let fallback = |yr: &[f32], dyr: &[f32], dxr: &mut [f32]| {
-            let (a, b): (Vec<f64>, Vec<f64>) =
-                yr.iter().zip(dyr).map(|(&p, &q)| (f64::from(p), f64::from(q))).unzip();
-            let mut result = vec![0.0; a.len()];
-            (kernels().softmax_backward)(&a, &b, None, Temperature::new(1.0), &mut result);
-            for (o, &v) in dxr.iter_mut().zip(&result) {
-                *o = f32::from_f64(v);
-            }
-        };
-        return fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback);
-    }
+/// The softmax backward pass (with `log`, the log-softmax one) of contiguous rows of length
+/// `len` (no mask, `τ = 1`) with the vector kernels, for `f32` and `f64`; false (nothing written
+/// that counts) where they do not run. Rows they cannot take go to the portable kernel. The
+/// log-softmax pass of `f32` rows runs the `f64` kernel on rows widened a block at a time, each
+/// result rounded once.
+pub(crate) fn vector_backward<T: Element>(log: bool, y: &[T], dy: &[T], dx: &mut [T], len: usize) -> bool {
+    let portable = if log { kernels().log_softmax_backward } else { kernels().softmax_backward };
+    let fallback64 =
+        move |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| portable(yr, dyr, None, Temperature::new(1.0), dxr);
     if let (Some(yd), Some(dyd), Some(od)) = (T::as_f64(y), T::as_f64(dy), T::as_f64_mut(dx)) {
-        let fallback = |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| {
-            (kernels().softmax_backward)(yr, dyr, None, Temperature::new(1.0), dxr);
-        };
-        return fast::softmax_backward_rows_f64(fast::current(), yd, dyd, od, len, &fallback);
+        return fast::softmax_backward_rows_f64(fast::current(), log, yd, dyd, od, len, &fallback64);
     }
-    false
+    let (Some(yf), Some(dyf), Some(of)) = (T::as_f32(y), T::as_f32(dy), T::as_f32_mut(dx)) else {
+        return false;
+    };
+    if log {
+        if len == 0 {
+            return true;
+        }
+        let per_block = (GATHER_BLOCK / len).max(1) * len;
+        let (mut a, mut b, mut o) = (Vec::new(), Vec::new(), vec![0.0; per_block.min(yf.len())]);
+        for ((yb, dyb), ob) in yf.chunks(per_block).zip(dyf.chunks(per_block)).zip(of.chunks_mut(per_block)) {
+            a.clear();
+            a.extend(yb.iter().map(|&v| f64::from(v)));
+            b.clear();
+            b.extend(dyb.iter().map(|&v| f64::from(v)));
+            let o = &mut o[..yb.len()];
+            if !fast::softmax_backward_rows_f64(fast::current(), true, &a, &b, o, len, &fallback64) {
+                return false;
+            }
+            for (dst, &v) in ob.iter_mut().zip(o.iter()) {
+                *dst = f32::from_f64(v);
+            }
+        }
+        return true;
+    }
+    let fallback = move |yr: &[f32], dyr: &[f32], dxr: &mut [f32]| {
+        let (a, b): (Vec<f64>, Vec<f64>) =
+            yr.iter().zip(dyr).map(|(&p, &q)| (f64::from(p), f64::from(q))).unzip();
+        let mut result = vec![0.0; a.len()];
+        portable(&a, &b, None, Temperature::new(1.0), &mut result);
+        for (o, &v) in dxr.iter_mut().zip(&result) {
+            *o = f32::from_f64(v);
+        }
+    };
+    fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback)
 }
 
-/// The softmax backward pass (no mask, `τ = 1`) through the vector kernels along any axis and
+/// The softmax or log-softmax backward pass (no mask, `τ = 1`) through the vector kernels along any axis and
 /// any layout: contiguous rows in place; lanes along another axis copied a block at a time into
 /// rows (the tiled transposes of the forward pass) and their results copied back; views not in
 /// standard order copied into it first. Each lane gets exactly what its values give as a
 /// contiguous row. False where there are no vector kernels for `T` (nothing written that counts).
 fn laid_out_backward<T: Element>(
+    log: bool,
     y: &ArrayViewD<'_, T>,
     dy: &ArrayViewD<'_, T>,
     out: &mut ArrayViewMutD<'_, T>,
@@ -170,7 +194,7 @@ fn laid_out_backward<T: Element>(
     let inner: usize = y.shape()[axis.index() + 1..].iter().product();
     let run = |os: &mut [T]| -> bool {
         if inner == 1 {
-            return vector_backward(ys, dys, os, k);
+            return vector_backward(log, ys, dys, os, k);
         }
         let lanes = lanes_per_block(k, inner);
         let zero = T::from_f64(0.0);
@@ -182,7 +206,7 @@ fn laid_out_backward<T: Element>(
                 let b = lanes.min(inner - j0);
                 lanes_to_rows(&ys[slab.clone()], &mut y_rows, k, inner, j0, b);
                 lanes_to_rows(&dys[slab.clone()], &mut dy_rows, k, inner, j0, b);
-                if !vector_backward(&y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
+                if !vector_backward(log, &y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
                     return false;
                 }
                 rows_to_lanes(&dx_rows, &mut os[slab.clone()], k, inner, j0, b);
@@ -216,7 +240,7 @@ fn backward_dyn<T: Element>(
     check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
     check_mask(opts.mask.as_ref(), y.shape())?;
     let tau = Temperature::new(opts.temperature);
-    if !log && opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(&y, &dy, &mut out, axis) {
+    if opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(log, &y, &dy, &mut out, axis) {
         return Ok(());
     }
     let k = kernels_for::<T>();

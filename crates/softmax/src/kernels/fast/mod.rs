@@ -387,6 +387,7 @@ struct Kernels {
     lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
     backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
     cross_entropy_row64: CrossEntropyRow64,
+    log_backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
 }
 
 /// The `f64` fused cross-entropy of one row: `(x, class, weight, divisor, grad, next row) → loss`.
@@ -420,6 +421,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx512::lse_rows,
             backward_rows64: x86_f64::avx512::backward_rows,
             cross_entropy_row64: x86_f64::avx512::cross_entropy_row,
+            log_backward_rows64: x86_f64::avx512::log_backward_rows,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -441,6 +443,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx2::lse_rows,
             backward_rows64: x86_f64::avx2::backward_rows,
             cross_entropy_row64: x86_f64::avx2::cross_entropy_row,
+            log_backward_rows64: x86_f64::avx2::log_backward_rows,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -685,12 +688,14 @@ pub(crate) fn logsumexp_rows_f64(
     true
 }
 
-/// The softmax backward pass of contiguous `f64` rows of length `len` (temperature 1, no mask):
-/// `dx = RN(y·(dy − ⟨y, dy⟩))` with the dot product in double-double, batches of rows shared
-/// among the pool's threads (a row is never split). Rows with a NaN or an infinity go to
-/// `fallback`. False where `isa` has no vector kernels.
+/// The softmax backward pass (or with `log`, the log-softmax one) of contiguous `f64` rows of
+/// length `len` (temperature 1, no mask): `dx = RN(y·(dy − ⟨y, dy⟩))` with the dot product in
+/// double-double, or `dx = RN(dy − exp(ly)·Σ dy)` (see `x86_f64`'s `log_backward_rows`), batches
+/// of rows shared among the pool's threads (a row is never split). Rows with a NaN or an
+/// infinity go to `fallback`. False where `isa` has no vector kernels.
 pub(crate) fn softmax_backward_rows_f64(
     isa: Isa,
+    log: bool,
     y: &[f64],
     dy: &[f64],
     dx: &mut [f64],
@@ -698,7 +703,10 @@ pub(crate) fn softmax_backward_rows_f64(
     fallback: &BackwardFallback64,
 ) -> bool {
     use rayon::prelude::*;
-    let Some(backward) = kernels(isa).map(|k| k.backward_rows64) else { return false };
+    let Some(backward) = kernels(isa).map(|k| if log { k.log_backward_rows64 } else { k.backward_rows64 })
+    else {
+        return false;
+    };
     if len == 0 {
         return true;
     }

@@ -41,7 +41,7 @@ use std::arch::x86_64::*;
 
 use super::Op;
 use crate::kernels::dd::{Dd, fast_two_sum, two_sum};
-use crate::kernels::exp::ln_1p_dd;
+use crate::kernels::exp::{exp_dd, ln_1p_dd};
 
 /// `2^(j/16) = EXP2_HI[j] + EXP2_LO[j]` for `j = 0..16`: `EXP2_HI[j]` is the nearest `f64` and the
 /// pair is good to about 2⁻¹⁰⁶ (checked in the tests by raising it to the 16th power).
@@ -1003,6 +1003,111 @@ unsafe fn backward_rows<S: SimdD>(
     }
 }
 
+/// The log-softmax backward pass of contiguous rows of length `len`: `dx = dy − exp(ly)·Σ dy`.
+/// Per row, pass 1 takes `Σ dy` (compensated, good to about 2⁻¹⁰⁰) and the maximum `m` of `ly`;
+/// pass 2 forms each `exp(ly − m)` as softmax's pass 2 does (`hi`, and what `hi` missed of it)
+/// and `dx = RN(dy − C·exp(ly − m))` with `C = Σ dy·exp(m)` a double-double: `dy − C_h·hi`
+/// formed exactly (the product's error by FMA, the difference by TwoSum) and the small terms
+/// added to its low part, so that the one rounding that matters is the last. Entries where
+/// `ly = −inf` get 0. Rows with a NaN or an infinity (other than `ly = −inf`), or `m` outside
+/// `[−600, 20]`, go to `fallback`: log-probabilities have `m ≤ 0`, and within that range a term
+/// that pass 2 clamps (`ly < m − 760`) or that falls below the normal range once scaled back is
+/// worth under `2⁻¹⁰⁴⁰·|Σ dy|`, while `C` and its low part stay normal for any `|Σ dy| ≥ 2⁻¹⁰⁰`.
+#[inline(always)]
+unsafe fn log_backward_rows<S: SimdD>(
+    ly: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    len: usize,
+    fallback: &super::BackwardFallback64,
+) {
+    let rows = ly.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
+    for ((lr, dr), xr) in rows {
+        if !unsafe { log_backward_row::<S>(lr, dr, xr) } {
+            fallback(lr, dr, xr);
+        }
+    }
+}
+
+/// One vector of [`log_backward_row`]'s pass 2: `RN(dy − C·exp(ly − m))`, 0 where `ly = −inf`
+/// (a function, not a closure, so that it inherits the caller's target features).
+#[inline(always)]
+fn log_backward_out<S: SimdD>(k: &Consts<S>, y: S, d: S, neg_ch: S, neg_cl: S) -> S {
+    // exp(ly − m) = hi + missed, both scaled back from 2^LIFT (exact while normal).
+    let down = S::splat(2f64.powi(-(LIFT as i32)));
+    let (hi, th, q) = k.term::<GENERAL>(y);
+    let missed = S::fma(th, q, th.sub(hi)).mul(down);
+    let hi = hi.mul(down);
+    // dy − C·(hi + missed): C_h·hi = P + Pe exactly, dy − P = s + se exactly.
+    let prod = hi.mul(neg_ch);
+    let prod_err = S::fma(hi, neg_ch, S::splat(0.0).sub(prod));
+    let (s, se) = two_sum_v(d, prod);
+    let small = S::fma(neg_cl, hi, S::fma(neg_ch, missed, se.add(prod_err)));
+    s.add(small).zero_where(y.eq(S::splat(f64::NEG_INFINITY)))
+}
+
+/// One row of [`log_backward_rows`]; false to leave it to the fallback (`dx` may be written).
+#[inline(always)]
+unsafe fn log_backward_row<S: SimdD>(ly: &[f64], dy: &[f64], dx: &mut [f64]) -> bool {
+    let (n, pl, pd, px, l) = (ly.len(), ly.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
+    let zero = S::splat(0.0);
+    let mut acc = [Acc::new(0.0); 2];
+    let mut top = [S::splat(f64::NEG_INFINITY); 2];
+    let mut i = 0;
+    unsafe {
+        while i + 2 * l <= n {
+            for u in 0..2 {
+                acc[u].add(S::load(pd.add(i + u * l)), zero);
+                top[u] = top[u].max(S::load(pl.add(i + u * l)));
+            }
+            i += 2 * l;
+        }
+        while i < n {
+            let part = (n - i).min(l);
+            let (d, y) = if part == l {
+                (S::load(pd.add(i)), S::load(pl.add(i)))
+            } else {
+                (S::load_part(pd.add(i), part, 0.0), S::load_part(pl.add(i), part, f64::NEG_INFINITY))
+            };
+            acc[0].add(d, zero);
+            top[0] = top[0].max(y);
+            i += part;
+        }
+    }
+    let total = combine(&acc);
+    let m = top[0].max(top[1]).reduce_max();
+    // A NaN or an infinity in dy shows in the sum; +inf (or all −inf) in ly, in m. A NaN in ly
+    // may hide from the maximum: pass 2's outputs show it.
+    if !total.hi.is_finite() || !(-600.0..=20.0).contains(&m) {
+        return false;
+    }
+    let (p, e) = exp_dd(Dd::new(m));
+    let c = total.mul(p).ldexp(e);
+    if !c.hi.is_finite() {
+        return false;
+    }
+    let k = Consts::<S>::new(m);
+    let (neg_ch, neg_cl) = (S::splat(-c.hi), S::splat(-c.lo));
+    let mut check = zero;
+    let mut i = 0;
+    unsafe {
+        while i + l <= n {
+            let v = log_backward_out(&k, S::load(pl.add(i)), S::load(pd.add(i)), neg_ch, neg_cl);
+            check = check.add(v.sub(v));
+            v.store(px.add(i));
+            i += l;
+        }
+        if i < n {
+            let (y, d) = (S::load_part(pl.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
+            let v = log_backward_out(&k, y, d, neg_ch, neg_cl);
+            check = check.add(v.sub(v));
+            v.store_part(px.add(i), n - i);
+        }
+    }
+    // Finite inputs give finite outputs: a NaN here came from a NaN in ly.
+    check.lanes().iter().take(S::LANES).all(|v| *v == 0.0)
+}
+
 /// The entry points of one instruction set.
 macro_rules! entry_points {
     ($isa:ident, $v:ty, $features:literal) => {
@@ -1032,6 +1137,19 @@ macro_rules! entry_points {
                 fallback: &super::super::LseFallback64,
             ) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; the slices have one length, a multiple of `len`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn log_backward_rows(
+                ly: &[f64],
+                dy: &[f64],
+                dx: &mut [f64],
+                len: usize,
+                fallback: &super::super::BackwardFallback64,
+            ) {
+                unsafe { super::log_backward_rows::<$v>(ly, dy, dx, len, fallback) }
             }
 
             /// # Safety
