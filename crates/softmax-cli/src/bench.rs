@@ -26,7 +26,7 @@ Examples:
 Default cases: softmax and log_softmax at 4096×128, 256×1000, 64×32768 and 16×1048576; logsumexp,
 softmax_backward, cross_entropy (loss and gradient, the gradient into a kept buffer, mean
 reduction) and softmax_axis0 (the same tensor, softmax along its first axis) at 256×1000 and
-64×32768.
+64×32768. log_softmax_backward runs when asked for (--op), at those two shapes by default.
 
 JSON keys: op, dtype, rows, cols, threads, isa, gelem_per_s, copy_gelem_per_s, ratio_to_copy,
 median_ns, copy_median_ns, samples.";
@@ -39,6 +39,8 @@ pub enum Op {
     LogSoftmax,
     Logsumexp,
     SoftmaxBackward,
+    /// The log-softmax backward pass, on log-softmax outputs (not in the default table).
+    LogSoftmaxBackward,
     /// Cross-entropy with class targets, mean reduction: the loss and its gradient together (the
     /// gradient written into a buffer kept across calls).
     CrossEntropy,
@@ -53,6 +55,7 @@ impl Op {
             Op::LogSoftmax => "log_softmax",
             Op::Logsumexp => "logsumexp",
             Op::SoftmaxBackward => "softmax_backward",
+            Op::LogSoftmaxBackward => "log_softmax_backward",
             Op::CrossEntropy => "cross_entropy",
             Op::SoftmaxAxis0 => "softmax_axis0",
         }
@@ -271,6 +274,7 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
     // Per-operation extra inputs, prepared outside the timing.
     let dy = normal_matrix::<T>(rows, cols, 0xD1);
     let y = softmax::softmax(&x, &opts)?;
+    let ly = softmax::log_softmax(&x, &opts)?;
     let targets = Array1::from_shape_fn(rows, |i| ((i * 7919 + 13) % cols) as i64);
     let transposed: Array2<T> = {
         // The same values laid out (cols, rows) in memory: softmax along axis 0 walks strided lanes.
@@ -288,6 +292,7 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
                 black_box(softmax::logsumexp(&x, &opts)?);
             }
             Op::SoftmaxBackward => softmax::softmax_backward_into(&y, &dy, &mut out, &opts)?,
+            Op::LogSoftmaxBackward => softmax::log_softmax_backward_into(&ly, &dy, &mut out, &opts)?,
             Op::CrossEntropy => {
                 let target = Target::classes(targets.view());
                 black_box(softmax::cross_entropy_with_grad_into(&x, target, &loss_opts, &mut out)?);

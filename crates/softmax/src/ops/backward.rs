@@ -143,7 +143,9 @@ pub(crate) fn vector_backward<T: Element>(log: bool, y: &[T], dy: &[T], dx: &mut
         if len == 0 {
             return true;
         }
-        let per_block = (GATHER_BLOCK / len).max(1) * len;
+        // Blocks of a quarter of GATHER_BLOCK: three f64 buffers of 32 KiB, in L1/L2 and below
+        // the allocator's threshold for a fresh mapping (whose page faults each call would pay).
+        let per_block = (GATHER_BLOCK / 4 / len).max(1) * len;
         let (mut a, mut b, mut o) = (Vec::new(), Vec::new(), vec![0.0; per_block.min(yf.len())]);
         for ((yb, dyb), ob) in yf.chunks(per_block).zip(dyf.chunks(per_block)).zip(of.chunks_mut(per_block)) {
             a.clear();
