@@ -148,19 +148,23 @@
 //!     fused cross-entropy (class-index targets, no label smoothing: loss and gradient from the
 //!     softmax passes);
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
-//!     shifted by an exactly representable constant give the same bits) and the softmax
-//!     backward pass (its dot product in double-double);
-//!   - softmax, log-softmax and logsumexp of lanes no kernel reads in place (`f64` and the half
-//!     types along a non-last axis, non-contiguous views), at temperature 1 without a mask: a
-//!     block of lanes at a time is copied into contiguous rows for the row kernels and the
-//!     results copied back, so each lane gets exactly what it would as a contiguous row;
+//!     shifted by an exactly representable constant give the same bits), the softmax backward
+//!     pass (its dot product in double-double) and the fused cross-entropy (the weight over the
+//!     mean's divisor folded unrounded into pass 3);
+//!   - the log-softmax backward pass of `f32` and `f64` (an `f64` kernel; `f32` rows widened to
+//!     it a block at a time): `dy − exp(ly)·Σ dy` with the sum and the product's error kept;
+//!   - lanes no kernel reads in place (`f64` and the half types along a non-last axis, any
+//!     type's backward passes and cross-entropy along a non-last axis, non-contiguous views), at
+//!     temperature 1 without a mask: a block of lanes at a time is copied into contiguous rows
+//!     for the row kernels and the results copied back, so each lane gets exactly what it would
+//!     as a contiguous row (`(N, C, H, W)` logits with the classes on axis 1 included);
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result.
 //!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
-//!   Everything else (temperatures, masks, the other operations in `f64` and the half types,
-//!   strided backward passes, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
+//!   Everything else (temperatures, masks, the half types' other operations, cross-entropy
+//!   with probability targets or label smoothing, the other losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
 //!   beyond the kernel's range) runs the exact portable path, so results can differ by layout
 //!   within the bound; where the output alone is strided, the result is computed as if it were
 //!   contiguous. Large batches and long rows are shared among the threads of the current

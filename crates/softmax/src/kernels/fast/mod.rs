@@ -1,8 +1,9 @@
 //! Vectorised kernels for AVX-512 and AVX2+FMA: for `f32`, softmax, log-softmax and logsumexp
 //! along the last axis, the softmax backward pass, the column kernels (a non-last axis) and the
-//! fused cross-entropy; for `f64` (`x86_f64`), softmax, log-softmax, logsumexp and the softmax
-//! backward pass, and for `f16`/`bf16` (`x86::half`), softmax and log-softmax, along the last
-//! axis, each with its own plan described there. What follows is the `f32` plan.
+//! fused cross-entropy; for `f64` (`x86_f64`), softmax, log-softmax, logsumexp, the softmax and
+//! log-softmax backward passes and the fused cross-entropy, and for `f16`/`bf16` (`x86::half`),
+//! softmax and log-softmax, along the last axis, each with its own plan described there. What
+//! follows is the `f32` plan.
 //!
 //! # Method
 //! Three passes over a row `x` of `f32`:

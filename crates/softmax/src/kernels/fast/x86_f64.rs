@@ -1,5 +1,6 @@
-//! The x86-64 `f64` kernels: softmax, log-softmax and logsumexp of contiguous rows, and the
-//! softmax backward pass (below, [`backward_rows`]), generic over a small vector trait and
+//! The x86-64 `f64` kernels: softmax, log-softmax and logsumexp of contiguous rows, and (below)
+//! the fused cross-entropy ([`cross_entropy_row`]) and the softmax and log-softmax backward
+//! passes ([`backward_rows`], [`log_backward_rows`]), generic over a small vector trait and
 //! compiled for AVX-512 (8 lanes) and AVX2+FMA (4 lanes).
 //!
 //! The plan is the `f32` one (see the parent module) carried to `f64`, with one difference:
