@@ -124,7 +124,37 @@ fn non_last_axes_give_the_same_bits_on_any_thread_count() {
                     let o = Options::new().axis(axis);
                     let y = softmax::softmax(x, &o).unwrap();
                     let ly = softmax::log_softmax(x, &o).unwrap();
-                    (y.mapv(f32::to_bits), ly.mapv(f32::to_bits))
+                    // The backward passes and the cross-entropy along this axis, and f64 (lanes
+                    // copied into rows, slabs shared among threads).
+                    let dx = softmax::softmax_backward(&y, &ly, &o).unwrap();
+                    let dlx = softmax::log_softmax_backward(&ly, &y, &o).unwrap();
+                    let x64 = x.mapv(f64::from);
+                    let y64 = softmax::softmax(&x64, &o).unwrap();
+                    let dx64 = softmax::softmax_backward(&y64, &x64, &o).unwrap();
+                    let k = x.shape()[axis as usize];
+                    let other: Vec<usize> =
+                        (0..3).filter(|&d| d != axis as usize).map(|d| x.shape()[d]).collect();
+                    let t = ndarray::Array2::from_shape_fn((other[0], other[1]), |(i, j)| {
+                        ((i * 7 + j * 3) % k) as i64
+                    });
+                    let lo = softmax::LossOptions::new().class_axis(axis).reduction(softmax::Reduction::None);
+                    let (loss, grad) =
+                        softmax::cross_entropy_with_grad(&x64, softmax::Target::classes(t.view()), &lo)
+                            .unwrap();
+                    (
+                        (
+                            y.mapv(f32::to_bits),
+                            ly.mapv(f32::to_bits),
+                            dx.mapv(f32::to_bits),
+                            dlx.mapv(f32::to_bits),
+                        ),
+                        (
+                            y64.mapv(f64::to_bits),
+                            dx64.mapv(f64::to_bits),
+                            loss.mapv(f64::to_bits),
+                            grad.mapv(f64::to_bits),
+                        ),
+                    )
                 })
             };
             let one = run(1);

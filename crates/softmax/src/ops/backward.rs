@@ -4,7 +4,7 @@ use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, D
 
 use super::{
     GATHER_BLOCK, Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load,
-    next_mask_row, normalize_row, rows_to_lanes, store,
+    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store,
 };
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
@@ -194,27 +194,36 @@ fn laid_out_backward<T: Element>(
     let (y, dy) = (y.as_standard_layout(), dy.as_standard_layout());
     let (Some(ys), Some(dys)) = (y.as_slice(), dy.as_slice()) else { return false };
     let inner: usize = y.shape()[axis.index() + 1..].iter().product();
+    let lanes = lanes_per_block(k, inner);
+    let zero = T::from_f64(0.0);
+    let buffers = || (vec![zero; lanes * k], vec![zero; lanes * k], vec![zero; lanes * k]);
+    // One slab (an index of the axes before `axis`), its blocks of lanes in turn.
+    type Buffers<T> = (Vec<T>, Vec<T>, Vec<T>);
+    let slab = |((yo, dyo), xo): ((&[T], &[T]), &mut [T]), (y_rows, dy_rows, dx_rows): &mut Buffers<T>| {
+        for j0 in (0..inner).step_by(lanes) {
+            let b = lanes.min(inner - j0);
+            lanes_to_rows(yo, y_rows, k, inner, j0, b);
+            lanes_to_rows(dyo, dy_rows, k, inner, j0, b);
+            if !vector_backward(log, &y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
+                return false;
+            }
+            rows_to_lanes(dx_rows, xo, k, inner, j0, b);
+        }
+        true
+    };
     let run = |os: &mut [T]| -> bool {
+        use rayon::prelude::*;
         if inner == 1 {
             return vector_backward(log, ys, dys, os, k);
         }
-        let lanes = lanes_per_block(k, inner);
-        let zero = T::from_f64(0.0);
-        let (mut y_rows, mut dy_rows, mut dx_rows) =
-            (vec![zero; lanes * k], vec![zero; lanes * k], vec![zero; lanes * k]);
-        for o in 0..ys.len() / (k * inner) {
-            let slab = o * k * inner..(o + 1) * k * inner;
-            for j0 in (0..inner).step_by(lanes) {
-                let b = lanes.min(inner - j0);
-                lanes_to_rows(&ys[slab.clone()], &mut y_rows, k, inner, j0, b);
-                lanes_to_rows(&dys[slab.clone()], &mut dy_rows, k, inner, j0, b);
-                if !vector_backward(log, &y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
-                    return false;
-                }
-                rows_to_lanes(&dx_rows, &mut os[slab.clone()], k, inner, j0, b);
-            }
+        let size = k * inner;
+        if split_slabs(ys.len(), size) {
+            let slabs = ys.par_chunks(size).zip(dys.par_chunks(size)).zip(os.par_chunks_mut(size));
+            slabs.map_init(buffers, |b, s| slab(s, b)).all(|ok| ok)
+        } else {
+            let mut b = buffers();
+            ys.chunks(size).zip(dys.chunks(size)).zip(os.chunks_mut(size)).all(|s| slab(s, &mut b))
         }
-        true
     };
     if let Some(os) = out.as_slice_mut() {
         return run(os);

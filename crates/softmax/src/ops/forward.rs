@@ -6,7 +6,7 @@ use ndarray::{
 
 use super::{
     GATHER_BLOCK, Normalize, check_mask, check_same_shape, into_dim, lanes_per_block, lanes_to_rows, load,
-    next_mask_row, normalize_row, rows_to_lanes, store,
+    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store,
 };
 use crate::element::Element;
 use crate::error::Result;
@@ -227,23 +227,30 @@ fn transposed_rows<T: Element>(
     axis: usize,
     policy: MaskedRows,
 ) -> bool {
+    use rayon::prelude::*;
     let k = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let lanes = lanes_per_block(k, inner);
-    let mut rows = vec![T::from_f64(0.0); lanes * k];
-    let mut results = vec![T::from_f64(0.0); lanes * k];
-    for o in 0..x.len() / (k * inner) {
-        let (xo, yo) = (&x[o * k * inner..(o + 1) * k * inner], &mut y[o * k * inner..(o + 1) * k * inner]);
+    let buffers = || (vec![T::from_f64(0.0); lanes * k], vec![T::from_f64(0.0); lanes * k]);
+    // One slab (an index of the axes before `axis`), its blocks of lanes in turn.
+    let slab = |(xo, yo): (&[T], &mut [T]), (rows, results): &mut (Vec<T>, Vec<T>)| -> bool {
         for j0 in (0..inner).step_by(lanes) {
             let b = lanes.min(inner - j0);
-            lanes_to_rows(xo, &mut rows, k, inner, j0, b);
+            lanes_to_rows(xo, rows, k, inner, j0, b);
             if !vector_rows(op, &rows[..b * k], &mut results[..b * k], k, policy) {
                 return false;
             }
-            rows_to_lanes(&results, yo, k, inner, j0, b);
+            rows_to_lanes(results, yo, k, inner, j0, b);
         }
+        true
+    };
+    let size = k * inner;
+    if split_slabs(x.len(), size) {
+        x.par_chunks(size).zip(y.par_chunks_mut(size)).map_init(buffers, |b, pair| slab(pair, b)).all(|ok| ok)
+    } else {
+        let mut b = buffers();
+        x.chunks(size).zip(y.chunks_mut(size)).all(|pair| slab(pair, &mut b))
     }
-    true
 }
 
 /// `logsumexp` along `axis` as [`gathered_rows`] computes softmax: lanes copied into blocks of

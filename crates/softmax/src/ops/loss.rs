@@ -7,7 +7,7 @@ use ndarray::{
     Data, DataMut, Dimension, IxDyn,
 };
 
-use super::{check_same_shape, lanes_per_block, lanes_to_rows, load, rows_to_lanes, store};
+use super::{check_same_shape, lanes_per_block, lanes_to_rows, load, rows_to_lanes, split_slabs, store};
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::dd::Dd;
@@ -481,7 +481,7 @@ fn cross_entropy_fast<T: Element>(
     }
     let x = logits.as_standard_layout();
     let x = x.as_slice()?;
-    let mut grad = match grad {
+    let grad = match grad {
         Some(g) => Some(g.as_slice_mut()?),
         None => None,
     };
@@ -496,29 +496,54 @@ fn cross_entropy_fast<T: Element>(
         return Some(losses);
     }
     let lanes = lanes_per_block(k, inner);
-    let mut rows = vec![T::from_f64(0.0); lanes * k];
-    let mut results = grad.as_ref().map(|_| vec![T::from_f64(0.0); lanes * k]);
-    for o in 0..x.len() / (k * inner) {
-        let slab = o * k * inner..(o + 1) * k * inner;
+    let with_grad = grad.is_some();
+    let buffers =
+        || (vec![T::from_f64(0.0); lanes * k], vec![T::from_f64(0.0); if with_grad { lanes * k } else { 0 }]);
+    // One slab (an index of the batch axes before the class axis): its `inner` samples' classes
+    // and losses, its logits and gradient, its blocks of lanes in turn.
+    let scale = &scale;
+    let slab = |xo: &[T],
+                go: Option<&mut [T]>,
+                cs: &[Option<usize>],
+                ls: &mut [f64],
+                (rows, results): &mut (Vec<T>, Vec<T>)| {
+        let mut go = go;
         for j0 in (0..inner).step_by(lanes) {
-            let (b, first) = (lanes.min(inner - j0), o * inner + j0);
-            lanes_to_rows(&x[slab.clone()], &mut rows, k, inner, j0, b);
-            let g = results.as_mut().map(|r| &mut r[..b * k]);
-            let samples = first..first + b;
-            cross_entropy_rows(
-                &rows[..b * k],
-                k,
-                &classes[samples.clone()],
-                &scale,
-                &mut losses[samples],
-                g,
-            )?;
-            if let (Some(r), Some(g)) = (&results, grad.as_deref_mut()) {
-                rows_to_lanes(r, &mut g[slab.clone()], k, inner, j0, b);
+            let b = lanes.min(inner - j0);
+            lanes_to_rows(xo, rows, k, inner, j0, b);
+            let g = go.is_some().then(|| &mut results[..b * k]);
+            cross_entropy_rows(&rows[..b * k], k, &cs[j0..j0 + b], scale, &mut ls[j0..j0 + b], g)?;
+            if let Some(g) = go.as_deref_mut() {
+                rows_to_lanes(results, g, k, inner, j0, b);
             }
         }
-    }
-    Some(losses)
+        Some(())
+    };
+    let size = k * inner;
+    let slabs = x.len() / size;
+    let done = if split_slabs(x.len(), size) {
+        use rayon::prelude::*;
+        let per = x.par_chunks(size).zip(classes.par_chunks(inner)).zip(losses.par_chunks_mut(inner));
+        match grad {
+            Some(g) => per
+                .zip(g.par_chunks_mut(size))
+                .map_init(buffers, |b, (((xo, cs), ls), go)| slab(xo, Some(go), cs, ls, b))
+                .all(|ok| ok.is_some()),
+            None => {
+                per.map_init(buffers, |b, ((xo, cs), ls)| slab(xo, None, cs, ls, b)).all(|ok| ok.is_some())
+            }
+        }
+    } else {
+        let mut b = buffers();
+        let mut gs = grad.map(|g| g.chunks_mut(size));
+        (0..slabs).all(|o| {
+            let go = gs.as_mut().and_then(Iterator::next);
+            let samples = o * inner..(o + 1) * inner;
+            slab(&x[o * size..(o + 1) * size], go, &classes[samples.clone()], &mut losses[samples], &mut b)
+                .is_some()
+        })
+    };
+    done.then_some(losses)
 }
 
 /// The fused cross-entropy of contiguous rows of `k` through the vector kernels of `T`; the rows

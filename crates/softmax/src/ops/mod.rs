@@ -101,6 +101,13 @@ pub(crate) fn lanes_per_block(k: usize, inner: usize) -> usize {
     (GATHER_BLOCK / k.max(1)).clamp(8, 256).min(inner)
 }
 
+/// Whether the slabs of `slab` elements of a contiguous array of `total` are worth sharing among
+/// the pool's threads (at least two slabs, 2¹⁶ elements in all, and more than one thread). Each
+/// lane's arithmetic is the same either way.
+pub(crate) fn split_slabs(total: usize, slab: usize) -> bool {
+    total >= 1 << 16 && total >= 2 * slab && rayon::current_num_threads() > 1
+}
+
 /// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of
 /// `k`, in tiles of [`TILE`] steps along the axis: the tile's lines of the slab stay in L1 while
 /// each lane's run of values is written.
