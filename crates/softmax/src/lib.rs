@@ -157,7 +157,8 @@
 //!     type's backward passes and cross-entropy along a non-last axis, non-contiguous views), at
 //!     temperature 1 without a mask: a block of lanes at a time is copied into contiguous rows
 //!     for the row kernels and the results copied back, so each lane gets exactly what it would
-//!     as a contiguous row (`(N, C, H, W)` logits with the classes on axis 1 included);
+//!     as a contiguous row (`(N, C, H, W)` logits with the classes on axis 1 included), the
+//!     indices of the axes before the reduced one shared among threads;
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result.
 //!
