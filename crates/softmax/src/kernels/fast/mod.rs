@@ -1283,7 +1283,12 @@ fn cross_entropy_row(
         scale_row(k, x, g, st.max, r, top, ties, offsets);
         // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
         // (y_c ≤ 1/2 then, so nothing cancels).
-        let rest_of_one = if offset == 0.0 { st.sum_minus_one() / total } else { 1.0 - offset.exp() / total };
+        // (The crate's own exponential, within an ulp of f64: no libm call per row.)
+        let rest_of_one = if offset == 0.0 {
+            st.sum_minus_one() / total
+        } else {
+            1.0 - crate::kernels::exp::exp_f64(offset) / total
+        };
         g[c] = (-factor * rest_of_one) as f32;
     }
     Some(loss)
@@ -1315,7 +1320,9 @@ pub(crate) fn stored_scale(r: f64, offset: i32) -> Option<(f32, f32, f32)> {
     }
     let lifted = r * 2f64.powi(LIFT);
     let rh = lifted as f32;
-    Some((rh, (lifted - f64::from(rh)) as f32, 2f32.powi(offset - LIFT)))
+    // 2^(offset − P), at least 2⁻¹²² (a normal f32), from its bits: `powi` is a library call.
+    let post = f32::from_bits(((offset - LIFT + 127) as u32) << 23);
+    Some((rh, (lifted - f64::from(rh)) as f32, post))
 }
 
 /// `logsumexp` of each contiguous row of length `len` (`len > 0`) into `out`, one per row;
