@@ -108,9 +108,21 @@ pub(crate) fn split_slabs(total: usize, slab: usize) -> bool {
     total >= 1 << 16 && total >= 2 * slab && rayon::current_num_threads() > 1
 }
 
-/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of
-/// `k`, in tiles of [`TILE`] steps along the axis: the tile's lines of the slab stay in L1 while
-/// each lane's run of values is written.
+/// Visits the elements of lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) as
+/// `(index in b rows of k, index in the slab)`, in tiles of [`TILE`] steps along the axis: the
+/// tile's lines of the slab stay in L1 while each lane's run of values is visited.
+#[inline(always)]
+fn tiled_lanes(k: usize, inner: usize, j0: usize, b: usize, mut visit: impl FnMut(usize, usize)) {
+    for k0 in (0..k).step_by(TILE) {
+        for l in 0..b {
+            for kk in k0..(k0 + TILE).min(k) {
+                visit(l * k + kk, kk * inner + j0 + l);
+            }
+        }
+    }
+}
+
+/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of `k`.
 pub(crate) fn lanes_to_rows<T: Copy>(
     slab: &[T],
     rows: &mut [T],
@@ -119,13 +131,7 @@ pub(crate) fn lanes_to_rows<T: Copy>(
     j0: usize,
     b: usize,
 ) {
-    for k0 in (0..k).step_by(TILE) {
-        for l in 0..b {
-            for kk in k0..(k0 + TILE).min(k) {
-                rows[l * k + kk] = slab[kk * inner + j0 + l];
-            }
-        }
-    }
+    tiled_lanes(k, inner, j0, b, |r, s| rows[r] = slab[s]);
 }
 
 /// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab.
@@ -137,13 +143,7 @@ pub(crate) fn rows_to_lanes<T: Copy>(
     j0: usize,
     b: usize,
 ) {
-    for k0 in (0..k).step_by(TILE) {
-        for l in 0..b {
-            for kk in k0..(k0 + TILE).min(k) {
-                slab[kk * inner + j0 + l] = rows[l * k + kk];
-            }
-        }
-    }
+    tiled_lanes(k, inner, j0, b, |r, s| slab[s] = rows[r]);
 }
 
 /// Turns an internal dynamic-rank result back into the caller's dimension type.

@@ -386,10 +386,12 @@ struct Kernels {
     /// The `f64` kernels (see `x86_f64`).
     rows64: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64),
     lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
-    backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
+    backward_rows64: BackwardRows64,
     cross_entropy_row64: CrossEntropyRow64,
-    log_backward_rows64: unsafe fn(&[f64], &[f64], &mut [f64], usize, &BackwardFallback64),
 }
+
+/// The `f64` backward passes of contiguous rows: `(log, y, dy, dx, len, fallback)`.
+type BackwardRows64 = unsafe fn(bool, &[f64], &[f64], &mut [f64], usize, &BackwardFallback64);
 
 /// The `f64` fused cross-entropy of one row: `(x, class, weight, divisor, grad, next row) → loss`.
 type CrossEntropyRow64 =
@@ -422,7 +424,6 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx512::lse_rows,
             backward_rows64: x86_f64::avx512::backward_rows,
             cross_entropy_row64: x86_f64::avx512::cross_entropy_row,
-            log_backward_rows64: x86_f64::avx512::log_backward_rows,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -444,7 +445,6 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx2::lse_rows,
             backward_rows64: x86_f64::avx2::backward_rows,
             cross_entropy_row64: x86_f64::avx2::cross_entropy_row,
-            log_backward_rows64: x86_f64::avx2::log_backward_rows,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -691,7 +691,7 @@ pub(crate) fn logsumexp_rows_f64(
 
 /// The softmax backward pass (or with `log`, the log-softmax one) of contiguous `f64` rows of
 /// length `len` (temperature 1, no mask): `dx = RN(y·(dy − ⟨y, dy⟩))` with the dot product in
-/// double-double, or `dx = RN(dy − exp(ly)·Σ dy)` (see `x86_f64`'s `log_backward_rows`), batches
+/// double-double, or `dx = RN(dy − exp(ly)·Σ dy)` (see `x86_f64`'s `log_backward_row`), batches
 /// of rows shared among the pool's threads (a row is never split). Rows with a NaN or an
 /// infinity go to `fallback`. False where `isa` has no vector kernels.
 pub(crate) fn softmax_backward_rows_f64(
@@ -704,10 +704,7 @@ pub(crate) fn softmax_backward_rows_f64(
     fallback: &BackwardFallback64,
 ) -> bool {
     use rayon::prelude::*;
-    let Some(backward) = kernels(isa).map(|k| if log { k.log_backward_rows64 } else { k.backward_rows64 })
-    else {
-        return false;
-    };
+    let Some(backward) = kernels(isa).map(|k| k.backward_rows64) else { return false };
     if len == 0 {
         return true;
     }
@@ -716,11 +713,11 @@ pub(crate) fn softmax_backward_rows_f64(
         let tasks = y.par_chunks(per_task).zip(dy.par_chunks(per_task)).zip(dx.par_chunks_mut(per_task));
         tasks.for_each(|((a, b), o)| {
             // SAFETY: the instruction set was checked to be available.
-            unsafe { backward(a, b, o, len, fallback) }
+            unsafe { backward(log, a, b, o, len, fallback) }
         });
     } else {
         // SAFETY: as above.
-        unsafe { backward(y, dy, dx, len, fallback) };
+        unsafe { backward(log, y, dy, dx, len, fallback) };
     }
     true
 }

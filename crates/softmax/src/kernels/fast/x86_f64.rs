@@ -1,6 +1,6 @@
 //! The x86-64 `f64` kernels: softmax, log-softmax and logsumexp of contiguous rows, and (below)
 //! the fused cross-entropy ([`cross_entropy_row`]) and the softmax and log-softmax backward
-//! passes ([`backward_rows`], [`log_backward_rows`]), generic over a small vector trait and
+//! passes ([`backward_rows`]), generic over a small vector trait and
 //! compiled for AVX-512 (8 lanes) and AVX2+FMA (4 lanes).
 //!
 //! The plan is the `f32` one (see the parent module) carried to `f64`, with one difference:
@@ -567,10 +567,16 @@ impl<S: SimdD> Acc<S> {
     /// Adds `hi + lo`, the error of `s + hi` going to `c` by TwoSum.
     #[inline(always)]
     fn add(&mut self, hi: S, lo: S) {
-        let (t, err) = two_sum_v(self.s, hi);
+        self.add_exact(hi);
+        self.lo = self.lo.add(lo);
+    }
+
+    /// Adds `v`, the error of `s + v` going to `c` by TwoSum.
+    #[inline(always)]
+    fn add_exact(&mut self, v: S) {
+        let (t, err) = two_sum_v(self.s, v);
         self.c = self.c.add(err);
         self.s = t;
-        self.lo = self.lo.add(lo);
     }
 
     /// Adds a term `v = th·(1 + p)` given with `hi = RN(v)`: `s + hi` rounded, and what it missed
@@ -983,10 +989,12 @@ fn vjp_out<S: SimdD>(y: S, dy: S, neg_hi: S, neg_lo: S) -> S {
     S::fma(y, th, y.mul(tl.add(neg_lo)))
 }
 
-/// The softmax backward pass of contiguous rows of length `len`; rows whose dot product is not
-/// finite (a NaN or an infinity in `y` or `dy`) go to `fallback`.
+/// The softmax backward pass of contiguous rows of length `len` (with `log`, the log-softmax
+/// one: [`log_backward_row`]). Softmax rows whose dot product is not finite (a NaN or an infinity
+/// in `y` or `dy`), and the log-softmax rows [`log_backward_row`] leaves, go to `fallback`.
 #[inline(always)]
 unsafe fn backward_rows<S: SimdD>(
+    log: bool,
     y: &[f64],
     dy: &[f64],
     dx: &mut [f64],
@@ -995,37 +1003,18 @@ unsafe fn backward_rows<S: SimdD>(
 ) {
     let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
     for ((yr, dyr), dxr) in rows {
-        let dot = unsafe { dot_pass::<S>(yr, dyr) };
-        if dot.hi.is_finite() && dot.lo.is_finite() {
-            unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
+        let done = if log {
+            unsafe { log_backward_row::<S>(yr, dyr, dxr) }
         } else {
+            let dot = unsafe { dot_pass::<S>(yr, dyr) };
+            let finite = dot.hi.is_finite() && dot.lo.is_finite();
+            if finite {
+                unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
+            }
+            finite
+        };
+        if !done {
             fallback(yr, dyr, dxr);
-        }
-    }
-}
-
-/// The log-softmax backward pass of contiguous rows of length `len`: `dx = dy − exp(ly)·Σ dy`.
-/// Per row, pass 1 takes `Σ dy` (compensated, good to about 2⁻¹⁰⁰) and the maximum `m` of `ly`;
-/// pass 2 forms each `exp(ly − m)` as softmax's pass 2 does (`hi`, and what `hi` missed of it)
-/// and `dx = RN(dy − C·exp(ly − m))` with `C = Σ dy·exp(m)` a double-double: `dy − C_h·hi`
-/// formed exactly (the product's error by FMA, the difference by TwoSum) and the small terms
-/// added to its low part, so that the one rounding that matters is the last. Entries where
-/// `ly = −inf` get 0. Rows with a NaN or an infinity (other than `ly = −inf`), or `m` outside
-/// `[−600, 20]`, go to `fallback`: log-probabilities have `m ≤ 0`, and within that range a term
-/// that pass 2 clamps (`ly < m − 760`) or that falls below the normal range once scaled back is
-/// worth under `2⁻¹⁰⁴⁰·|Σ dy|`, while `C` and its low part stay normal for any `|Σ dy| ≥ 2⁻¹⁰⁰`.
-#[inline(always)]
-unsafe fn log_backward_rows<S: SimdD>(
-    ly: &[f64],
-    dy: &[f64],
-    dx: &mut [f64],
-    len: usize,
-    fallback: &super::BackwardFallback64,
-) {
-    let rows = ly.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
-    for ((lr, dr), xr) in rows {
-        if !unsafe { log_backward_row::<S>(lr, dr, xr) } {
-            fallback(lr, dr, xr);
         }
     }
 }
@@ -1047,7 +1036,17 @@ fn log_backward_out<S: SimdD>(k: &Consts<S>, y: S, d: S, neg_ch: S, neg_cl: S) -
     s.add(small).zero_where(y.eq(S::splat(f64::NEG_INFINITY)))
 }
 
-/// One row of [`log_backward_rows`]; false to leave it to the fallback (`dx` may be written).
+/// One row of the log-softmax backward pass: `dx = dy − exp(ly)·Σ dy`. Pass 1 takes `Σ dy`
+/// (compensated, good to about 2⁻¹⁰⁰) and the maximum `m` of `ly`; pass 2 forms each
+/// `exp(ly − m)` as softmax's pass 2 does (`hi`, and what `hi` missed of it) and
+/// `dx = RN(dy − C·exp(ly − m))` with `C = Σ dy·exp(m)` a double-double: `dy − C_h·hi` formed
+/// exactly (the product's error by FMA, the difference by TwoSum) and the small terms added to its
+/// low part, so that the one rounding that matters is the last. Entries where `ly = −inf` get 0.
+/// False, to leave the row to the fallback (`dx` may be written by then), for a row with a NaN or
+/// an infinity (other than `ly = −inf`), or `m` outside `[−600, 20]`: log-probabilities have
+/// `m ≤ 0`, and within that range a term that pass 2 clamps (`ly < m − 760`) or that falls below
+/// the normal range once scaled back is worth under `2⁻¹⁰⁴⁰·|Σ dy|`, while `C` and its low part
+/// stay normal for any `|Σ dy| ≥ 2⁻¹⁰⁰`.
 #[inline(always)]
 unsafe fn log_backward_row<S: SimdD>(ly: &[f64], dy: &[f64], dx: &mut [f64]) -> bool {
     let (n, pl, pd, px, l) = (ly.len(), ly.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::LANES);
@@ -1058,7 +1057,7 @@ unsafe fn log_backward_row<S: SimdD>(ly: &[f64], dy: &[f64], dx: &mut [f64]) -> 
     unsafe {
         while i + 2 * l <= n {
             for u in 0..2 {
-                acc[u].add(S::load(pd.add(i + u * l)), zero);
+                acc[u].add_exact(S::load(pd.add(i + u * l)));
                 top[u] = top[u].max(S::load(pl.add(i + u * l)));
             }
             i += 2 * l;
@@ -1070,7 +1069,7 @@ unsafe fn log_backward_row<S: SimdD>(ly: &[f64], dy: &[f64], dx: &mut [f64]) -> 
             } else {
                 (S::load_part(pd.add(i), part, 0.0), S::load_part(pl.add(i), part, f64::NEG_INFINITY))
             };
-            acc[0].add(d, zero);
+            acc[0].add_exact(d);
             top[0] = top[0].max(y);
             i += part;
         }
@@ -1141,19 +1140,6 @@ macro_rules! entry_points {
             }
 
             /// # Safety
-            /// As [`rows`]; the slices have one length, a multiple of `len`.
-            #[target_feature(enable = $features)]
-            pub unsafe fn log_backward_rows(
-                ly: &[f64],
-                dy: &[f64],
-                dx: &mut [f64],
-                len: usize,
-                fallback: &super::super::BackwardFallback64,
-            ) {
-                unsafe { super::log_backward_rows::<$v>(ly, dy, dx, len, fallback) }
-            }
-
-            /// # Safety
             /// As [`rows`]; `c < x.len()`, and `grad` (if any) as long as `x`.
             #[target_feature(enable = $features)]
             pub unsafe fn cross_entropy_row(
@@ -1171,13 +1157,14 @@ macro_rules! entry_points {
             /// As [`rows`]; the slices have one length, a multiple of `len`.
             #[target_feature(enable = $features)]
             pub unsafe fn backward_rows(
+                log: bool,
                 y: &[f64],
                 dy: &[f64],
                 dx: &mut [f64],
                 len: usize,
                 fallback: &super::super::BackwardFallback64,
             ) {
-                unsafe { super::backward_rows::<$v>(y, dy, dx, len, fallback) }
+                unsafe { super::backward_rows::<$v>(log, y, dy, dx, len, fallback) }
             }
         }
     };
