@@ -22,6 +22,7 @@ Examples:
   softmax bench                                   the default table (softmax, log-softmax, …)
   softmax bench --op softmax --rows 64 --cols 32768 --threads 2
   softmax bench --dtype f16 --json                one JSON object per line
+  softmax bench --op softmax --temperature 0.7 --mask
 
 Default cases: softmax and log_softmax at 4096×128, 256×1000, 64×32768 and 16×1048576; logsumexp,
 softmax_backward, cross_entropy (loss and gradient, the gradient into a kept buffer, mean
@@ -29,7 +30,7 @@ reduction) and softmax_axis0 (the same tensor, softmax along its first axis) at 
 64×32768. log_softmax_backward runs when asked for (--op), at those two shapes by default.
 
 JSON keys: op, dtype, rows, cols, threads, isa, gelem_per_s, copy_gelem_per_s, ratio_to_copy,
-median_ns, copy_median_ns, samples.";
+median_ns, copy_median_ns, samples, temperature, mask.";
 
 /// Timed operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,6 +102,12 @@ pub struct Args {
     /// One JSON object per line instead of the table.
     #[arg(long)]
     json: bool,
+    /// Temperature of the forward and backward operations (the cross-entropy has none).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Give the forward and backward operations a mask that excludes one position in eight.
+    #[arg(long)]
+    mask: bool,
 }
 
 /// One measured case.
@@ -125,6 +132,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
             args.min_time
         )));
     }
+    if !(args.temperature.is_finite() && args.temperature > 0.0) {
+        return Err(CliError::usage(format!(
+            "--temperature must be finite and positive, not {}",
+            args.temperature
+        )));
+    }
+    if args.mask && args.ops.contains(&Op::CrossEntropy) {
+        return Err(CliError::usage("--mask does not apply to cross_entropy"));
+    }
     if let (Some(0), _) | (_, Some(0)) = (args.rows, args.cols) {
         return Err(CliError::usage("--rows and --cols must be at least 1"));
     }
@@ -147,10 +163,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     if !args.json {
         println!(
-            "softmax bench: {dtype_name}, {} thread(s), isa {}, median of {} samples (10⁹ input elements/s)",
+            "softmax bench: {dtype_name}, {} thread(s), isa {}, median of {} samples (10⁹ input elements/s){}{}",
             args.threads,
             softmax::isa(),
-            args.samples
+            args.samples,
+            if args.temperature != 1.0 {
+                format!(", temperature {}", args.temperature)
+            } else {
+                String::new()
+            },
+            if args.mask { ", masked (one position in eight)" } else { "" },
         );
         println!("{:<18} {:>18} {:>10} {:>10} {:>9}", "op", "rows × cols", "Gelem/s", "copy", "vs copy");
     }
@@ -202,6 +224,8 @@ fn report(m: &Measured, dtype: &str, args: &Args) {
             "median_ns": m.median.as_nanos() as u64,
             "copy_median_ns": m.copy_median.as_nanos() as u64,
             "samples": args.samples,
+            "temperature": args.temperature,
+            "mask": args.mask,
         });
         println!("{line}");
     } else {
@@ -269,7 +293,15 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
     let x = normal_matrix::<T>(rows, cols, 0x5EED ^ (rows * 31 + cols) as u64);
     let xs = x.as_slice().expect("a fresh array is contiguous");
     let mut copy_dst = vec![T::from_f64(0.0); rows * cols];
-    let opts = Options::new();
+    // One position in eight excluded, in a pattern that shifts from row to row.
+    let mask = Array2::from_shape_fn((rows, cols), |(i, j)| (i + j) % 8 != 3);
+    let mask_t = mask.t().to_owned();
+    let mut opts = Options::new().temperature(args.temperature);
+    let mut opts_axis0 = Options::new().axis(0).temperature(args.temperature);
+    if args.mask {
+        opts = opts.mask(mask.view());
+        opts_axis0 = opts_axis0.mask(mask_t.view());
+    }
     let mut out = Array2::from_elem((rows, cols), T::from_f64(0.0));
     // Per-operation extra inputs, prepared outside the timing.
     let dy = normal_matrix::<T>(rows, cols, 0xD1);
@@ -297,7 +329,7 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
                 let target = Target::classes(targets.view());
                 black_box(softmax::cross_entropy_with_grad_into(&x, target, &loss_opts, &mut out)?);
             }
-            Op::SoftmaxAxis0 => softmax::softmax_into(&transposed, &mut out_t, &Options::new().axis(0))?,
+            Op::SoftmaxAxis0 => softmax::softmax_into(&transposed, &mut out_t, &opts_axis0)?,
         }
         black_box(&mut out);
         black_box(&mut out_t);

@@ -372,6 +372,10 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(backward_layout_failures::<f32>(isa));
         failures.extend(backward_layout_failures::<f64>(isa));
         failures.extend(log_backward_failures(isa));
+        failures.extend(tempered_masked_failures::<f32>(isa));
+        failures.extend(tempered_masked_failures::<f64>(isa));
+        failures.extend(tempered_masked_failures::<half::f16>(isa));
+        failures.extend(tempered_masked_failures::<half::bf16>(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -923,6 +927,83 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
             }
         }
     }
+    failures
+}
+
+/// Softmax and log-softmax at temperatures other than 1 and with masks (rows prepared for the
+/// vector kernels): every output within 1 ulp of the portable path's (both are within about half
+/// an ulp of the exact result; 2 for `f64`, whose kernels are within 1), and the same special
+/// values, zeros and infinities. Rows hold a NaN, `+inf` and `−inf` entries taking part
+/// or masked, nothing but masked entries, spreads up to ±300 and offsets of ±10⁴; temperatures
+/// from 10⁻³¹⁰ to 1.5·10³⁰⁸ (where `1/τ` is not normal, too); rows of 1 to 20000.
+fn tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String> {
+    use softmax::MaskedRows;
+    let mut rng = Rng(47);
+    let mut failures = Vec::new();
+    let value = |v: f64| T::from_f64(v);
+    for (len, rows) in [(1, 5), (2, 9), (3, 7), (16, 9), (33, 9), (1000, 9), (20_000, 3)] {
+        for (t, &tau) in [0.05, 0.7, 1.0, 3.0, 1e-30, 1e30, 1e-310, 1.5e308].iter().enumerate() {
+            for masked in [false, true] {
+                if tau == 1.0 && !masked {
+                    continue;
+                }
+                let scale = [1.0, 10.0, 300.0][(len + t) % 3];
+                let offset = [0.0, 1e4, -300.0][(len + t + rows) % 3];
+                let mut x =
+                    Array2::from_shape_simple_fn((rows, len), || value(rng.normal() * scale + offset));
+                let mut mask = Array2::from_shape_simple_fn((rows, len), || !masked || rng.below(4) != 0);
+                // Special rows: a NaN taking part, `+inf` taking part, `−inf` entries, everything
+                // masked, and a NaN and `+inf` that are masked (they take no part).
+                x[[1, len / 2]] = value(f64::NAN);
+                if rows > 5 {
+                    x[[2, len - 1]] = value(f64::INFINITY);
+                    x[[3, 0]] = value(f64::NEG_INFINITY);
+                    if masked {
+                        mask.row_mut(4).fill(false);
+                        x[[5, 0]] = value(f64::NAN);
+                        x[[5, len - 1]] = value(f64::INFINITY);
+                        mask[[5, 0]] = false;
+                        mask[[5, len - 1]] = false;
+                    }
+                }
+                if len >= 3 && rows > 6 {
+                    // Nothing finite taking part but `−inf`.
+                    x.row_mut(6).fill(value(f64::NEG_INFINITY));
+                }
+                for policy in [MaskedRows::Nan, MaskedRows::Zeros] {
+                    let mut o = Options::new().temperature(tau).masked_rows(policy);
+                    if masked {
+                        o = o.mask(mask.view());
+                    }
+                    softmax::set_isa(Isa::Portable).unwrap();
+                    let want = (softmax::softmax(&x, &o).unwrap(), softmax::log_softmax(&x, &o).unwrap());
+                    softmax::set_isa(isa).unwrap();
+                    let got = (softmax::softmax(&x, &o).unwrap(), softmax::log_softmax(&x, &o).unwrap());
+                    for (what, g, w) in [("softmax", &got.0, &want.0), ("log_softmax", &got.1, &want.1)] {
+                        for ((idx, &a), &b) in g.indexed_iter().zip(w.iter()) {
+                            let (a, b) = (a.to_f64(), b.to_f64());
+                            let ok = if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                                let step = T::ulp(a).max(T::ulp(b));
+                                (a - b).abs() <= if T::NAME == "f64" { 2.0 * step } else { step }
+                            } else {
+                                // Zeros of either sign: the log-probability of a maximum whose
+                                // row's other terms are below `T`'s range is `−0` exactly rounded,
+                                // and `+0` where the kernels drop those terms (as at temperature 1).
+                                a == b || (a.is_nan() && b.is_nan())
+                            };
+                            if !ok {
+                                failures.push(format!(
+                                    "{isa}: {} {what}, len {len}, τ {tau}, mask {masked}, {policy:?}, at {idx:?}: {a:e}, portable {b:e}",
+                                    T::NAME
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    failures.truncate(20);
     failures
 }
 

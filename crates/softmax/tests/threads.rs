@@ -103,6 +103,44 @@ fn any_thread_count_gives_the_same_bits() {
 }
 
 #[test]
+fn temperatures_and_masks_give_the_same_bits_on_any_thread_count() {
+    // Blocks of rows prepared for the vector kernels (a temperature, a mask) shared among threads;
+    // rows for the portable path (a NaN, `+inf`, everything masked) among them.
+    let mut rng = Rng(8);
+    for (rows, cols) in [(300, 1000), (5000, 7), (2, 200_000)] {
+        let mut x = random(&mut rng, rows, cols, 8.0);
+        x[[1, 3]] = f32::NAN;
+        x[[rows - 1, cols - 1]] = f32::INFINITY;
+        let mut mask = Array2::from_shape_fn((rows, cols), |(i, j)| (i * 7 + j * 3) % 5 != 0);
+        mask.row_mut(0).fill(false);
+        let (h, d) = (x.mapv(half::f16::from_f32), x.mapv(f64::from));
+        for (tau, masked) in [(0.3, false), (1.0, true), (2.5, true)] {
+            let run = |threads: usize| {
+                pool(threads).install(|| {
+                    let mut o = Options::new().temperature(tau);
+                    if masked {
+                        o = o.mask(mask.view());
+                    }
+                    (
+                        softmax::softmax(&x, &o).unwrap().mapv(f32::to_bits),
+                        softmax::log_softmax(&x, &o).unwrap().mapv(f32::to_bits),
+                        softmax::softmax(&h, &o).unwrap().mapv(half::f16::to_bits),
+                        softmax::log_softmax(&d, &o).unwrap().mapv(f64::to_bits),
+                    )
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert!(
+                    run(threads) == one,
+                    "shape ({rows}, {cols}), τ {tau}, mask {masked}: {threads} threads differ"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn non_last_axes_give_the_same_bits_on_any_thread_count() {
     let mut rng = Rng(6);
     // Columns the vector path hands back (NaN, +inf, a maximum beyond its range) next to ones it

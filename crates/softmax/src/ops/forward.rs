@@ -152,6 +152,27 @@ fn normalize_dyn<T: Element>(
     {
         return Ok(());
     }
+    // A temperature or a mask: contiguous rows prepared for the vector kernels.
+    if (opts.mask.is_some() || opts.temperature != 1.0)
+        && axis.index() + 1 == x.ndim()
+        && let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
+    {
+        let mask = opts.mask.as_ref().map(|m| m.as_standard_layout());
+        let mask_rows = mask.as_ref().map(|m| m.as_slice());
+        if mask_rows != Some(None)
+            && vector_rows_with(
+                op,
+                xs,
+                ys,
+                x.shape()[axis.index()],
+                opts.temperature,
+                mask_rows.flatten(),
+                opts.masked_rows,
+            )
+        {
+            return Ok(());
+        }
+    }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     for (x_lane, out_lane) in x.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
@@ -294,6 +315,163 @@ pub(crate) fn vector_rows<T: Element>(
         return fast_rows_f64(op, xd, yd, len, policy);
     }
     half_rows(op, x, y, len, policy)
+}
+
+/// [`vector_rows`] at any temperature and with an optional mask (`mask`, when given, holds one
+/// flag per element of `x`, laid out as `x`). False where the vector kernels cannot serve (nothing
+/// written that counts): on the portable path, and for `f64` at a temperature other than 1.
+///
+/// - **A mask** is applied by giving the excluded positions `−inf`. SPEC's rules treat a `−inf`
+///   entry exactly as an excluded one (output 0 or `−inf`, no part in the maximum or the sum, and
+///   a row with nothing else left follows the masked-row policy), so the rows go through the
+///   kernels of their own type with the same arithmetic as unmasked rows.
+/// - **A temperature** (`f32` and the half types): each row becomes `z = (x − m)/τ` in `f64`,
+///   `m` the largest entry taking part, and goes through the `f64` kernels at temperature 1; the
+///   results are rounded once to `T`. `x − m`, `1/τ` and the product each round by at most
+///   2⁻⁵³ relative, so a term `exp(z)` that matters (`z ≥ −745`) is off by at most about 2⁻⁴¹
+///   relative and a log-probability by 2⁻⁵⁰ relative (`|z − ln s| ≥ |z|`): what the portable
+///   path's own `f64` arithmetic for these types allows, far below an ulp of the output. Rows
+///   with a NaN or `+inf` taking part, or nothing finite, take the portable path whole.
+///   `f64` rows would need `z` to 2⁻¹⁰⁶ and take the portable path.
+///
+/// Blocks of about 2¹³ elements (whole rows) are prepared in scratch and shared among the
+/// pool's threads; each row's arithmetic is the same whatever the split.
+pub(crate) fn vector_rows_with<T: Element>(
+    op: Normalize,
+    x: &[T],
+    y: &mut [T],
+    len: usize,
+    tau: f64,
+    mask: Option<&[bool]>,
+    policy: MaskedRows,
+) -> bool {
+    use rayon::prelude::*;
+    if tau == 1.0 && mask.is_none() {
+        return vector_rows(op, x, y, len, policy);
+    }
+    if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    if tau != 1.0 && T::as_f64(x).is_some() {
+        return false;
+    }
+    let per_block = (PREPARED_BLOCK / len).max(1) * len;
+    let block = |(xb, yb, mb): (&[T], &mut [T], Option<&[bool]>), scratch: &mut Prepared<T>| -> bool {
+        let Some(mb) = mb else { return tempered_rows(op, xb, yb, len, tau, policy, scratch) };
+        let excluded = T::from_f64(f64::NEG_INFINITY);
+        let mut rows = std::mem::take(&mut scratch.same);
+        rows.clear();
+        rows.extend(xb.iter().zip(mb).map(|(&v, &keep)| if keep { v } else { excluded }));
+        let done = if tau == 1.0 {
+            vector_rows(op, &rows, yb, len, policy)
+        } else {
+            tempered_rows(op, &rows, yb, len, tau, policy, scratch)
+        };
+        scratch.same = rows;
+        done
+    };
+    let mask_blocks: Vec<Option<&[bool]>> = match mask {
+        Some(m) => m.chunks(per_block).map(Some).collect(),
+        None => vec![None; x.len().div_ceil(per_block)],
+    };
+    if x.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+        x.par_chunks(per_block)
+            .zip(y.par_chunks_mut(per_block))
+            .zip(mask_blocks)
+            .map_init(Prepared::default, |scratch, ((xb, yb), mb)| block((xb, yb, mb), scratch))
+            .all(|ok| ok)
+    } else {
+        let mut scratch = Prepared::default();
+        x.chunks(per_block)
+            .zip(y.chunks_mut(per_block))
+            .zip(mask_blocks)
+            .all(|((xb, yb), mb)| block((xb, yb, mb), &mut scratch))
+    }
+}
+
+/// Elements per block of [`vector_rows_with`] (whole rows; at least one row): its two `f64`
+/// scratch rows of 64 KiB stay in L2, and below the allocator's threshold for a mapping of their
+/// own (whose page faults would cost as much as the kernels).
+const PREPARED_BLOCK: usize = 1 << 13;
+
+/// Scratch of [`vector_rows_with`] for one block of rows.
+struct Prepared<T> {
+    /// Masked rows in their own type.
+    same: Vec<T>,
+    /// A block of a half type widened to `f32`, and its results before they are rounded.
+    wide: Vec<f32>,
+    /// `z = (x − m)/τ`, and the `f64` kernels' results.
+    z: Vec<f64>,
+    out: Vec<f64>,
+    /// Rows of the block for the portable path, one such row and its result.
+    portable: Vec<usize>,
+    row: Vec<f64>,
+    result: Vec<f64>,
+}
+
+impl<T> Default for Prepared<T> {
+    fn default() -> Self {
+        Prepared {
+            same: Vec::new(),
+            wide: Vec::new(),
+            z: Vec::new(),
+            out: Vec::new(),
+            portable: Vec::new(),
+            row: Vec::new(),
+            result: Vec::new(),
+        }
+    }
+}
+
+/// One block of [`vector_rows_with`] at a temperature other than 1, for types of 24 bits or
+/// fewer (a mask already applied as `−inf`): `z = (x − m)/τ` in `f64` through the `f64` kernels.
+fn tempered_rows<T: Element>(
+    op: Normalize,
+    x: &[T],
+    y: &mut [T],
+    len: usize,
+    tau: f64,
+    policy: MaskedRows,
+    s: &mut Prepared<T>,
+) -> bool {
+    let isa = fast::current();
+    s.z.resize(x.len(), 0.0);
+    s.out.resize(x.len(), 0.0);
+    s.portable.clear();
+    // The half types are widened to `f32` first by their vectorised conversions.
+    let half = T::half_bits(x).is_some();
+    if half {
+        s.wide.resize(x.len(), 0.0);
+        T::widen_to_f32(x, &mut s.wide);
+        fast::tempered(isa, &s.wide, len, tau, &mut s.z, &mut s.portable);
+    } else {
+        fast::tempered(isa, x, len, tau, &mut s.z, &mut s.portable);
+    }
+    // Rows the `f64` kernels decline (a NaN) are computed exactly from `z`, which the special
+    // rules then decide alone.
+    let fallback = move |zr: &[f64], yr: &mut [f64]| {
+        normalize_row::<f64>(op, zr, None, Temperature::new(1.0), policy, yr);
+    };
+    if !fast::rows_f64(isa, op, &s.z, &mut s.out, len, &fallback) {
+        return false;
+    }
+    if half {
+        // Round to odd in `f32`, then to nearest in `T`: one correct rounding.
+        fast::narrow_to_odd_f32(isa, &s.out, &mut s.wide);
+        T::narrow_from_f32(&s.wide, y);
+    } else {
+        fast::narrow_from_f64(isa, &s.out, y);
+    }
+    for &r in &s.portable {
+        s.row.clear();
+        s.row.extend(x[r * len..(r + 1) * len].iter().map(|v| v.to_f64()));
+        s.result.resize(len, 0.0);
+        normalize_row::<T>(op, &s.row, None, Temperature::new(tau), policy, &mut s.result);
+        for (o, &v) in y[r * len..(r + 1) * len].iter_mut().zip(&s.result) {
+            *o = T::from_f64(v);
+        }
+    }
+    true
 }
 
 /// `logsumexp` of contiguous rows (`len > 0`) at temperature 1 without a mask, through the

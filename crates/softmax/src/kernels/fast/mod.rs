@@ -71,12 +71,15 @@
 
 #![allow(unsafe_code)]
 
+mod prepare;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_f64;
 
 use std::sync::atomic::{AtomicU8, Ordering};
+
+pub(crate) use prepare::{narrow_from_f64, narrow_to_odd_f32, tempered};
 
 /// The instruction sets the kernels are built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
