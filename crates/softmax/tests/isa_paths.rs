@@ -376,6 +376,9 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(tempered_masked_failures::<f64>(isa));
         failures.extend(tempered_masked_failures::<half::f16>(isa));
         failures.extend(tempered_masked_failures::<half::bf16>(isa));
+        failures.extend(backward_tempered_masked_failures::<f32>(isa));
+        failures.extend(backward_tempered_masked_failures::<f64>(isa));
+        failures.extend(backward_tempered_masked_failures::<half::f16>(isa));
         failures.extend(backward_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
@@ -1003,6 +1006,95 @@ fn tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String
             }
         }
     }
+    failures.truncate(20);
+    failures
+}
+
+/// The softmax and log-softmax backward passes at temperatures other than 1 and with masks,
+/// against the portable path: within 2 ulp of it plus the cancellation slack of the kernels' dot
+/// product (2⁻⁵⁰ of `Σ|y·dy|/τ`, or of `(|dy| + e^ly·Σ|dy|)/τ`; 2⁻¹⁰⁰ for `f64`), and the same
+/// special values. Masked positions hold garbage (NaN, `±inf`, large values) in `y` and `dy`;
+/// rows hold a NaN taking part, a `−inf` logit against an infinite `dy`, everything masked.
+fn backward_tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(53);
+    let mut failures = Vec::new();
+    let value = |v: f64| T::from_f64(v);
+    let fine = if T::NAME == "f64" { 2f64.powi(-100) } else { 2f64.powi(-50) };
+    for (len, rows) in [(1, 4), (3, 6), (16, 6), (33, 6), (1000, 6), (9000, 2)] {
+        for (tau, masked) in [(0.7, false), (1.0, true), (3.0, true), (1e-30, false)] {
+            let mut x = Array2::from_shape_simple_fn((rows, len), || rng.normal() * 8.0);
+            let mut mask = Array2::from_shape_simple_fn((rows, len), || !masked || rng.below(4) != 0);
+            if rows > 3 && len > 1 {
+                x[[3, 0]] = f64::NEG_INFINITY;
+                if masked {
+                    mask.row_mut(2).fill(false);
+                }
+            }
+            let xt = x.mapv(value);
+            let mut o = Options::new().temperature(tau);
+            if masked {
+                o = o.mask(mask.view());
+            }
+            softmax::set_isa(Isa::Portable).unwrap();
+            let (mut y, mut ly) =
+                (softmax::softmax(&xt, &o).unwrap(), softmax::log_softmax(&xt, &o).unwrap());
+            let mut dy = Array2::from_shape_simple_fn((rows, len), || value(rng.normal()));
+            if rows > 3 && len > 1 {
+                dy[[3, 0]] = value(f64::INFINITY);
+                dy[[1, len - 1]] = value(f64::NAN);
+            }
+            for ((i, j), &keep) in mask.indexed_iter() {
+                if !keep {
+                    let junk = [f64::NAN, f64::INFINITY, -5e3, 0.75][(i + j) % 4];
+                    y[[i, j]] = value(junk);
+                    ly[[i, j]] = value(junk);
+                    dy[[i, j]] = value([f64::INFINITY, f64::NAN, 1e4][(i + j) % 3]);
+                }
+            }
+            let run = |isa: Isa| {
+                softmax::set_isa(isa).unwrap();
+                (
+                    softmax::softmax_backward(&y, &dy, &o).unwrap(),
+                    softmax::log_softmax_backward(&ly, &dy, &o).unwrap(),
+                )
+            };
+            let (want, got) = (run(Isa::Portable), run(isa));
+            for (what, g, w, log) in
+                [("softmax", &got.0, &want.0, false), ("log_softmax", &got.1, &want.1, true)]
+            {
+                for ((idx, &a), &b) in g.indexed_iter().zip(w.iter()) {
+                    let (a, b) = (a.to_f64(), b.to_f64());
+                    let row = idx.0;
+                    let kept = |j: usize| mask[[row, j]] && !dy[[row, j]].to_f64().is_nan();
+                    let slack = if log {
+                        let total: f64 =
+                            (0..len).filter(|&j| kept(j)).map(|j| dy[[row, j]].to_f64().abs()).sum();
+                        let p = ly[idx].to_f64().exp();
+                        dy[idx].to_f64().abs() + if p == 0.0 { 0.0 } else { p * total }
+                    } else {
+                        // A zero probability contributes nothing, even against an infinite dy.
+                        (0..len)
+                            .filter(|&j| kept(j) && y[[row, j]].to_f64() != 0.0)
+                            .map(|j| (y[[row, j]].to_f64() * dy[[row, j]].to_f64()).abs())
+                            .sum()
+                    } * fine
+                        / tau;
+                    let ok = if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                        (a - b).abs() <= 2.0 * T::ulp(a).max(T::ulp(b)) + slack
+                    } else {
+                        a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= slack
+                    };
+                    if !ok {
+                        failures.push(format!(
+                            "{isa}: {} {what} backward, len {len}, τ {tau}, mask {masked}, at {idx:?}: {a:e}, portable {b:e}",
+                            T::NAME
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    softmax::set_isa(isa).unwrap();
     failures.truncate(20);
     failures
 }

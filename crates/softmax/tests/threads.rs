@@ -121,9 +121,18 @@ fn temperatures_and_masks_give_the_same_bits_on_any_thread_count() {
                     if masked {
                         o = o.mask(mask.view());
                     }
+                    let y = softmax::softmax(&x, &o).unwrap();
+                    let ly = softmax::log_softmax(&x, &o).unwrap();
+                    // The backward passes too (rows prepared a block at a time).
+                    let dx = softmax::softmax_backward(&y, &ly, &o).unwrap();
+                    let dlx = softmax::log_softmax_backward(&ly, &y, &o).unwrap();
                     (
-                        softmax::softmax(&x, &o).unwrap().mapv(f32::to_bits),
-                        softmax::log_softmax(&x, &o).unwrap().mapv(f32::to_bits),
+                        (
+                            y.mapv(f32::to_bits),
+                            ly.mapv(f32::to_bits),
+                            dx.mapv(f32::to_bits),
+                            dlx.mapv(f32::to_bits),
+                        ),
                         softmax::softmax(&h, &o).unwrap().mapv(half::f16::to_bits),
                         softmax::log_softmax(&d, &o).unwrap().mapv(f64::to_bits),
                     )

@@ -174,6 +174,132 @@ pub(crate) fn vector_backward<T: Element>(log: bool, y: &[T], dy: &[T], dx: &mut
     fast::softmax_backward_rows_f32(fast::current(), yf, dyf, of, len, &fallback)
 }
 
+/// [`vector_backward`] at any temperature and with an optional mask (one flag per element,
+/// laid out as `y`); false (nothing written that counts) where the vector kernels cannot serve:
+/// on the portable path, for `f64` at a temperature other than 1, and where `1/τ` is not a
+/// normal number.
+///
+/// - Excluded positions take no part: they become `y = 0` (softmax) or `ly = −inf`
+///   (log-softmax) with `dy = 0`, which the kernels give gradient 0 without reading `dy`, and which
+///   add nothing to the row's dot product or sum. Their outputs are then set to 0 (a NaN row
+///   fills only the positions taking part with NaN).
+/// - `f64`, and `f32` softmax, at temperature 1 go through their own kernels. Otherwise (the
+///   half types, and `f32` at a temperature or for log-softmax) the rows are widened to `f64`, computed by the `f64` kernels at
+///   temperature 1, and each result is multiplied by `1/τ` and rounded once to `T`: two roundings
+///   of 2⁻⁵³ relative before the last, far below an ulp of `T`.
+///
+/// Blocks of rows of about 2¹² elements, shared among the pool's threads; each row's arithmetic
+/// is the same whatever the split.
+pub(crate) fn vector_backward_with<T: Element>(
+    log: bool,
+    y: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    len: usize,
+    tau: f64,
+    mask: Option<&[bool]>,
+) -> bool {
+    use rayon::prelude::*;
+    if tau == 1.0 && mask.is_none() {
+        return vector_backward(log, y, dy, dx, len);
+    }
+    if len == 0 || y.is_empty() || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    // (`f32` log-softmax rows would be widened to `f64` by their own path too.)
+    let own = tau == 1.0 && ((T::as_f32(y).is_some() && !log) || T::as_f64(y).is_some());
+    if !own && (T::as_f64(y).is_some() || !(1.0 / tau).is_normal()) {
+        return false;
+    }
+    let per_block = ((1 << 12) / len).max(1) * len;
+    let block = |((yb, dyb), (ob, mb)): BackwardBlock<'_, T>, s: &mut BackwardScratch<T>| -> bool {
+        let isa = fast::current();
+        let done = if let (true, Some(mb)) = (own, mb) {
+            // (At temperature 1 there is always a mask here.)
+            let excluded = T::from_f64(if log { f64::NEG_INFINITY } else { 0.0 });
+            let zero = T::from_f64(0.0);
+            s.y.resize(yb.len(), zero);
+            s.dy.resize(yb.len(), zero);
+            fast::mask_same(isa, yb, mb, excluded, &mut s.y);
+            fast::mask_same(isa, dyb, mb, zero, &mut s.dy);
+            vector_backward(log, &s.y, &s.dy, ob, len)
+        } else {
+            let excluded = if log { f64::NEG_INFINITY } else { 0.0 };
+            s.y64.resize(yb.len(), 0.0);
+            s.dy64.resize(yb.len(), 0.0);
+            fast::mask_widen(isa, yb, mb, excluded, &mut s.y64);
+            fast::mask_widen(isa, dyb, mb, 0.0, &mut s.dy64);
+            s.out.resize(yb.len(), 0.0);
+            let portable = if log { kernels().log_softmax_backward } else { kernels().softmax_backward };
+            let fallback = move |yr: &[f64], dyr: &[f64], dxr: &mut [f64]| {
+                portable(yr, dyr, None, Temperature::new(1.0), dxr)
+            };
+            let ok = fast::softmax_backward_rows_f64(isa, log, &s.y64, &s.dy64, &mut s.out, len, &fallback);
+            if ok {
+                if T::half_bits(yb).is_some() {
+                    // Round to odd in `f32`, then to nearest in `T`: one correct rounding.
+                    s.wide.resize(yb.len(), 0.0);
+                    fast::narrow_to_odd_f32(isa, &s.out, 1.0 / tau, &mut s.wide);
+                    T::narrow_from_f32(&s.wide, ob);
+                } else {
+                    fast::narrow_from_f64(isa, &s.out, 1.0 / tau, ob);
+                }
+            }
+            ok
+        };
+        if let Some(mb) = mb {
+            fast::zero_masked(isa, mb, ob);
+        }
+        done
+    };
+    let mask_blocks: Vec<Option<&[bool]>> = match mask {
+        Some(m) => m.chunks(per_block).map(Some).collect(),
+        None => vec![None; y.len().div_ceil(per_block)],
+    };
+    let scratch = BackwardScratch::<T>::default;
+    if y.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+        y.par_chunks(per_block)
+            .zip(dy.par_chunks(per_block))
+            .zip(dx.par_chunks_mut(per_block).zip(mask_blocks))
+            .map_init(scratch, |s, b| block(b, s))
+            .all(|ok| ok)
+    } else {
+        let mut s = scratch();
+        y.chunks(per_block)
+            .zip(dy.chunks(per_block))
+            .zip(dx.chunks_mut(per_block).zip(mask_blocks))
+            .all(|b| block(b, &mut s))
+    }
+}
+
+/// One block of [`vector_backward_with`]: `((y, dy), (dx, mask))`.
+type BackwardBlock<'a, T> = ((&'a [T], &'a [T]), (&'a mut [T], Option<&'a [bool]>));
+
+/// Scratch of [`vector_backward_with`] for one block of rows.
+struct BackwardScratch<T> {
+    /// Masked rows in their own type.
+    y: Vec<T>,
+    dy: Vec<T>,
+    /// Rows widened to `f64`, the results, and a half type's results rounded to odd in `f32`.
+    y64: Vec<f64>,
+    dy64: Vec<f64>,
+    out: Vec<f64>,
+    wide: Vec<f32>,
+}
+
+impl<T> Default for BackwardScratch<T> {
+    fn default() -> Self {
+        BackwardScratch {
+            y: Vec::new(),
+            dy: Vec::new(),
+            y64: Vec::new(),
+            dy64: Vec::new(),
+            out: Vec::new(),
+            wide: Vec::new(),
+        }
+    }
+}
+
 /// The softmax or log-softmax backward pass (no mask, `τ = 1`) through the vector kernels along any axis and
 /// any layout: contiguous rows in place; lanes along another axis copied a block at a time into
 /// rows (the tiled transposes of the forward pass) and their results copied back; views not in
@@ -253,6 +379,27 @@ fn backward_dyn<T: Element>(
     let tau = Temperature::new(opts.temperature);
     if opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(log, &y, &dy, &mut out, axis) {
         return Ok(());
+    }
+    // A temperature or a mask: contiguous rows prepared for the vector kernels.
+    if (opts.mask.is_some() || opts.temperature != 1.0)
+        && axis.index() + 1 == y.ndim()
+        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
+    {
+        let mask = opts.mask.as_ref().map(|m| m.as_standard_layout());
+        let mask_rows = mask.as_ref().map(|m| m.as_slice());
+        if mask_rows != Some(None)
+            && vector_backward_with(
+                log,
+                ys,
+                dys,
+                os,
+                y.shape()[axis.index()],
+                opts.temperature,
+                mask_rows.flatten(),
+            )
+        {
+            return Ok(());
+        }
     }
     let k = kernels_for::<T>();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };

@@ -360,8 +360,8 @@ pub(crate) fn vector_rows_with<T: Element>(
         let Some(mb) = mb else { return tempered_rows(op, xb, yb, len, tau, policy, scratch) };
         let excluded = T::from_f64(f64::NEG_INFINITY);
         let mut rows = std::mem::take(&mut scratch.same);
-        rows.clear();
-        rows.extend(xb.iter().zip(mb).map(|(&v, &keep)| if keep { v } else { excluded }));
+        rows.resize(xb.len(), excluded);
+        fast::mask_same(fast::current(), xb, mb, excluded, &mut rows);
         let done = if tau == 1.0 {
             vector_rows(op, &rows, yb, len, policy)
         } else {
@@ -457,10 +457,10 @@ fn tempered_rows<T: Element>(
     }
     if half {
         // Round to odd in `f32`, then to nearest in `T`: one correct rounding.
-        fast::narrow_to_odd_f32(isa, &s.out, &mut s.wide);
+        fast::narrow_to_odd_f32(isa, &s.out, 1.0, &mut s.wide);
         T::narrow_from_f32(&s.wide, y);
     } else {
-        fast::narrow_from_f64(isa, &s.out, y);
+        fast::narrow_from_f64(isa, &s.out, 1.0, y);
     }
     for &r in &s.portable {
         s.row.clear();

@@ -79,7 +79,7 @@ mod x86_f64;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub(crate) use prepare::{narrow_from_f64, narrow_to_odd_f32, tempered};
+pub(crate) use prepare::{mask_same, mask_widen, narrow_from_f64, narrow_to_odd_f32, tempered, zero_masked};
 
 /// The instruction sets the kernels are built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

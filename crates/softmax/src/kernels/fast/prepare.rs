@@ -1,6 +1,6 @@
-//! Rows prepared for the `f64` kernels at a temperature other than 1 (see
-//! `ops::forward::vector_rows_with`): `z = (x − m)/τ` in `f64`, and the results rounded back to
-//! the input's type. Plain loops over any element type, compiled once per instruction set (the
+//! Rows prepared for the vector kernels at a temperature other than 1 or with a mask (see
+//! `ops::forward::vector_rows_with` and `ops::backward::vector_backward_with`): `z = (x − m)/τ`
+//! in `f64`, masked positions replaced, and the results rounded back to the input's type. Plain loops over any element type, compiled once per instruction set (the
 //! compiler vectorises them with that set's registers).
 
 use super::Isa;
@@ -48,11 +48,12 @@ fn tempered_rows<T: Element>(x: &[T], len: usize, tau: f64, z: &mut [f64], porta
     }
 }
 
-/// `dst = T::from_f64(src)`, element by element (one rounding each).
+/// `dst = T::from_f64(src·scale)`, element by element (the product rounded to `f64`, then to
+/// `T`).
 #[inline(always)]
-fn narrow<T: Element>(src: &[f64], dst: &mut [T]) {
+fn narrow<T: Element>(src: &[f64], scale: f64, dst: &mut [T]) {
     for (d, &v) in dst.iter_mut().zip(src) {
-        *d = T::from_f64(v);
+        *d = T::from_f64(v * scale);
     }
 }
 
@@ -60,9 +61,11 @@ fn narrow<T: Element>(src: &[f64], dst: &mut [T]) {
 /// neighbour toward zero with its last bit set): rounding that once more to a half type, to
 /// nearest, gives the correctly rounded half (see `element::f32_round_to_odd`, which this is
 /// without branches, so that it vectorises).
+/// The values are `src·scale`, the product rounded to `f64` first.
 #[inline(always)]
-fn narrow_odd(src: &[f64], dst: &mut [f32]) {
+fn narrow_odd(src: &[f64], scale: f64, dst: &mut [f32]) {
     for (d, &v) in dst.iter_mut().zip(src) {
+        let v = v * scale;
         let nearest = v as f32;
         let back = f64::from(nearest);
         let inexact = back != v && nearest.is_finite();
@@ -74,17 +77,74 @@ fn narrow_odd(src: &[f64], dst: &mut [f32]) {
 /// One call of this module's loops, so that a single pair of wrappers compiles them all per
 /// instruction set.
 enum Job<'a, T> {
-    Tempered { x: &'a [T], len: usize, tau: f64, z: &'a mut [f64], portable: &'a mut Vec<usize> },
-    Narrow { src: &'a [f64], dst: &'a mut [T] },
-    NarrowOdd { src: &'a [f64], dst: &'a mut [f32] },
+    Tempered {
+        x: &'a [T],
+        len: usize,
+        tau: f64,
+        z: &'a mut [f64],
+        portable: &'a mut Vec<usize>,
+    },
+    Narrow {
+        src: &'a [f64],
+        scale: f64,
+        dst: &'a mut [T],
+    },
+    NarrowOdd {
+        src: &'a [f64],
+        scale: f64,
+        dst: &'a mut [f32],
+    },
+    /// `dst = src` widened to `f64` where `mask` is true (everywhere without one), `excluded`
+    /// elsewhere.
+    MaskWiden {
+        src: &'a [T],
+        mask: Option<&'a [bool]>,
+        excluded: f64,
+        dst: &'a mut [f64],
+    },
+    /// `dst = src` where `mask` is true, `excluded` elsewhere.
+    MaskSame {
+        src: &'a [T],
+        mask: &'a [bool],
+        excluded: T,
+        dst: &'a mut [T],
+    },
+    /// `dst = 0` where `mask` is false.
+    ZeroMasked {
+        mask: &'a [bool],
+        dst: &'a mut [T],
+    },
 }
 
 #[inline(always)]
 fn run<T: Element>(job: Job<'_, T>) {
     match job {
         Job::Tempered { x, len, tau, z, portable } => tempered_rows(x, len, tau, z, portable),
-        Job::Narrow { src, dst } => narrow(src, dst),
-        Job::NarrowOdd { src, dst } => narrow_odd(src, dst),
+        Job::Narrow { src, scale, dst } => narrow(src, scale, dst),
+        Job::NarrowOdd { src, scale, dst } => narrow_odd(src, scale, dst),
+        Job::MaskWiden { src, mask: Some(mask), excluded, dst } => {
+            for ((d, v), &k) in dst.iter_mut().zip(src).zip(mask) {
+                *d = if k { v.to_f64() } else { excluded };
+            }
+        }
+        Job::MaskWiden { src, mask: None, dst, .. } => {
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d = v.to_f64();
+            }
+        }
+        Job::MaskSame { src, mask, excluded, dst } => {
+            for ((d, &v), &k) in dst.iter_mut().zip(src).zip(mask) {
+                *d = if k { v } else { excluded };
+            }
+        }
+        Job::ZeroMasked { mask, dst } => {
+            let zero = T::from_f64(0.0);
+            for (d, &k) in dst.iter_mut().zip(mask) {
+                if !k {
+                    *d = zero;
+                }
+            }
+        }
     }
 }
 
@@ -126,13 +186,37 @@ pub(crate) fn tempered<T: Element>(
 }
 
 /// [`narrow`] with the instruction set `isa`.
-pub(crate) fn narrow_from_f64<T: Element>(isa: Isa, src: &[f64], dst: &mut [T]) {
+pub(crate) fn narrow_from_f64<T: Element>(isa: Isa, src: &[f64], scale: f64, dst: &mut [T]) {
     debug_assert_eq!(src.len(), dst.len());
-    dispatch(isa, Job::Narrow { src, dst });
+    dispatch(isa, Job::Narrow { src, scale, dst });
 }
 
 /// [`narrow_odd`] with the instruction set `isa`.
-pub(crate) fn narrow_to_odd_f32(isa: Isa, src: &[f64], dst: &mut [f32]) {
+pub(crate) fn narrow_to_odd_f32(isa: Isa, src: &[f64], scale: f64, dst: &mut [f32]) {
     debug_assert_eq!(src.len(), dst.len());
-    dispatch::<f32>(isa, Job::NarrowOdd { src, dst });
+    dispatch::<f32>(isa, Job::NarrowOdd { src, scale, dst });
+}
+
+/// `dst = src` (widened) where `mask` is true or absent, `excluded` elsewhere, with `isa`.
+pub(crate) fn mask_widen<T: Element>(
+    isa: Isa,
+    src: &[T],
+    mask: Option<&[bool]>,
+    excluded: f64,
+    dst: &mut [f64],
+) {
+    debug_assert!(src.len() == dst.len() && mask.is_none_or(|m| m.len() == src.len()));
+    dispatch(isa, Job::MaskWiden { src, mask, excluded, dst });
+}
+
+/// `dst = src` where `mask` is true, `excluded` elsewhere, with `isa`.
+pub(crate) fn mask_same<T: Element>(isa: Isa, src: &[T], mask: &[bool], excluded: T, dst: &mut [T]) {
+    debug_assert!(src.len() == dst.len() && mask.len() == src.len());
+    dispatch(isa, Job::MaskSame { src, mask, excluded, dst });
+}
+
+/// `dst = 0` where `mask` is false, with `isa`.
+pub(crate) fn zero_masked<T: Element>(isa: Isa, mask: &[bool], dst: &mut [T]) {
+    debug_assert_eq!(mask.len(), dst.len());
+    dispatch(isa, Job::ZeroMasked { mask, dst });
 }
