@@ -175,7 +175,7 @@ pub(crate) fn vector_backward<T: Element>(log: bool, y: &[T], dy: &[T], dx: &mut
 }
 
 /// [`vector_backward`] at any temperature and with an optional mask (one flag per element,
-/// laid out as `y`); false (nothing written that counts) where the vector kernels cannot serve:
+/// laid out as `y`), and for the half types; false (nothing written that counts) where the vector kernels cannot serve:
 /// on the portable path, for `f64` at a temperature other than 1, and where `1/τ` is not a
 /// normal number.
 ///
@@ -200,7 +200,8 @@ pub(crate) fn vector_backward_with<T: Element>(
     mask: Option<&[bool]>,
 ) -> bool {
     use rayon::prelude::*;
-    if tau == 1.0 && mask.is_none() {
+    let half = T::half_bits(y).is_some();
+    if tau == 1.0 && mask.is_none() && !half {
         return vector_backward(log, y, dy, dx, len);
     }
     if len == 0 || y.is_empty() || fast::current() == fast::Isa::Portable {
@@ -236,7 +237,7 @@ pub(crate) fn vector_backward_with<T: Element>(
             };
             let ok = fast::softmax_backward_rows_f64(isa, log, &s.y64, &s.dy64, &mut s.out, len, &fallback);
             if ok {
-                if T::half_bits(yb).is_some() {
+                if half {
                     // Round to odd in `f32`, then to nearest in `T`: one correct rounding.
                     s.wide.resize(yb.len(), 0.0);
                     fast::narrow_to_odd_f32(isa, &s.out, 1.0 / tau, &mut s.wide);
@@ -380,8 +381,8 @@ fn backward_dyn<T: Element>(
     if opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(log, &y, &dy, &mut out, axis) {
         return Ok(());
     }
-    // A temperature or a mask: contiguous rows prepared for the vector kernels.
-    if (opts.mask.is_some() || opts.temperature != 1.0)
+    // A temperature, a mask or a half type: contiguous rows prepared for the vector kernels.
+    if (opts.mask.is_some() || opts.temperature != 1.0 || T::half_bits(&[]).is_some())
         && axis.index() + 1 == y.ndim()
         && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
     {

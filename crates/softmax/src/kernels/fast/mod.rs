@@ -49,9 +49,10 @@
 //!
 //! Rows the kernels do not take go to the exact portable path, row by row: a NaN or `+inf`
 //! (`−inf` entries are taken: their terms are 0), a maximum beyond ±[`MAX_ABS_MAX`], and for
-//! logsumexp a row where `m + ln s` cancels (rows of log-probabilities). So does every row
-//! under a temperature or a mask, and every strided row. The softmax backward pass and the
-//! column kernels (a non-last axis) follow the same plan.
+//! logsumexp a row where `m + ln s` cancels (rows of log-probabilities). Rows under a
+//! temperature or a mask are prepared for these kernels first (`prepare`, and see
+//! `ops::forward::vector_rows_with`). The softmax backward pass and the column kernels (a
+//! non-last axis) follow the same plan.
 //!
 //! Rows longer than [`CHUNK`] are cut into chunks that take passes 1 and 2 back to back while
 //! they are in L2, each relative to its own maximum, and are merged in order (see
