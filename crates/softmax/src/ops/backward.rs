@@ -4,7 +4,7 @@ use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, D
 
 use super::{
     GATHER_BLOCK, Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load,
-    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store,
+    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store, with_mask_rows,
 };
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
@@ -386,19 +386,9 @@ fn backward_dyn<T: Element>(
         && axis.index() + 1 == y.ndim()
         && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
     {
-        let mask = opts.mask.as_ref().map(|m| m.as_standard_layout());
-        let mask_rows = mask.as_ref().map(|m| m.as_slice());
-        if mask_rows != Some(None)
-            && vector_backward_with(
-                log,
-                ys,
-                dys,
-                os,
-                y.shape()[axis.index()],
-                opts.temperature,
-                mask_rows.flatten(),
-            )
-        {
+        let len = y.shape()[axis.index()];
+        let tau = opts.temperature;
+        if with_mask_rows(opts.mask.as_ref(), |mask| vector_backward_with(log, ys, dys, os, len, tau, mask)) {
             return Ok(());
         }
     }

@@ -6,7 +6,7 @@ use ndarray::{
 
 use super::{
     GATHER_BLOCK, Normalize, check_mask, check_same_shape, into_dim, lanes_per_block, lanes_to_rows, load,
-    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store,
+    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store, with_mask_rows,
 };
 use crate::element::Element;
 use crate::error::Result;
@@ -157,19 +157,8 @@ fn normalize_dyn<T: Element>(
         && axis.index() + 1 == x.ndim()
         && let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut())
     {
-        let mask = opts.mask.as_ref().map(|m| m.as_standard_layout());
-        let mask_rows = mask.as_ref().map(|m| m.as_slice());
-        if mask_rows != Some(None)
-            && vector_rows_with(
-                op,
-                xs,
-                ys,
-                x.shape()[axis.index()],
-                opts.temperature,
-                mask_rows.flatten(),
-                opts.masked_rows,
-            )
-        {
+        let (len, tau, policy) = (x.shape()[axis.index()], opts.temperature, opts.masked_rows);
+        if with_mask_rows(opts.mask.as_ref(), |mask| vector_rows_with(op, xs, ys, len, tau, mask, policy)) {
             return Ok(());
         }
     }

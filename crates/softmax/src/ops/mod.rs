@@ -59,6 +59,22 @@ pub(crate) fn check_mask(mask: Option<&ArrayViewD<'_, bool>>, input_shape: &[usi
     }
 }
 
+/// Calls `f` with an optional mask's flags in standard (row-major) order, laid out as a
+/// contiguous input's elements (copied only where the mask is not laid out so); `f(None)`
+/// without a mask.
+pub(crate) fn with_mask_rows<R>(
+    mask: Option<&ArrayViewD<'_, bool>>,
+    f: impl FnOnce(Option<&[bool]>) -> R,
+) -> R {
+    let Some(mask) = mask else { return f(None) };
+    let rows = mask.as_standard_layout();
+    match rows.as_slice() {
+        Some(flags) => f(Some(flags)),
+        // A standard-layout array is always a slice; this is never reached.
+        None => f(Some(&rows.iter().copied().collect::<Vec<bool>>())),
+    }
+}
+
 /// Widens a lane (any stride) into a reusable `f64` buffer.
 pub(crate) fn load<T: Element>(lane: ArrayView1<'_, T>, buffer: &mut Vec<f64>) {
     buffer.clear();
