@@ -9,13 +9,12 @@
 //! assert_eq!(probs[3], 1.0 / 3.0);
 //! ```
 
-use crate::MaskedRows;
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result, check_len};
 use crate::kernels::dispatch::{kernels, kernels_for};
 use crate::kernels::forward::Temperature;
-use crate::ops::backward::vector_backward;
-use crate::ops::forward::{vector_logsumexp, vector_rows};
+use crate::ops::backward::vector_backward_with;
+use crate::ops::forward::{vector_logsumexp_with, vector_rows_with};
 use crate::ops::{Normalize, normalize_row};
 use crate::options::{RowOptions, check_temperature};
 
@@ -43,26 +42,28 @@ fn prepare(len: usize, row_len: usize, opts: &RowOptions<'_>) -> Result<(Tempera
     Ok((Temperature::new(opts.temperature), row_count(len, row_len)?))
 }
 
-/// The vector kernels' rows, out of place from `src` or in place in `dst`; false where they do
-/// not run (nothing is then written that counts).
+/// The vector kernels' rows, out of place from `src` or in place in `dst`, at any temperature
+/// and with an optional mask; false where they do not run (nothing is then written that counts).
 fn vector_rows_slice<T: Element>(
     op: Normalize,
     src: Option<&[T]>,
     dst: &mut [T],
     row_len: usize,
-    policy: MaskedRows,
+    opts: &RowOptions<'_>,
 ) -> bool {
+    let (tau, mask, policy) = (opts.temperature, opts.mask, opts.masked_rows);
     if let Some(src) = src {
-        return vector_rows(op, src, dst, row_len, policy);
+        return vector_rows_with(op, src, dst, row_len, tau, mask, policy);
     }
     // In place: the kernels read each row after writing part of it, so rows go through a
     // scratch copy, a bounded number at a time.
-    let per_chunk = (1 << 16) / row_len + 1;
-    let mut scratch = Vec::with_capacity(per_chunk.min(dst.len() / row_len) * row_len);
-    for chunk in dst.chunks_mut(per_chunk * row_len) {
+    let per_chunk = ((1 << 16) / row_len + 1) * row_len;
+    let mut scratch = Vec::with_capacity(per_chunk.min(dst.len()));
+    for (c, chunk) in dst.chunks_mut(per_chunk).enumerate() {
         scratch.clear();
         scratch.extend_from_slice(chunk);
-        if !vector_rows(op, &scratch, chunk, row_len, policy) {
+        let mask = mask.map(|m| &m[c * per_chunk..c * per_chunk + chunk.len()]);
+        if !vector_rows_with(op, &scratch, chunk, row_len, tau, mask, policy) {
             return false;
         }
     }
@@ -80,11 +81,7 @@ fn normalize_rows<T: Element>(
         check_len("the output", dst.len(), src.len(), "the input")?;
     }
     let (tau, rows) = prepare(dst.len(), row_len, opts)?;
-    if rows > 0
-        && opts.mask.is_none()
-        && opts.temperature == 1.0
-        && vector_rows_slice(op, src, dst, row_len, opts.masked_rows)
-    {
+    if rows > 0 && vector_rows_slice(op, src, dst, row_len, opts) {
         return Ok(());
     }
     // Buffers only for rows that exist: an empty slice may come with any row length.
@@ -156,7 +153,7 @@ pub fn logsumexp<T: Element>(src: &[T], dst: &mut [T], row_len: usize, opts: &Ro
             format!("the output has length {} but the input has {rows} rows of {row_len}", dst.len()),
         ));
     }
-    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 && vector_logsumexp(src, dst, row_len) {
+    if rows > 0 && vector_logsumexp_with(src, dst, row_len, opts.temperature, opts.mask) {
         return Ok(());
     }
     let mut row = vec![0.0; if rows == 0 { 0 } else { row_len }];
@@ -182,8 +179,7 @@ fn backward_rows<T: Element>(
     check_len("dy", dy.len(), y.len(), "the input")?;
     check_len("the output dx", dx.len(), y.len(), "the input")?;
     let (tau, rows) = prepare(y.len(), row_len, opts)?;
-    if rows > 0 && opts.mask.is_none() && opts.temperature == 1.0 && vector_backward(log, y, dy, dx, row_len)
-    {
+    if rows > 0 && vector_backward_with(log, y, dy, dx, row_len, opts.temperature, opts.mask) {
         return Ok(());
     }
     let k = kernels();

@@ -937,19 +937,19 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
 /// vector kernels): every output within 1 ulp of the portable path's (both are within about half
 /// an ulp of the exact result; 2 for `f64`, whose kernels are within 1), and the same special
 /// values, zeros and infinities. Rows hold a NaN, `+inf` and `−inf` entries taking part
-/// or masked, nothing but masked entries, spreads up to ±300 and offsets of ±10⁴; temperatures
-/// from 10⁻³¹⁰ to 1.5·10³⁰⁸ (where `1/τ` is not normal, too); rows of 1 to 20000.
+/// or masked, nothing but masked entries, spreads up to ±300 and offsets of ±10⁴, and equal
+/// entries `−τ·ln k` whose logsumexp cancels to about 0; temperatures from 10⁻³¹⁰ to 1.5·10³⁰⁸
+/// (where `1/τ` is not normal, too); rows of 1 to 20000. Logsumexp likewise, and also at
+/// temperature 1 without a mask (the half types' own path).
 fn tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String> {
     use softmax::MaskedRows;
     let mut rng = Rng(47);
     let mut failures = Vec::new();
     let value = |v: f64| T::from_f64(v);
     for (len, rows) in [(1, 5), (2, 9), (3, 7), (16, 9), (33, 9), (1000, 9), (20_000, 3)] {
-        for (t, &tau) in [0.05, 0.7, 1.0, 3.0, 1e-30, 1e30, 1e-310, 1.5e308].iter().enumerate() {
+        let ln2_inverse = 1.0 / std::f64::consts::LN_2;
+        for (t, &tau) in [0.05, 0.7, 1.0, 3.0, 1e-30, 1e30, 1e-310, 1.5e308, ln2_inverse].iter().enumerate() {
             for masked in [false, true] {
-                if tau == 1.0 && !masked {
-                    continue;
-                }
                 let scale = [1.0, 10.0, 300.0][(len + t) % 3];
                 let offset = [0.0, 1e4, -300.0][(len + t + rows) % 3];
                 let mut x =
@@ -973,11 +973,43 @@ fn tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String
                     // Nothing finite taking part but `−inf`.
                     x.row_mut(6).fill(value(f64::NEG_INFINITY));
                 }
-                for policy in [MaskedRows::Nan, MaskedRows::Zeros] {
-                    let mut o = Options::new().temperature(tau).masked_rows(policy);
-                    if masked {
-                        o = o.mask(mask.view());
+                if rows > 8 {
+                    // Logsumexp about 0, from `m/τ` and `lse(z)` cancelling (one entry nudged),
+                    // and two entries of −1 (`ln 2 − 1/τ`: about 10⁻¹⁷ at `τ = RN(1/ln 2)`).
+                    x.row_mut(7).fill(value(-tau * (len as f64).ln()));
+                    x[[7, 0]] = value(-tau * (len as f64).ln() * (1.0 + 1e-3));
+                    x.row_mut(8).fill(value(f64::NEG_INFINITY));
+                    x[[8, 0]] = value(-1.0);
+                    x[[8, len - 1]] = value(-1.0);
+                }
+                let mut o = Options::new().temperature(tau);
+                if masked {
+                    o = o.mask(mask.view());
+                }
+                softmax::set_isa(Isa::Portable).unwrap();
+                let want = softmax::logsumexp(&x, &o).unwrap();
+                softmax::set_isa(isa).unwrap();
+                let got = softmax::logsumexp(&x, &o).unwrap();
+                for ((r, &a), &b) in got.indexed_iter().zip(want.iter()) {
+                    let (a, b) = (a.to_f64(), b.to_f64());
+                    let step = T::ulp(a).max(T::ulp(b));
+                    let ok = if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                        (a - b).abs() <= if T::NAME == "f64" { 2.0 * step } else { step }
+                    } else {
+                        a == b || (a.is_nan() && b.is_nan())
+                    };
+                    if !ok {
+                        failures.push(format!(
+                            "{isa}: {} logsumexp, len {len}, τ {tau}, mask {masked}, row {r}: {a:e}, portable {b:e}",
+                            T::NAME
+                        ));
                     }
+                }
+                if tau == 1.0 && !masked {
+                    continue;
+                }
+                for policy in [MaskedRows::Nan, MaskedRows::Zeros] {
+                    let o = o.clone().masked_rows(policy);
                     softmax::set_isa(Isa::Portable).unwrap();
                     let want = (softmax::softmax(&x, &o).unwrap(), softmax::log_softmax(&x, &o).unwrap());
                     softmax::set_isa(isa).unwrap();
@@ -988,10 +1020,16 @@ fn tempered_masked_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String
                             let ok = if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
                                 let step = T::ulp(a).max(T::ulp(b));
                                 (a - b).abs() <= if T::NAME == "f64" { 2.0 * step } else { step }
-                            } else {
+                            } else if a.is_finite() && b.is_finite() {
                                 // Zeros of either sign: the log-probability of a maximum whose
                                 // row's other terms are below `T`'s range is `−0` exactly rounded,
                                 // and `+0` where the kernels drop those terms (as at temperature 1).
+                                // And one step at the bottom of the subnormals: at τ = RN(1/ln 2)
+                                // an output of 2⁻¹³⁴·(1 + 1.3·10⁻¹⁸) (mpmath) is half the smallest
+                                // `bf16`; the prepared rows round it up, as exact, and the
+                                // portable path's `f64` arithmetic, which cannot see 10⁻¹⁸, to 0.
+                                (a - b).abs() <= T::ulp(0.0)
+                            } else {
                                 a == b || (a.is_nan() && b.is_nan())
                             };
                             if !ok {

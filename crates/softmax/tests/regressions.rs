@@ -187,40 +187,125 @@ fn cross_entropy_into_any_gradient_buffer_matches_the_allocating_call() {
 #[test]
 fn the_slice_api_and_the_array_api_agree_bitwise_in_every_type() {
     // Both go through the same vector kernels (half types included), in and out of place, and
-    // the same backward kernels.
+    // the same backward kernels; at a temperature and with a mask too (the prepared rows). 2000
+    // rows of 40 take the in-place path two scratch chunks at a time, the mask cut with them.
     fn check<T: softmax::Element>(from: fn(f64) -> T) {
-        let x: Vec<T> = (0..7 * 40).map(|i| from(((i as f64) * 0.61).sin() * 9.0)).collect();
-        let array = Array2::from_shape_vec((7, 40), x.clone()).unwrap();
-        let (o, ro) = (Options::new(), RowOptions::new());
-        let mut out = vec![from(0.0); x.len()];
-        softmax::slice::softmax(&x, &mut out, 40, &ro).unwrap();
-        assert_eq!(out, softmax::softmax(&array, &o).unwrap().into_raw_vec_and_offset().0, "{}", T::NAME);
-        let mut inplace = x.clone();
-        softmax::slice::log_softmax_inplace(&mut inplace, 40, &ro).unwrap();
-        assert_eq!(
-            inplace,
-            softmax::log_softmax(&array, &o).unwrap().into_raw_vec_and_offset().0,
-            "{}",
-            T::NAME
-        );
-        let mut lse = vec![from(0.0); 7];
-        softmax::slice::logsumexp(&x, &mut lse, 40, &ro).unwrap();
-        assert_eq!(lse, softmax::logsumexp(&array, &o).unwrap().to_vec(), "{}", T::NAME);
-        // The backward passes (softmax's through the vector kernels for f32 and f64).
-        let dy: Vec<T> = (0..x.len()).map(|i| from(((i as f64) * 0.37).cos())).collect();
-        let dy_array = Array2::from_shape_vec((7, 40), dy.clone()).unwrap();
-        for log in [false, true] {
-            let mut dx = vec![from(0.0); x.len()];
-            let want = if log {
-                softmax::slice::log_softmax_backward(&inplace, &dy, &mut dx, 40, &ro).unwrap();
-                let ly = Array2::from_shape_vec((7, 40), inplace.clone()).unwrap();
-                softmax::log_softmax_backward(&ly, &dy_array, &o).unwrap()
-            } else {
-                softmax::slice::softmax_backward(&out, &dy, &mut dx, 40, &ro).unwrap();
-                let y = Array2::from_shape_vec((7, 40), out.clone()).unwrap();
-                softmax::softmax_backward(&y, &dy_array, &o).unwrap()
-            };
-            assert_eq!(dx, want.into_raw_vec_and_offset().0, "{} backward (log: {log})", T::NAME);
+        for (rows, tau, masked) in [
+            (7, 1.0, false),
+            (7, 0.6, false),
+            (7, 1.0, true),
+            (7, 2.5, true),
+            (2000, 1.0, true),
+            (2000, 0.6, true),
+        ] {
+            let n = rows * 40;
+            let x: Vec<T> = (0..n).map(|i| from(((i as f64) * 0.61).sin() * 9.0)).collect();
+            let flags: Vec<bool> = (0..n).map(|i| !masked || i % 7 != 3).collect();
+            let mask = Array2::from_shape_vec((rows, 40), flags.clone()).unwrap();
+            let array = Array2::from_shape_vec((rows, 40), x.clone()).unwrap();
+            let (mut o, mut ro) = (Options::new().temperature(tau), RowOptions::new().temperature(tau));
+            if masked {
+                o = o.mask(mask.view());
+                ro = ro.mask(&flags);
+            }
+            let what = format!("{} rows {rows} τ {tau} mask {masked}", T::NAME);
+            let mut out = vec![from(0.0); x.len()];
+            softmax::slice::softmax(&x, &mut out, 40, &ro).unwrap();
+            assert_eq!(out, softmax::softmax(&array, &o).unwrap().into_raw_vec_and_offset().0, "{what}");
+            let mut inplace = x.clone();
+            softmax::slice::log_softmax_inplace(&mut inplace, 40, &ro).unwrap();
+            assert_eq!(
+                inplace,
+                softmax::log_softmax(&array, &o).unwrap().into_raw_vec_and_offset().0,
+                "{what}"
+            );
+            let mut lse = vec![from(0.0); rows];
+            softmax::slice::logsumexp(&x, &mut lse, 40, &ro).unwrap();
+            assert_eq!(lse, softmax::logsumexp(&array, &o).unwrap().to_vec(), "{what}");
+            // The backward passes.
+            let dy: Vec<T> = (0..x.len()).map(|i| from(((i as f64) * 0.37).cos())).collect();
+            let dy_array = Array2::from_shape_vec((rows, 40), dy.clone()).unwrap();
+            for log in [false, true] {
+                let mut dx = vec![from(0.0); x.len()];
+                let want = if log {
+                    softmax::slice::log_softmax_backward(&inplace, &dy, &mut dx, 40, &ro).unwrap();
+                    let ly = Array2::from_shape_vec((rows, 40), inplace.clone()).unwrap();
+                    softmax::log_softmax_backward(&ly, &dy_array, &o).unwrap()
+                } else {
+                    softmax::slice::softmax_backward(&out, &dy, &mut dx, 40, &ro).unwrap();
+                    let y = Array2::from_shape_vec((rows, 40), out.clone()).unwrap();
+                    softmax::softmax_backward(&y, &dy_array, &o).unwrap()
+                };
+                assert_eq!(dx, want.into_raw_vec_and_offset().0, "{what} backward (log: {log})");
+            }
+        }
+    }
+    check::<f32>(|v| v as f32);
+    check::<f64>(|v| v);
+    check::<f16>(f16::from_f64);
+    check::<half::bf16>(half::bf16::from_f64);
+}
+
+#[test]
+fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits() {
+    // Along a non-last axis and of strided views, lanes (and the mask's lanes) are copied into
+    // rows for the prepared vector kernels: each lane must give exactly what the same values
+    // give as a row of a contiguous array, for every type (`f64` at a temperature takes the
+    // portable path both ways).
+    fn check<T: softmax::Element>(from: fn(f64) -> T) {
+        let shape = (24, 7, 33);
+        let x = ndarray::Array3::from_shape_fn(shape, |(i, j, k)| {
+            from(((i * 7 + j * 3 + k) as f64 * 0.71).sin() * 12.0 + (j as f64) * 0.5)
+        });
+        let keep = ndarray::Array3::from_shape_fn(shape, |(i, j, k)| (i + 2 * j + 5 * k) % 6 != 0);
+        for (tau, masked) in [(0.6, false), (1.0, true), (2.5, true)] {
+            for axis in 0..3usize {
+                for strided in [false, true] {
+                    // A reversed view (negative strides) or the array itself.
+                    let view = if strided { x.slice(s![..;-1, .., ..;-1]) } else { x.view() };
+                    let mask = if strided { keep.slice(s![..;-1, .., ..;-1]) } else { keep.view() };
+                    let mut o = Options::new().temperature(tau).axis(axis as isize);
+                    if masked {
+                        o = o.mask(mask.view());
+                    }
+                    let what = format!("{} τ {tau} mask {masked} axis {axis} strided {strided}", T::NAME);
+                    // The same lanes as the last axis of a contiguous copy.
+                    let mut moved = view.to_owned();
+                    moved.swap_axes(axis, 2);
+                    let moved = moved.as_standard_layout().to_owned();
+                    let mut mask_moved = mask.to_owned();
+                    mask_moved.swap_axes(axis, 2);
+                    let mask_moved = mask_moved.as_standard_layout().to_owned();
+                    let mut last = Options::new().temperature(tau).axis(2);
+                    if masked {
+                        last = last.mask(mask_moved.view());
+                    }
+                    let bits = |a: ndarray::ArrayViewD<'_, T>| {
+                        a.iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>()
+                    };
+                    for log in [false, true] {
+                        let (mut want, got) = if log {
+                            (
+                                softmax::log_softmax(&moved, &last).unwrap(),
+                                softmax::log_softmax(&view, &o).unwrap(),
+                            )
+                        } else {
+                            (softmax::softmax(&moved, &last).unwrap(), softmax::softmax(&view, &o).unwrap())
+                        };
+                        want.swap_axes(axis, 2);
+                        assert!(
+                            bits(want.view().into_dyn()) == bits(got.view().into_dyn()),
+                            "{what} (log: {log})"
+                        );
+                    }
+                    let want = softmax::logsumexp(&moved, &last).unwrap();
+                    let got = softmax::logsumexp(&view, &o).unwrap();
+                    // Logsumexp drops the axis: the moved array's result has the other two in
+                    // order, except that axis 0 moved to 2 swaps them.
+                    let want = if axis == 0 { want.t().to_owned() } else { want };
+                    assert!(bits(want.view().into_dyn()) == bits(got.view().into_dyn()), "{what} logsumexp");
+                }
+            }
         }
     }
     check::<f32>(|v| v as f32);

@@ -114,7 +114,7 @@ fn temperatures_and_masks_give_the_same_bits_on_any_thread_count() {
         let mut mask = Array2::from_shape_fn((rows, cols), |(i, j)| (i * 7 + j * 3) % 5 != 0);
         mask.row_mut(0).fill(false);
         let (h, d) = (x.mapv(half::f16::from_f32), x.mapv(f64::from));
-        for (tau, masked) in [(0.3, false), (1.0, true), (2.5, true)] {
+        for (tau, masked) in [(0.3, false), (1.0, true), (2.5, true), (1.0, false)] {
             let run = |threads: usize| {
                 pool(threads).install(|| {
                     let mut o = Options::new().temperature(tau);
@@ -135,6 +135,13 @@ fn temperatures_and_masks_give_the_same_bits_on_any_thread_count() {
                         ),
                         softmax::softmax(&h, &o).unwrap().mapv(half::f16::to_bits),
                         softmax::log_softmax(&d, &o).unwrap().mapv(f64::to_bits),
+                        // Logsumexp: blocks of prepared rows, and the half kernels' own path
+                        // (long rows cut into chunks) at temperature 1.
+                        (
+                            softmax::logsumexp(&x, &o).unwrap().mapv(f32::to_bits),
+                            softmax::logsumexp(&h, &o).unwrap().mapv(half::f16::to_bits),
+                            softmax::logsumexp(&d, &o).unwrap().mapv(f64::to_bits),
+                        ),
                     )
                 })
             };

@@ -146,12 +146,6 @@ fn normalize_dyn<T: Element>(
     {
         return Ok(());
     }
-    if opts.mask.is_none()
-        && opts.temperature == 1.0
-        && gathered_rows(op, &x, &mut out, axis, opts.masked_rows)
-    {
-        return Ok(());
-    }
     // A temperature or a mask: contiguous rows prepared for the vector kernels.
     if (opts.mask.is_some() || opts.temperature != 1.0)
         && axis.index() + 1 == x.ndim()
@@ -161,6 +155,9 @@ fn normalize_dyn<T: Element>(
         if with_mask_rows(opts.mask.as_ref(), |mask| vector_rows_with(op, xs, ys, len, tau, mask, policy)) {
             return Ok(());
         }
+    }
+    if gathered_rows(op, &x, &mut out, axis, opts) {
+        return Ok(());
     }
     let (mut row, mut mask_row, mut result) = (Vec::new(), Vec::new(), Vec::new());
     let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
@@ -175,32 +172,43 @@ fn normalize_dyn<T: Element>(
 }
 
 /// The lanes along `axis` copied a block at a time into contiguous rows, computed by the
-/// vector row kernels, and copied back: for what neither the row kernels nor the column
-/// kernels read in place (a non-last axis of `f64` or a half type, a non-contiguous view).
-/// Each lane gets exactly what the same values give as a contiguous row. False on the portable
-/// path, having written nothing that counts.
+/// vector row kernels ([`vector_rows_with`], so at any temperature and with a mask, whose lanes
+/// are copied alongside), and copied back: for what neither the row kernels nor the column
+/// kernels read in place (a non-last axis of `f64` or a half type, a temperature or a mask
+/// along a non-last axis, a non-contiguous view). Each lane gets exactly what the same values
+/// give as a contiguous row. False where those kernels do not serve (the portable path, `f64`
+/// at a temperature), having written nothing that counts.
 fn gathered_rows<T: Element>(
     op: Normalize,
     x: &ArrayViewD<'_, T>,
     out: &mut ArrayViewMutD<'_, T>,
     axis: Axis,
-    policy: MaskedRows,
+    opts: &Options<'_>,
 ) -> bool {
     let len = x.shape()[axis.index()];
     if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
         return false;
     }
+    let (tau, policy) = (opts.temperature, opts.masked_rows);
     if let (Some(xs), Some(ys)) = (x.as_slice(), out.as_slice_mut()) {
-        return transposed_rows(op, xs, ys, x.shape(), axis.index(), policy);
+        return with_mask_rows(opts.mask.as_ref(), |mask| {
+            transposed_rows(op, xs, ys, mask, x.shape(), axis.index(), (tau, policy))
+        });
     }
     let per_block = (GATHER_BLOCK / len).max(1);
     let mut rows: Vec<T> = Vec::with_capacity(per_block * len);
+    let mut mask_rows: Vec<bool> = Vec::new();
     let mut results = vec![T::from_f64(0.0); per_block * len];
     let mut x_lanes = x.lanes(axis).into_iter();
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     let mut out_lanes = out.lanes_mut(axis).into_iter();
     while next_block(&mut x_lanes, per_block, &mut rows) {
         let results = &mut results[..rows.len()];
-        if !vector_rows(op, &rows, results, len, policy) {
+        let mask = mask_lanes.as_mut().map(|lanes| {
+            next_block(lanes, per_block, &mut mask_rows);
+            &mask_rows[..]
+        });
+        if !vector_rows_with(op, &rows, results, len, tau, mask, policy) {
             return false;
         }
         for (row, lane) in results.chunks_exact(len).zip(out_lanes.by_ref()) {
@@ -214,7 +222,7 @@ fn gathered_rows<T: Element>(
 
 /// The next `per_block` lanes (or what is left) copied one after the other into `rows`; false
 /// when there are none left.
-fn next_block<'a, T: Element>(
+fn next_block<'a, T: Copy + 'a>(
     lanes: &mut impl Iterator<Item = ndarray::ArrayView1<'a, T>>,
     per_block: usize,
     rows: &mut Vec<T>,
@@ -229,25 +237,35 @@ fn next_block<'a, T: Element>(
 /// [`gathered_rows`] for contiguous arrays, seen as `(outer, k, inner)` with `k` the axis: a
 /// block of adjacent lanes is transposed into rows reading each line of the input once (the
 /// axis in the outer loop, the lanes inner), and the results are transposed back the same way.
+#[allow(clippy::type_complexity)]
 fn transposed_rows<T: Element>(
     op: Normalize,
     x: &[T],
     y: &mut [T],
+    mask: Option<&[bool]>,
     shape: &[usize],
     axis: usize,
-    policy: MaskedRows,
+    (tau, policy): (f64, MaskedRows),
 ) -> bool {
     use rayon::prelude::*;
     let k = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let lanes = lanes_per_block(k, inner);
-    let buffers = || (vec![T::from_f64(0.0); lanes * k], vec![T::from_f64(0.0); lanes * k]);
-    // One slab (an index of the axes before `axis`), its blocks of lanes in turn.
-    let slab = |(xo, yo): (&[T], &mut [T]), (rows, results): &mut (Vec<T>, Vec<T>)| -> bool {
+    let zero = T::from_f64(0.0);
+    let flags = if mask.is_some() { lanes * k } else { 0 };
+    let buffers = || (vec![zero; lanes * k], vec![zero; lanes * k], vec![false; flags]);
+    // One slab (an index of the axes before `axis`) with its part of the mask, its blocks of
+    // lanes in turn.
+    let slab = |((xo, yo), mo): ((&[T], &mut [T]), Option<&[bool]>),
+                (rows, results, kept): &mut (Vec<T>, Vec<T>, Vec<bool>)| {
         for j0 in (0..inner).step_by(lanes) {
             let b = lanes.min(inner - j0);
             lanes_to_rows(xo, rows, k, inner, j0, b);
-            if !vector_rows(op, &rows[..b * k], &mut results[..b * k], k, policy) {
+            let m = mo.map(|mo| {
+                lanes_to_rows(mo, kept, k, inner, j0, b);
+                &kept[..b * k]
+            });
+            if !vector_rows_with(op, &rows[..b * k], &mut results[..b * k], k, tau, m, policy) {
                 return false;
             }
             rows_to_lanes(results, yo, k, inner, j0, b);
@@ -255,29 +273,49 @@ fn transposed_rows<T: Element>(
         true
     };
     let size = k * inner;
+    let mask_slabs: Vec<Option<&[bool]>> = match mask {
+        Some(m) => m.chunks(size).map(Some).collect(),
+        None => vec![None; x.len().div_ceil(size)],
+    };
     if split_slabs(x.len(), size) {
-        x.par_chunks(size).zip(y.par_chunks_mut(size)).map_init(buffers, |b, pair| slab(pair, b)).all(|ok| ok)
+        x.par_chunks(size)
+            .zip(y.par_chunks_mut(size))
+            .zip(mask_slabs)
+            .map_init(buffers, |b, part| slab(part, b))
+            .all(|ok| ok)
     } else {
         let mut b = buffers();
-        x.chunks(size).zip(y.chunks_mut(size)).all(|pair| slab(pair, &mut b))
+        x.chunks(size).zip(y.chunks_mut(size)).zip(mask_slabs).all(|part| slab(part, &mut b))
     }
 }
 
-/// `logsumexp` along `axis` as [`gathered_rows`] computes softmax: lanes copied into blocks of
-/// contiguous rows, through the vector kernels. False where there are none (nothing written).
-fn gathered_logsumexp<T: Element>(x: &ArrayViewD<'_, T>, out: &mut ArrayD<T>, axis: Axis) -> bool {
+/// `logsumexp` along `axis` as [`gathered_rows`] computes softmax: lanes (and the mask's)
+/// copied into blocks of contiguous rows, through [`vector_logsumexp_with`]. False where that
+/// does not serve (nothing written that counts).
+fn gathered_logsumexp<T: Element>(
+    x: &ArrayViewD<'_, T>,
+    out: &mut ArrayD<T>,
+    axis: Axis,
+    opts: &Options<'_>,
+) -> bool {
     let len = x.shape()[axis.index()];
     if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
         return false;
     }
     let per_block = (GATHER_BLOCK / len).max(1);
     let mut rows: Vec<T> = Vec::with_capacity(per_block * len);
+    let mut mask_rows: Vec<bool> = Vec::new();
     let mut results = vec![T::from_f64(0.0); per_block];
     let mut x_lanes = x.lanes(axis).into_iter();
+    let mut mask_lanes = opts.mask.as_ref().map(|m| m.lanes(axis).into_iter());
     let mut outs = out.iter_mut();
     while next_block(&mut x_lanes, per_block, &mut rows) {
         let results = &mut results[..rows.len() / len];
-        if !vector_logsumexp(&rows, results, len) {
+        let mask = mask_lanes.as_mut().map(|lanes| {
+            next_block(lanes, per_block, &mut mask_rows);
+            &mask_rows[..]
+        });
+        if !vector_logsumexp_with(&rows, results, len, opts.temperature, mask) {
             return false;
         }
         for (dst, &v) in outs.by_ref().zip(results.iter()) {
@@ -334,7 +372,6 @@ pub(crate) fn vector_rows_with<T: Element>(
     mask: Option<&[bool]>,
     policy: MaskedRows,
 ) -> bool {
-    use rayon::prelude::*;
     if tau == 1.0 && mask.is_none() {
         return vector_rows(op, x, y, len, policy);
     }
@@ -344,18 +381,37 @@ pub(crate) fn vector_rows_with<T: Element>(
     if tau != 1.0 && T::as_f64(x).is_some() {
         return false;
     }
-    let per_block = (PREPARED_BLOCK / len).max(1) * len;
-    let block = |(xb, yb, mb): (&[T], &mut [T], Option<&[bool]>), scratch: &mut Prepared<T>| -> bool {
-        let Some(mb) = mb else { return tempered_rows(op, xb, yb, len, tau, policy, scratch) };
+    prepared_blocks(x, y, len, len, mask, |rows, yb, scratch| {
+        if tau == 1.0 {
+            vector_rows(op, rows, yb, len, policy)
+        } else {
+            tempered_rows(op, rows, yb, len, tau, policy, scratch)
+        }
+    })
+}
+
+/// `f(rows, out, scratch)` on blocks of whole rows of `x` (about [`PREPARED_BLOCK`] elements,
+/// at least one row) and the matching `out` (`out_per_row` elements a row), shared among the
+/// pool's threads; with a mask, the rows handed to `f` are a copy with `−inf` at the excluded
+/// positions. True if `f` took every block.
+fn prepared_blocks<T: Element>(
+    x: &[T],
+    out: &mut [T],
+    len: usize,
+    out_per_row: usize,
+    mask: Option<&[bool]>,
+    f: impl Fn(&[T], &mut [T], &mut Prepared<T>) -> bool + Sync,
+) -> bool {
+    use rayon::prelude::*;
+    let rows_per_block = (PREPARED_BLOCK / len).max(1);
+    let (per_block, out_block) = (rows_per_block * len, rows_per_block * out_per_row);
+    let block = |(xb, ob, mb): (&[T], &mut [T], Option<&[bool]>), scratch: &mut Prepared<T>| -> bool {
+        let Some(mb) = mb else { return f(xb, ob, scratch) };
         let excluded = T::from_f64(f64::NEG_INFINITY);
         let mut rows = std::mem::take(&mut scratch.same);
         rows.resize(xb.len(), excluded);
         fast::mask_same(fast::current(), xb, mb, excluded, &mut rows);
-        let done = if tau == 1.0 {
-            vector_rows(op, &rows, yb, len, policy)
-        } else {
-            tempered_rows(op, &rows, yb, len, tau, policy, scratch)
-        };
+        let done = f(&rows, ob, scratch);
         scratch.same = rows;
         done
     };
@@ -365,16 +421,16 @@ pub(crate) fn vector_rows_with<T: Element>(
     };
     if x.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
         x.par_chunks(per_block)
-            .zip(y.par_chunks_mut(per_block))
+            .zip(out.par_chunks_mut(out_block))
             .zip(mask_blocks)
-            .map_init(Prepared::default, |scratch, ((xb, yb), mb)| block((xb, yb, mb), scratch))
+            .map_init(Prepared::default, |scratch, ((xb, ob), mb)| block((xb, ob, mb), scratch))
             .all(|ok| ok)
     } else {
         let mut scratch = Prepared::default();
         x.chunks(per_block)
-            .zip(y.chunks_mut(per_block))
+            .zip(out.chunks_mut(out_block))
             .zip(mask_blocks)
-            .all(|((xb, yb), mb)| block((xb, yb, mb), &mut scratch))
+            .all(|((xb, ob), mb)| block((xb, ob, mb), &mut scratch))
     }
 }
 
@@ -389,8 +445,9 @@ struct Prepared<T> {
     same: Vec<T>,
     /// A block of a half type widened to `f32`, and its results before they are rounded.
     wide: Vec<f32>,
-    /// `z = (x − m)/τ`, and the `f64` kernels' results.
+    /// `z = (x − m)/τ`, the rows' `m`, and the `f64` kernels' results.
     z: Vec<f64>,
+    maxima: Vec<f64>,
     out: Vec<f64>,
     /// Rows of the block for the portable path, one such row and its result.
     portable: Vec<usize>,
@@ -404,12 +461,32 @@ impl<T> Default for Prepared<T> {
             same: Vec::new(),
             wide: Vec::new(),
             z: Vec::new(),
+            maxima: Vec::new(),
             out: Vec::new(),
             portable: Vec::new(),
             row: Vec::new(),
             result: Vec::new(),
         }
     }
+}
+
+/// `z = (x − m)/τ` of each row of a block in `s.z` (and `m` in `s.maxima`, rows for the
+/// portable path in `s.portable`); the half types are widened to `f32` first by their
+/// vectorised conversions. True for a half type.
+fn prepare_tempered<T: Element>(x: &[T], len: usize, tau: f64, s: &mut Prepared<T>) -> bool {
+    let isa = fast::current();
+    s.z.resize(x.len(), 0.0);
+    s.maxima.resize(x.len() / len, 0.0);
+    s.portable.clear();
+    let half = T::half_bits(x).is_some();
+    if half {
+        s.wide.resize(x.len(), 0.0);
+        T::widen_to_f32(x, &mut s.wide);
+        fast::tempered(isa, &s.wide, len, tau, &mut s.z, &mut s.maxima, &mut s.portable);
+    } else {
+        fast::tempered(isa, x, len, tau, &mut s.z, &mut s.maxima, &mut s.portable);
+    }
+    half
 }
 
 /// One block of [`vector_rows_with`] at a temperature other than 1, for types of 24 bits or
@@ -424,18 +501,8 @@ fn tempered_rows<T: Element>(
     s: &mut Prepared<T>,
 ) -> bool {
     let isa = fast::current();
-    s.z.resize(x.len(), 0.0);
     s.out.resize(x.len(), 0.0);
-    s.portable.clear();
-    // The half types are widened to `f32` first by their vectorised conversions.
-    let half = T::half_bits(x).is_some();
-    if half {
-        s.wide.resize(x.len(), 0.0);
-        T::widen_to_f32(x, &mut s.wide);
-        fast::tempered(isa, &s.wide, len, tau, &mut s.z, &mut s.portable);
-    } else {
-        fast::tempered(isa, x, len, tau, &mut s.z, &mut s.portable);
-    }
+    let half = prepare_tempered(x, len, tau, s);
     // Rows the `f64` kernels decline (a NaN) are computed exactly from `z`, which the special
     // rules then decide alone.
     let fallback = move |zr: &[f64], yr: &mut [f64]| {
@@ -464,7 +531,8 @@ fn tempered_rows<T: Element>(
 }
 
 /// `logsumexp` of contiguous rows (`len > 0`) at temperature 1 without a mask, through the
-/// vector kernels of `T` (`f32` and `f64`); false where there are none.
+/// vector kernels of `T` (`f32`, `f64`, and the half kernels' first two passes); false where
+/// there are none.
 pub(crate) fn vector_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize) -> bool {
     if let (Some(xf), Some(of)) = (T::as_f32(x), T::as_f32_mut(out)) {
         return fast_logsumexp_rows(xf, of, len);
@@ -472,7 +540,104 @@ pub(crate) fn vector_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize) -
     if let (Some(xd), Some(od)) = (T::as_f64(x), T::as_f64_mut(out)) {
         return fast_logsumexp_rows_f64(xd, od, len);
     }
-    false
+    let Some((kind, bits)) = T::half_bits(x) else { return false };
+    let mut lse = vec![0.0; out.len()];
+    if !fast::logsumexp_half(fast::current(), kind, bits, &mut lse, len) {
+        return false;
+    }
+    // Rows the half kernels hand back (`NaN`): the portable path.
+    let tau = Temperature::new(1.0);
+    let mut row = Vec::new();
+    for (r, (o, &v)) in out.iter_mut().zip(&lse).enumerate() {
+        *o = if v.is_nan() {
+            row.clear();
+            row.extend(x[r * len..(r + 1) * len].iter().map(|v| v.to_f64()));
+            T::from_f64((kernels_for::<T>().stats)(&row, None, tau).logsumexp(tau))
+        } else {
+            T::from_f64(v)
+        };
+    }
+    true
+}
+
+/// [`vector_logsumexp`] at any temperature and with an optional mask (one flag per element of
+/// `x`, laid out as `x`), prepared as [`vector_rows_with`] prepares softmax rows: excluded
+/// positions become `−inf` (which SPEC's rules treat exactly as excluded: no part in `m` or `s`,
+/// and a row with nothing left gives `−inf`); at a temperature, `f32` and half rows become `z =
+/// (x − m)/τ` in `f64` for the `f64` kernel, and the result is `m/τ + lse(z)`, with `m/τ` as a
+/// double-double.
+///
+/// Accuracy at a temperature: `z` is within 3·2⁻⁵³ relative, which moves `lse(z)` by at most
+/// `3·2⁻⁵³·Σ pᵢ·|zᵢ| ≤ 2⁻⁴¹·lse(z)` (the terms below the maximum have `Σ pᵢ ≤ lse(z)` and
+/// `|zᵢ| ≤ 745` where they count), and the additions round by 2⁻⁵² of `|m/τ| + lse(z)`. A result
+/// smaller than 2⁻⁸ of that (the two cancel) is computed by the portable path instead, so the
+/// rest are within 2⁻³³ relative before their one rounding to `T`. `f64` at a temperature is
+/// not taken (false), nor is anything on the portable path.
+pub(crate) fn vector_logsumexp_with<T: Element>(
+    x: &[T],
+    out: &mut [T],
+    len: usize,
+    tau: f64,
+    mask: Option<&[bool]>,
+) -> bool {
+    if tau == 1.0 && mask.is_none() {
+        return vector_logsumexp(x, out, len);
+    }
+    if len == 0 || x.is_empty() || fast::current() == fast::Isa::Portable {
+        return false;
+    }
+    if tau != 1.0 && T::as_f64(x).is_some() {
+        return false;
+    }
+    prepared_blocks(x, out, len, 1, mask, |rows, ob, scratch| {
+        if tau == 1.0 {
+            vector_logsumexp(rows, ob, len)
+        } else {
+            tempered_logsumexp(rows, ob, len, tau, scratch)
+        }
+    })
+}
+
+/// One block of [`vector_logsumexp_with`] at a temperature other than 1, for types of 24 bits
+/// or fewer (a mask already applied as `−inf`).
+fn tempered_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize, tau: f64, s: &mut Prepared<T>) -> bool {
+    prepare_tempered(x, len, tau, s);
+    s.out.resize(out.len(), 0.0);
+    // Rows the `f64` kernel declines (a NaN) are computed from `z`, giving NaN.
+    let one = Temperature::new(1.0);
+    let fallback = move |zr: &[f64]| (kernels_for::<f64>().stats)(zr, None, one).logsumexp(one);
+    if !fast::logsumexp_rows_f64(fast::current(), &s.z, &mut s.out, len, &fallback) {
+        return false;
+    }
+    let portable = |r: usize, row: &mut Vec<f64>| {
+        row.clear();
+        row.extend(x[r * len..(r + 1) * len].iter().map(|v| v.to_f64()));
+        let tau = Temperature::new(tau);
+        T::from_f64((kernels_for::<T>().stats)(row, None, tau).logsumexp(tau))
+    };
+    let mut row = std::mem::take(&mut s.row);
+    for (r, o) in out.iter_mut().enumerate() {
+        let (m, l) = (s.maxima[r], s.out[r]);
+        // `m/τ = qh + ql`: the division's remainder `m − qh·τ` is exact by one FMA.
+        let qh = m / tau;
+        let sum = if l.is_nan() {
+            Some(f64::NAN)
+        } else if qh.is_finite() {
+            let v = qh + ((-qh).mul_add(tau, m) / tau + l);
+            (v.abs() >= (qh.abs() + l) / 256.0).then_some(v)
+        } else {
+            None
+        };
+        *o = match sum {
+            Some(v) => T::from_f64(v),
+            None => portable(r, &mut row),
+        };
+    }
+    for &r in &s.portable {
+        out[r] = portable(r, &mut row);
+    }
+    s.row = row;
+    true
 }
 
 /// Contiguous `f32` rows at temperature 1 without a mask, through the vectorised kernels (rows
@@ -632,7 +797,17 @@ where
     {
         return into_dim(out);
     }
-    if opts.mask.is_none() && opts.temperature == 1.0 && gathered_logsumexp(&x, &mut out, axis) {
+    // A temperature or a mask: contiguous rows prepared for the vector kernels.
+    if axis.index() + 1 == x.ndim()
+        && len > 0
+        && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
+        && with_mask_rows(opts.mask.as_ref(), |mask| {
+            vector_logsumexp_with(xs, os, len, opts.temperature, mask)
+        })
+    {
+        return into_dim(out);
+    }
+    if gathered_logsumexp(&x, &mut out, axis, opts) {
         return into_dim(out);
     }
     let (mut row, mut mask_row) = (Vec::new(), Vec::new());

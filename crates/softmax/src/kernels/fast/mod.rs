@@ -601,19 +601,6 @@ pub(crate) fn rows_half(
     if len == 0 || x.len() != y.len() {
         return None;
     }
-    #[cfg(target_arch = "x86_64")]
-    let k: &x86::half::HalfKernels = {
-        use crate::element::HalfKind;
-        use x86::half;
-        let f16c = std::arch::is_x86_feature_detected!("f16c");
-        match (isa, kind) {
-            (Isa::Avx512, HalfKind::F16) if isa.is_available() => &half::f16_avx512::KERNELS,
-            (Isa::Avx512, HalfKind::Bf16) if isa.is_available() => &half::bf16_avx512::KERNELS,
-            (Isa::Avx2, HalfKind::F16) if isa.is_available() && f16c => &half::f16_avx2::KERNELS,
-            (Isa::Avx2, HalfKind::Bf16) if isa.is_available() => &half::bf16_avx2::KERNELS,
-            _ => return None,
-        }
-    };
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (isa, kind, op);
@@ -622,27 +609,16 @@ pub(crate) fn rows_half(
     #[cfg(target_arch = "x86_64")]
     {
         use rayon::prelude::*;
+        let k = half_kernels(isa, kind)?;
         let mut rejected = Vec::new();
         if len > CHUNK {
             for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
-                // SAFETY (all kernel calls): the instruction set (and F16C) were checked above.
-                let parts: Vec<x86::half::ChunkStats> =
-                    xr.par_chunks(CHUNK).map(|c| unsafe { (k.stats)(c) }).collect();
-                let Some(parts) = parts.into_iter().collect::<Option<Vec<_>>>() else {
+                let Some((max, ties, rest)) = long_half_stats(k, xr) else {
                     rejected.push(r);
                     continue;
                 };
-                let max = parts.iter().fold(f32::NEG_INFINITY, |m, p| m.max(p.0));
-                let (mut ties, mut rest) = (0.0, 0.0);
-                for &(m, t, s) in &parts {
-                    if m == max {
-                        ties += t;
-                        rest += s;
-                    } else {
-                        rest += (t + s) * (f64::from(m) - f64::from(max)).exp();
-                    }
-                }
                 let param = x86::half::pass3_param(op, ties, rest);
+                // SAFETY (all kernel calls): `half_kernels` checked the instruction set (and F16C).
                 yr.par_chunks_mut(CHUNK)
                     .zip(xr.par_chunks(CHUNK))
                     .for_each(|(yc, xc)| unsafe { (k.out)(op, xc, yc, max, param) });
@@ -665,6 +641,107 @@ pub(crate) fn rows_half(
             unsafe { (k.rows)(op, x, y, len, 0, &mut rejected) };
         }
         Some(rejected)
+    }
+}
+
+/// The half kernels of `kind` with the instruction set `isa`, where it has them (AVX2 needs
+/// F16C for `f16`).
+#[cfg(target_arch = "x86_64")]
+fn half_kernels(isa: Isa, kind: crate::element::HalfKind) -> Option<&'static x86::half::HalfKernels> {
+    use crate::element::HalfKind;
+    use x86::half;
+    let f16c = std::arch::is_x86_feature_detected!("f16c");
+    match (isa, kind) {
+        (Isa::Avx512, HalfKind::F16) if isa.is_available() => Some(&half::f16_avx512::KERNELS),
+        (Isa::Avx512, HalfKind::Bf16) if isa.is_available() => Some(&half::bf16_avx512::KERNELS),
+        (Isa::Avx2, HalfKind::F16) if isa.is_available() && f16c => Some(&half::f16_avx2::KERNELS),
+        (Isa::Avx2, HalfKind::Bf16) if isa.is_available() => Some(&half::bf16_avx2::KERNELS),
+        _ => None,
+    }
+}
+
+/// `(max, ties, rest)` of a half row longer than [`CHUNK`]: its chunks' statistics (computed in
+/// parallel, each relative to its own maximum) merged in order, `rest` in `f64` after scaling
+/// by `exp(m_c − m)`; the same for any number of threads. `None` for a NaN or an infinite
+/// maximum in any chunk.
+#[cfg(target_arch = "x86_64")]
+fn long_half_stats(k: &x86::half::HalfKernels, x: &[u16]) -> x86::half::ChunkStats {
+    use rayon::prelude::*;
+    // SAFETY: `half_kernels` checked the instruction set (and F16C).
+    let parts: Vec<x86::half::ChunkStats> = x.par_chunks(CHUNK).map(|c| unsafe { (k.stats)(c) }).collect();
+    let parts = parts.into_iter().collect::<Option<Vec<_>>>()?;
+    let max = parts.iter().fold(f32::NEG_INFINITY, |m, p| m.max(p.0));
+    let (mut ties, mut rest) = (0.0, 0.0);
+    for &(m, t, s) in &parts {
+        if m == max {
+            ties += t;
+            rest += s;
+        } else {
+            rest += (t + s) * (f64::from(m) - f64::from(max)).exp();
+        }
+    }
+    Some((max, ties, rest))
+}
+
+/// `logsumexp` of contiguous half-precision rows of length `len` (given as their bits) through
+/// the half kernels' passes 1 and 2: `out[r] = m + ln_1p((ties − 1) + rest)` in `f64`, or `NaN`
+/// where the row is not taken (a NaN, an infinite maximum, or a result that cancels: `|m + ln s|
+/// < ln s`, where the sum's error, up to 2⁻¹³ of `s`, would show) for the caller's portable path.
+/// Batches of rows are shared among the pool's threads, and long rows are cut into chunks as in
+/// [`rows_half`]: the same results for any number of threads. False where there are no half
+/// kernels.
+///
+/// The sum is within 2⁻¹³ relative (see `x86::half`), so `ln s` is within 2⁻¹³ absolute and,
+/// with `|m + ln s| ≥ ln s`, also relative (for small `ln s` the error is relative to `s − 1`,
+/// which `ln_1p` keeps): a quarter of an `f16` ulp before the one rounding to the half type.
+pub(crate) fn logsumexp_half(
+    isa: Isa,
+    kind: crate::element::HalfKind,
+    x: &[u16],
+    out: &mut [f64],
+    len: usize,
+) -> bool {
+    if len == 0 || x.len() != out.len() * len {
+        return false;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, kind);
+        false
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        let Some(k) = half_kernels(isa, kind) else { return false };
+        let result = |st: x86::half::ChunkStats| match st {
+            Some((m, ties, rest)) => {
+                let ln_sum = ((ties - 1.0) + rest).ln_1p();
+                let lse = f64::from(m) + ln_sum;
+                if lse.abs() >= ln_sum { lse } else { f64::NAN }
+            }
+            None => f64::NAN,
+        };
+        if len > CHUNK {
+            for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
+                *o = result(long_half_stats(k, xr));
+            }
+        } else {
+            // SAFETY: `half_kernels` checked the instruction set (and F16C).
+            let rows = |xs: &[u16], os: &mut [f64]| {
+                for (xr, o) in xs.chunks_exact(len).zip(os.iter_mut()) {
+                    *o = result(unsafe { (k.stats)(xr) });
+                }
+            };
+            if parallel(x.len()) {
+                let rows_per_task = (TASK / len).max(1);
+                x.par_chunks(rows_per_task * len)
+                    .zip(out.par_chunks_mut(rows_per_task))
+                    .for_each(|(xs, os)| rows(xs, os));
+            } else {
+                rows(x, out);
+            }
+        }
+        true
     }
 }
 

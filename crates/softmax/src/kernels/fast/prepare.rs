@@ -7,13 +7,21 @@ use super::Isa;
 use crate::element::Element;
 
 /// Each row of `len` of `x` as `z = (x − m)·(1/τ)` in `f64`, `m` its largest entry (within
-/// 3·2⁻⁵³ of `(x − m)/τ`, relative). Rows whose
+/// 3·2⁻⁵³ of `(x − m)/τ`, relative), written to `maxima` (one per row). Rows whose
 /// largest entry is `±inf` (or that hold nothing but NaN) get a placeholder row of zeros and are
 /// listed in `portable`, for the caller's portable path. A NaN elsewhere carries into `z`
 /// (the `f64` kernels then decline the row).
 #[inline(always)]
-fn tempered_rows<T: Element>(x: &[T], len: usize, tau: f64, z: &mut [f64], portable: &mut Vec<usize>) {
-    for (r, (xr, zr)) in x.chunks_exact(len).zip(z.chunks_exact_mut(len)).enumerate() {
+fn tempered_rows<T: Element>(
+    x: &[T],
+    len: usize,
+    tau: f64,
+    z: &mut [f64],
+    maxima: &mut [f64],
+    portable: &mut Vec<usize>,
+) {
+    let rows = x.chunks_exact(len).zip(z.chunks_exact_mut(len)).zip(maxima.iter_mut());
+    for (r, ((xr, zr), max)) in rows.enumerate() {
         // Eight maxima side by side, so that the loop runs in vector registers; `max` skips NaN.
         let mut acc = [f64::NEG_INFINITY; 8];
         let mut chunks = xr.chunks_exact(8);
@@ -26,6 +34,7 @@ fn tempered_rows<T: Element>(x: &[T], len: usize, tau: f64, z: &mut [f64], porta
             acc[0] = acc[0].max(v.to_f64());
         }
         let m = acc.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        *max = m;
         if m.is_infinite() {
             portable.push(r);
             zr.fill(0.0);
@@ -82,6 +91,7 @@ enum Job<'a, T> {
         len: usize,
         tau: f64,
         z: &'a mut [f64],
+        maxima: &'a mut [f64],
         portable: &'a mut Vec<usize>,
     },
     Narrow {
@@ -119,7 +129,7 @@ enum Job<'a, T> {
 #[inline(always)]
 fn run<T: Element>(job: Job<'_, T>) {
     match job {
-        Job::Tempered { x, len, tau, z, portable } => tempered_rows(x, len, tau, z, portable),
+        Job::Tempered { x, len, tau, z, maxima, portable } => tempered_rows(x, len, tau, z, maxima, portable),
         Job::Narrow { src, scale, dst } => narrow(src, scale, dst),
         Job::NarrowOdd { src, scale, dst } => narrow_odd(src, scale, dst),
         Job::MaskWiden { src, mask: Some(mask), excluded, dst } => {
@@ -179,10 +189,12 @@ pub(crate) fn tempered<T: Element>(
     len: usize,
     tau: f64,
     z: &mut [f64],
+    maxima: &mut [f64],
     portable: &mut Vec<usize>,
 ) {
     debug_assert!(len > 0 && x.len() == z.len() && x.len().is_multiple_of(len));
-    dispatch(isa, Job::Tempered { x, len, tau, z, portable });
+    debug_assert_eq!(maxima.len() * len, x.len());
+    dispatch(isa, Job::Tempered { x, len, tau, z, maxima, portable });
 }
 
 /// [`narrow`] with the instruction set `isa`.
