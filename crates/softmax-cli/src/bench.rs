@@ -295,7 +295,8 @@ fn measure<T: Element>(op: Op, rows: usize, cols: usize, args: &Args) -> Result<
     let mut copy_dst = vec![T::from_f64(0.0); rows * cols];
     // One position in eight excluded, in a pattern that shifts from row to row.
     let mask = Array2::from_shape_fn((rows, cols), |(i, j)| (i + j) % 8 != 3);
-    let mask_t = mask.t().to_owned();
+    // Laid out like `transposed` below (a transposed view's copy would keep the transposed order).
+    let mask_t = mask.t().as_standard_layout().into_owned();
     let mut opts = Options::new().temperature(args.temperature);
     let mut opts_axis0 = Options::new().axis(0).temperature(args.temperature);
     if args.mask {

@@ -154,30 +154,30 @@
 //!   - the log-softmax backward pass of `f32` and `f64` (an `f64` kernel; `f32` rows widened to
 //!     it a block at a time): `dy − exp(ly)·Σ dy` with the sum and the product's error kept;
 //!   - lanes no kernel reads in place (`f64` and the half types along a non-last axis, any
-//!     type's backward passes and cross-entropy along a non-last axis, non-contiguous views), at
-//!     temperature 1 without a mask: a block of lanes at a time is copied into contiguous rows
-//!     for the row kernels and the results copied back, so each lane gets exactly what it would
-//!     as a contiguous row (`(N, C, H, W)` logits with the classes on axis 1 included), the
-//!     indices of the axes before the reduced one shared among threads;
+//!     type's backward passes and cross-entropy along a non-last axis, a temperature or a mask
+//!     along a non-last axis, non-contiguous views): a block of lanes (and of the mask's lanes)
+//!     at a time is copied into contiguous rows for the row kernels and the results copied
+//!     back, so each lane gets exactly what it would as a contiguous row (`(N, C, H, W)` logits
+//!     with the classes on axis 1 included), the indices of the axes before the reduced one
+//!     shared among threads;
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result, and logsumexp from those kernels'
 //!     first two passes (`m + ln s` with the sum within 2⁻¹³; a row where the two cancel, `|m +
 //!     ln s| < ln s`, takes the portable path);
-//!   - a temperature or a mask, for softmax, log-softmax, logsumexp and the backward passes of
-//!     contiguous rows along the last axis (N-D and slice APIs): a mask by giving the excluded positions `−inf`
-//!     (forward) or `y = 0`, `ly = −inf`, `dy = 0` (backward), which the special-value rules
-//!     treat exactly as exclusion, through each type's own kernels; a temperature (`f32` and the
-//!     half types) by computing `z = (x − m)·(1/τ)` in `f64` (within 3·2⁻⁵³ relative) for the
-//!     `f64` kernels, and, backward, scaling the `f64` results by `1/τ` before the one rounding
-//!     to the input's type; logsumexp as `m/τ + lse(z)` with `m/τ` a double-double, where a
-//!     result below 2⁻⁸ of `|m/τ| + lse(z)` (the two cancel) takes the portable path.
+//!   - a temperature or a mask, for softmax, log-softmax, logsumexp and the backward passes (N-D
+//!     and slice APIs; along other axes through the copied blocks above): a mask by giving the
+//!     excluded positions `−inf` (forward) or `y = 0`, `ly = −inf`, `dy = 0` (backward), which
+//!     the special-value rules treat exactly as exclusion, through each type's own kernels; a
+//!     temperature (`f32` and the half types) by computing `z = (x − m)·(1/τ)` in `f64` (within
+//!     3·2⁻⁵³ relative) for the `f64` kernels, and, backward, scaling the `f64` results by `1/τ`
+//!     before the one rounding to the input's type; logsumexp as `m/τ + lse(z)` in `f64`, where
+//!     a result below 2⁻⁸ of `|m/τ| + lse(z)` (the two cancel) takes the portable path.
 //!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
-//!   Everything else (`f64` at a temperature other than 1, a temperature or a mask along a
-//!   non-last axis or of a strided view, the half types' cross-entropy, cross-entropy with probability targets or label smoothing, the other
-//!   losses) and any row the kernels do not take (a NaN or `+inf`, a maximum
-//!   beyond the kernel's range) runs the exact portable path, so results can differ by layout
+//!   Everything else (`f64` at a temperature other than 1, the half types' cross-entropy,
+//!   cross-entropy with probability targets or label smoothing, the other losses) and any row
+//!   the kernels do not take (a NaN or `+inf`, a maximum beyond the kernel's range) runs the exact portable path, so results can differ by layout
 //!   within the bound; where the output alone is strided, the result is computed as if it were
 //!   contiguous. Large batches and long rows are shared among the threads of the current
 //!   `rayon` pool (`RAYON_NUM_THREADS`, or `ThreadPool::install`); rows longer than 2¹⁶ are

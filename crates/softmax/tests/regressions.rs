@@ -251,7 +251,8 @@ fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits
     // Along a non-last axis and of strided views, lanes (and the mask's lanes) are copied into
     // rows for the prepared vector kernels: each lane must give exactly what the same values
     // give as a row of a contiguous array, for every type (`f64` at a temperature takes the
-    // portable path both ways).
+    // portable path both ways), forward and backward (the log-softmax backward pass is fed
+    // probabilities, which it takes as any values).
     fn check<T: softmax::Element>(from: fn(f64) -> T) {
         let shape = (24, 7, 33);
         let x = ndarray::Array3::from_shape_fn(shape, |(i, j, k)| {
@@ -297,6 +298,31 @@ fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits
                             bits(want.view().into_dyn()) == bits(got.view().into_dyn()),
                             "{what} (log: {log})"
                         );
+                    }
+                    // The backward passes, on outputs and upstream gradients laid out alike.
+                    let y = softmax::softmax(&view, &o).unwrap();
+                    let dy = y.mapv(|v| from((v.to_f64() * 7.0).sin()));
+                    let mut y_moved = y.clone();
+                    y_moved.swap_axes(axis, 2);
+                    let y_moved = y_moved.as_standard_layout().to_owned();
+                    let mut dy_moved = dy.clone();
+                    dy_moved.swap_axes(axis, 2);
+                    let dy_moved = dy_moved.as_standard_layout().to_owned();
+                    for log in [false, true] {
+                        let (mut want, got) = if log {
+                            (
+                                softmax::log_softmax_backward(&y_moved, &dy_moved, &last).unwrap(),
+                                softmax::log_softmax_backward(&y, &dy, &o).unwrap(),
+                            )
+                        } else {
+                            (
+                                softmax::softmax_backward(&y_moved, &dy_moved, &last).unwrap(),
+                                softmax::softmax_backward(&y, &dy, &o).unwrap(),
+                            )
+                        };
+                        want.swap_axes(axis, 2);
+                        let (w, g) = (bits(want.view().into_dyn()), bits(got.view().into_dyn()));
+                        assert!(w == g, "{what} backward (log: {log})");
                     }
                     let want = softmax::logsumexp(&moved, &last).unwrap();
                     let got = softmax::logsumexp(&view, &o).unwrap();

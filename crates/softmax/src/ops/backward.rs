@@ -258,7 +258,7 @@ pub(crate) fn vector_backward_with<T: Element>(
         None => vec![None; y.len().div_ceil(per_block)],
     };
     let scratch = BackwardScratch::<T>::default;
-    if y.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+    if split_slabs(y.len(), per_block) {
         y.par_chunks(per_block)
             .zip(dy.par_chunks(per_block))
             .zip(dx.par_chunks_mut(per_block).zip(mask_blocks))
@@ -301,57 +301,75 @@ impl<T> Default for BackwardScratch<T> {
     }
 }
 
-/// The softmax or log-softmax backward pass (no mask, `τ = 1`) through the vector kernels along any axis and
-/// any layout: contiguous rows in place; lanes along another axis copied a block at a time into
-/// rows (the tiled transposes of the forward pass) and their results copied back; views not in
-/// standard order copied into it first. Each lane gets exactly what its values give as a
-/// contiguous row. False where there are no vector kernels for `T` (nothing written that counts).
+/// The softmax or log-softmax backward pass through the vector kernels ([`vector_backward_with`],
+/// so at any temperature, with a mask, and for every type) along any axis and any layout:
+/// contiguous rows in place; lanes along another axis (and the mask's) copied a block at a time
+/// into rows (the tiled transposes of the forward pass) and their results copied back; views not
+/// in standard order copied into it first. Each lane gets exactly what its values give as a
+/// contiguous row. False where those kernels do not serve (the portable path, `f64` at a
+/// temperature; nothing written that counts).
 fn laid_out_backward<T: Element>(
     log: bool,
     y: &ArrayViewD<'_, T>,
     dy: &ArrayViewD<'_, T>,
     out: &mut ArrayViewMutD<'_, T>,
     axis: Axis,
+    opts: &Options<'_>,
 ) -> bool {
     let k = y.shape()[axis.index()];
-    let vector_type = T::as_f32(&[]).is_some() || T::as_f64(&[]).is_some();
-    if k == 0 || y.is_empty() || !vector_type || fast::current() == fast::Isa::Portable {
+    if k == 0 || y.is_empty() || fast::current() == fast::Isa::Portable {
         return false;
     }
+    let tau = opts.temperature;
     let (y, dy) = (y.as_standard_layout(), dy.as_standard_layout());
     let (Some(ys), Some(dys)) = (y.as_slice(), dy.as_slice()) else { return false };
     let inner: usize = y.shape()[axis.index() + 1..].iter().product();
     let lanes = lanes_per_block(k, inner);
     let zero = T::from_f64(0.0);
-    let buffers = || (vec![zero; lanes * k], vec![zero; lanes * k], vec![zero; lanes * k]);
-    // One slab (an index of the axes before `axis`), its blocks of lanes in turn.
-    type Buffers<T> = (Vec<T>, Vec<T>, Vec<T>);
-    let slab = |((yo, dyo), xo): ((&[T], &[T]), &mut [T]), (y_rows, dy_rows, dx_rows): &mut Buffers<T>| {
+    let flags = if opts.mask.is_some() { lanes * k } else { 0 };
+    let buffers =
+        || (vec![zero; lanes * k], vec![zero; lanes * k], vec![zero; lanes * k], vec![false; flags]);
+    // One slab (an index of the axes before `axis`) with its part of the mask, its blocks of
+    // lanes in turn.
+    type Buffers<T> = (Vec<T>, Vec<T>, Vec<T>, Vec<bool>);
+    type Slab<'a, T> = (((&'a [T], &'a [T]), &'a mut [T]), Option<&'a [bool]>);
+    let slab = |(((yo, dyo), xo), mo): Slab<'_, T>, (y_rows, dy_rows, dx_rows, kept): &mut Buffers<T>| {
         for j0 in (0..inner).step_by(lanes) {
             let b = lanes.min(inner - j0);
             lanes_to_rows(yo, y_rows, k, inner, j0, b);
             lanes_to_rows(dyo, dy_rows, k, inner, j0, b);
-            if !vector_backward(log, &y_rows[..b * k], &dy_rows[..b * k], &mut dx_rows[..b * k], k) {
+            let m = mo.map(|mo| {
+                lanes_to_rows(mo, kept, k, inner, j0, b);
+                &kept[..b * k]
+            });
+            let (yr, dyr) = (&y_rows[..b * k], &dy_rows[..b * k]);
+            if !vector_backward_with(log, yr, dyr, &mut dx_rows[..b * k], k, tau, m) {
                 return false;
             }
             rows_to_lanes(dx_rows, xo, k, inner, j0, b);
         }
         true
     };
-    let run = |os: &mut [T]| -> bool {
+    let run = |os: &mut [T], mask: Option<&[bool]>| -> bool {
         use rayon::prelude::*;
         if inner == 1 {
-            return vector_backward(log, ys, dys, os, k);
+            return vector_backward_with(log, ys, dys, os, k, tau, mask);
         }
         let size = k * inner;
+        let mask_slabs: Vec<Option<&[bool]>> = match mask {
+            Some(m) => m.chunks(size).map(Some).collect(),
+            None => vec![None; ys.len().div_ceil(size)],
+        };
         if split_slabs(ys.len(), size) {
             let slabs = ys.par_chunks(size).zip(dys.par_chunks(size)).zip(os.par_chunks_mut(size));
-            slabs.map_init(buffers, |b, s| slab(s, b)).all(|ok| ok)
+            slabs.zip(mask_slabs).map_init(buffers, |b, s| slab(s, b)).all(|ok| ok)
         } else {
             let mut b = buffers();
-            ys.chunks(size).zip(dys.chunks(size)).zip(os.chunks_mut(size)).all(|s| slab(s, &mut b))
+            let slabs = ys.chunks(size).zip(dys.chunks(size)).zip(os.chunks_mut(size));
+            slabs.zip(mask_slabs).all(|s| slab(s, &mut b))
         }
     };
+    let run = |os: &mut [T]| with_mask_rows(opts.mask.as_ref(), |mask| run(os, mask));
     if let Some(os) = out.as_slice_mut() {
         return run(os);
     }
@@ -378,19 +396,8 @@ fn backward_dyn<T: Element>(
     check_same_shape("the upstream gradient dy", dy.shape(), y.shape())?;
     check_mask(opts.mask.as_ref(), y.shape())?;
     let tau = Temperature::new(opts.temperature);
-    if opts.mask.is_none() && opts.temperature == 1.0 && laid_out_backward(log, &y, &dy, &mut out, axis) {
+    if laid_out_backward(log, &y, &dy, &mut out, axis, opts) {
         return Ok(());
-    }
-    // A temperature, a mask or a half type: contiguous rows prepared for the vector kernels.
-    if (opts.mask.is_some() || opts.temperature != 1.0 || T::half_bits(&[]).is_some())
-        && axis.index() + 1 == y.ndim()
-        && let (Some(ys), Some(dys), Some(os)) = (y.as_slice(), dy.as_slice(), out.as_slice_mut())
-    {
-        let len = y.shape()[axis.index()];
-        let tau = opts.temperature;
-        if with_mask_rows(opts.mask.as_ref(), |mask| vector_backward_with(log, ys, dys, os, len, tau, mask)) {
-            return Ok(());
-        }
     }
     let k = kernels_for::<T>();
     let row_kernel = if log { k.log_softmax_backward } else { k.softmax_backward };

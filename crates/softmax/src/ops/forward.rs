@@ -419,7 +419,7 @@ fn prepared_blocks<T: Element>(
         Some(m) => m.chunks(per_block).map(Some).collect(),
         None => vec![None; x.len().div_ceil(per_block)],
     };
-    if x.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+    if split_slabs(x.len(), per_block) {
         x.par_chunks(per_block)
             .zip(out.par_chunks_mut(out_block))
             .zip(mask_blocks)
@@ -564,14 +564,14 @@ pub(crate) fn vector_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize) -
 /// `x`, laid out as `x`), prepared as [`vector_rows_with`] prepares softmax rows: excluded
 /// positions become `−inf` (which SPEC's rules treat exactly as excluded: no part in `m` or `s`,
 /// and a row with nothing left gives `−inf`); at a temperature, `f32` and half rows become `z =
-/// (x − m)/τ` in `f64` for the `f64` kernel, and the result is `m/τ + lse(z)`, with `m/τ` as a
-/// double-double.
+/// (x − m)/τ` in `f64` for the `f64` kernel, and the result is `m/τ + lse(z)` in `f64`.
 ///
 /// Accuracy at a temperature: `z` is within 3·2⁻⁵³ relative, which moves `lse(z)` by at most
 /// `3·2⁻⁵³·Σ pᵢ·|zᵢ| ≤ 2⁻⁴¹·lse(z)` (the terms below the maximum have `Σ pᵢ ≤ lse(z)` and
-/// `|zᵢ| ≤ 745` where they count), and the additions round by 2⁻⁵² of `|m/τ| + lse(z)`. A result
-/// smaller than 2⁻⁸ of that (the two cancel) is computed by the portable path instead, so the
-/// rest are within 2⁻³³ relative before their one rounding to `T`. `f64` at a temperature is
+/// `|zᵢ| ≤ 745` where they count), and the kernel, the division `m/τ` and the sum each round by
+/// 2⁻⁵³ of `|m/τ| + lse(z)`. A result smaller than 2⁻⁸ of that (the two cancel) is computed by
+/// the portable path instead, so the rest are within 2⁻³³ relative before their one rounding to
+/// `T`. `f64` at a temperature is
 /// not taken (false), nor is anything on the portable path.
 pub(crate) fn vector_logsumexp_with<T: Element>(
     x: &[T],
@@ -618,13 +618,12 @@ fn tempered_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize, tau: f64, 
     let mut row = std::mem::take(&mut s.row);
     for (r, o) in out.iter_mut().enumerate() {
         let (m, l) = (s.maxima[r], s.out[r]);
-        // `m/τ = qh + ql`: the division's remainder `m − qh·τ` is exact by one FMA.
-        let qh = m / tau;
+        let q = m / tau;
         let sum = if l.is_nan() {
             Some(f64::NAN)
-        } else if qh.is_finite() {
-            let v = qh + ((-qh).mul_add(tau, m) / tau + l);
-            (v.abs() >= (qh.abs() + l) / 256.0).then_some(v)
+        } else if q.is_finite() {
+            let v = q + l;
+            (v.abs() >= (q.abs() + l) / 256.0).then_some(v)
         } else {
             None
         };
@@ -734,7 +733,7 @@ fn half_rows<T: Element>(op: Normalize, x: &[T], y: &mut [T], len: usize, policy
         }
         taken
     };
-    if x.len() >= 2 * per_block && rayon::current_num_threads() > 1 {
+    if split_slabs(x.len(), per_block) {
         x.par_chunks(per_block).zip(y.par_chunks_mut(per_block)).all(|(xb, yb)| block(xb, yb))
     } else {
         x.chunks(per_block).zip(y.chunks_mut(per_block)).all(|(xb, yb)| block(xb, yb))
