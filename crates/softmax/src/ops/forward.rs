@@ -237,7 +237,6 @@ fn next_block<'a, T: Copy + 'a>(
 /// [`gathered_rows`] for contiguous arrays, seen as `(outer, k, inner)` with `k` the axis: a
 /// block of adjacent lanes is transposed into rows reading each line of the input once (the
 /// axis in the outer loop, the lanes inner), and the results are transposed back the same way.
-#[allow(clippy::type_complexity)]
 fn transposed_rows<T: Element>(
     op: Normalize,
     x: &[T],
@@ -256,8 +255,8 @@ fn transposed_rows<T: Element>(
     let buffers = || (vec![zero; lanes * k], vec![zero; lanes * k], vec![false; flags]);
     // One slab (an index of the axes before `axis`) with its part of the mask, its blocks of
     // lanes in turn.
-    let slab = |((xo, yo), mo): ((&[T], &mut [T]), Option<&[bool]>),
-                (rows, results, kept): &mut (Vec<T>, Vec<T>, Vec<bool>)| {
+    type Slab<'a, T> = ((&'a [T], &'a mut [T]), Option<&'a [bool]>);
+    let slab = |((xo, yo), mo): Slab<'_, T>, (rows, results, kept): &mut (Vec<T>, Vec<T>, Vec<bool>)| {
         for j0 in (0..inner).step_by(lanes) {
             let b = lanes.min(inner - j0);
             lanes_to_rows(xo, rows, k, inner, j0, b);
@@ -571,8 +570,7 @@ pub(crate) fn vector_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize) -
 /// `|zᵢ| ≤ 745` where they count), and the kernel, the division `m/τ` and the sum each round by
 /// 2⁻⁵³ of `|m/τ| + lse(z)`. A result smaller than 2⁻⁸ of that (the two cancel) is computed by
 /// the portable path instead, so the rest are within 2⁻³³ relative before their one rounding to
-/// `T`. `f64` at a temperature is
-/// not taken (false), nor is anything on the portable path.
+/// `T`. `f64` at a temperature is not taken (false), nor is anything on the portable path.
 pub(crate) fn vector_logsumexp_with<T: Element>(
     x: &[T],
     out: &mut [T],
@@ -615,6 +613,8 @@ fn tempered_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize, tau: f64, 
         let tau = Temperature::new(tau);
         T::from_f64((kernels_for::<T>().stats)(row, None, tau).logsumexp(tau))
     };
+    // The rows `prepare_tempered` lists for the portable path have an infinite `m`, so `m/τ`
+    // sends them there below.
     let mut row = std::mem::take(&mut s.row);
     for (r, o) in out.iter_mut().enumerate() {
         let (m, l) = (s.maxima[r], s.out[r]);
@@ -631,9 +631,6 @@ fn tempered_logsumexp<T: Element>(x: &[T], out: &mut [T], len: usize, tau: f64, 
             Some(v) => T::from_f64(v),
             None => portable(r, &mut row),
         };
-    }
-    for &r in &s.portable {
-        out[r] = portable(r, &mut row);
     }
     s.row = row;
     true
