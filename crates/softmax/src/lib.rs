@@ -157,9 +157,9 @@
 //!     type's backward passes and cross-entropy along a non-last axis, a temperature or a mask
 //!     along a non-last axis, non-contiguous views): a block of lanes (and of the mask's lanes)
 //!     at a time is copied into contiguous rows for the row kernels and the results copied
-//!     back, so each lane gets exactly what it would as a contiguous row (`(N, C, H, W)` logits
-//!     with the classes on axis 1 included), the indices of the axes before the reduced one
-//!     shared among threads;
+//!     back (4- and 8-byte elements in blocks transposed in AVX2 registers), so each lane gets
+//!     exactly what it would as a contiguous row (`(N, C, H, W)` logits with the classes on
+//!     axis 1 included), the indices of the axes before the reduced one shared among threads;
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with
 //!     `f32` arithmetic sized for a half-precision result, and logsumexp from those kernels'
 //!     first two passes (`m + ln s` with the sum within 2⁻¹³; a row where the two cancel, `|m +

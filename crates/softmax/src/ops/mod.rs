@@ -140,7 +140,9 @@ fn tiled_lanes(k: usize, inner: usize, j0: usize, b: usize, mut visit: impl FnMu
     }
 }
 
-/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of `k`.
+/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of `k`
+/// (4- and 8-byte elements with AVX2 in blocks transposed in registers, see
+/// `kernels::fast::transpose`; other types and the portable path one element at a time).
 pub(crate) fn lanes_to_rows<T: Copy>(
     slab: &[T],
     rows: &mut [T],
@@ -149,6 +151,14 @@ pub(crate) fn lanes_to_rows<T: Copy>(
     j0: usize,
     b: usize,
 ) {
+    if crate::kernels::fast::lanes_to_rows_blocked(
+        crate::kernels::fast::current(),
+        slab,
+        rows,
+        (k, inner, j0, b),
+    ) {
+        return;
+    }
     tiled_lanes(k, inner, j0, b, |r, s| rows[r] = slab[s]);
 }
 
@@ -161,6 +171,14 @@ pub(crate) fn rows_to_lanes<T: Copy>(
     j0: usize,
     b: usize,
 ) {
+    if crate::kernels::fast::rows_to_lanes_blocked(
+        crate::kernels::fast::current(),
+        rows,
+        slab,
+        (k, inner, j0, b),
+    ) {
+        return;
+    }
     tiled_lanes(k, inner, j0, b, |r, s| slab[s] = rows[r]);
 }
 

@@ -73,6 +73,7 @@
 #![allow(unsafe_code)]
 
 mod prepare;
+mod transpose;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
@@ -81,6 +82,7 @@ mod x86_f64;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub(crate) use prepare::{mask_same, mask_widen, narrow_from_f64, narrow_to_odd_f32, tempered, zero_masked};
+pub(crate) use transpose::{lanes_to_rows as lanes_to_rows_blocked, rows_to_lanes as rows_to_lanes_blocked};
 
 /// The instruction sets the kernels are built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,245 @@
+//! The copies between lanes of a contiguous `(k, inner)` slab (`k` the reduced axis) and rows
+//! of `k`, for the paths that feed the row kernels with lanes along another axis (see
+//! `ops::lanes_to_rows`): 4- and 8-byte elements go in whole blocks transposed in AVX2 registers
+//! (8 × 8 and 4 × 4: a load and a store of adjacent elements per run, where the plain copy moves
+//! one element at a time), the elements no whole block covers one at a time. Bits are copied,
+//! never interpreted, so any `Copy` type of those sizes goes through.
+
+use super::Isa;
+
+/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab copied into `b` rows of `k`, when `isa`
+/// has AVX2 (AVX-512 machines have it too) and `T` is 4 or 8 bytes; false otherwise, having
+/// copied nothing.
+pub(crate) fn lanes_to_rows<T: Copy>(
+    isa: Isa,
+    slab: &[T],
+    rows: &mut [T],
+    (k, inner, j0, b): (usize, usize, usize, usize),
+) -> bool {
+    let Some(step) = block_step::<T>(isa) else { return false };
+    check(slab.len(), rows.len(), (k, inner, j0, b));
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Block `(k0, l0)`: runs of lanes from the slab (`inner` apart) become runs of steps in
+        // the rows (`k` apart).
+        let place = |k0: usize, l0: usize| (k0 * inner + j0 + l0, inner, l0 * k + k0, k);
+        // SAFETY: AVX2 is available (`block_step`); every whole block lies inside both slices
+        // (`check`), and `T` has the block's element size.
+        unsafe { blocks(step, (k, b), place, slab.as_ptr().cast(), rows.as_mut_ptr().cast()) };
+    }
+    rest(step, (k, inner, j0, b), |r, s| rows[r] = slab[s]);
+    true
+}
+
+/// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab;
+/// false (nothing copied) under the same conditions.
+pub(crate) fn rows_to_lanes<T: Copy>(
+    isa: Isa,
+    rows: &[T],
+    slab: &mut [T],
+    (k, inner, j0, b): (usize, usize, usize, usize),
+) -> bool {
+    let Some(step) = block_step::<T>(isa) else { return false };
+    check(slab.len(), rows.len(), (k, inner, j0, b));
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Block `(k0, l0)`: runs of steps from the rows become runs of lanes in the slab.
+        let place = |k0: usize, l0: usize| (l0 * k + k0, k, k0 * inner + j0 + l0, inner);
+        // SAFETY: as in `lanes_to_rows`.
+        unsafe { blocks(step, (k, b), place, rows.as_ptr().cast(), slab.as_mut_ptr().cast()) };
+    }
+    rest(step, (k, inner, j0, b), |r, s| slab[s] = rows[r]);
+    true
+}
+
+/// The side of a whole block for `T` (8 for 4 bytes, 4 for 8), or `None` where this module does
+/// not copy `T` with `isa`.
+fn block_step<T>(isa: Isa) -> Option<usize> {
+    let step = match std::mem::size_of::<T>() {
+        4 => 8,
+        8 => 4,
+        _ => return None,
+    };
+    (cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512 | Isa::Avx2) && isa.is_available())
+        .then_some(step)
+}
+
+/// Panics unless every index of the copy lies inside the slab and the rows (a caller's bug; the
+/// block copies rely on it).
+fn check(slab: usize, rows: usize, (k, inner, j0, b): (usize, usize, usize, usize)) {
+    assert!(b * k <= rows && (k == 0 || b == 0 || (k - 1) * inner + j0 + b <= slab));
+}
+
+/// The elements of the copy no whole block of `step × step` covers: `visit(index in the rows,
+/// index in the slab)` for the lanes past the whole blocks, then the steps past them.
+fn rest(step: usize, (k, inner, j0, b): (usize, usize, usize, usize), mut visit: impl FnMut(usize, usize)) {
+    let (k_whole, b_whole) = (k - k % step, b - b % step);
+    for l in b_whole..b {
+        for kk in 0..k {
+            visit(l * k + kk, kk * inner + j0 + l);
+        }
+    }
+    for l in 0..b_whole {
+        for kk in k_whole..k {
+            visit(l * k + kk, kk * inner + j0 + l);
+        }
+    }
+}
+
+/// Every whole block of `step` steps by `step` lanes, bands of `step` steps outermost (so that
+/// a band's lines of the slab stay in L1): `place(k0, l0)` gives `(src, src_run, dst,
+/// dst_run)`, where the block's `step` source runs of `step` adjacent elements start at `src +
+/// i·src_run` and its destination runs at `dst + j·dst_run`; element `j` of source run `i` goes
+/// to element `i` of destination run `j`. Offsets count elements of the block's size (4 bytes
+/// for `step` 8, 8 for 4).
+///
+/// # Safety
+/// AVX2 must be available, and every element of every whole block must lie in `src` and `dst`
+/// (which hold elements of that size).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blocks(
+    step: usize,
+    (k, b): (usize, usize),
+    place: impl Fn(usize, usize) -> (usize, usize, usize, usize),
+    src: *const u8,
+    dst: *mut u8,
+) {
+    let (k_whole, b_whole) = (k - k % step, b - b % step);
+    for k0 in (0..k_whole).step_by(step) {
+        for l0 in (0..b_whole).step_by(step) {
+            let (s, s_run, d, d_run) = place(k0, l0);
+            // SAFETY: the caller's guarantees.
+            unsafe {
+                if step == 8 {
+                    block_8x8(src.cast::<f32>().add(s), s_run, dst.cast::<f32>().add(d), d_run);
+                } else {
+                    block_4x4(src.cast::<f64>().add(s), s_run, dst.cast::<f64>().add(d), d_run);
+                }
+            }
+        }
+    }
+}
+
+/// An 8 × 8 block of 4-byte elements, transposed in registers (unpack, shuffle, swap halves).
+///
+/// # Safety
+/// AVX2; eight runs of eight elements at `src + i·s_run` and at `dst + j·d_run`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_8x8(src: *const f32, s_run: usize, dst: *mut f32, d_run: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's guarantees (unaligned loads and stores).
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * s_run)));
+        // Pairs of runs interleaved, then pairs of pairs: each 128-bit half holds four elements
+        // of one column.
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let out = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (j, v) in out.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(j * d_run), v);
+        }
+    }
+}
+
+/// A 4 × 4 block of 8-byte elements, transposed in registers.
+///
+/// # Safety
+/// AVX2; four runs of four elements at `src + i·s_run` and at `dst + j·d_run`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_4x4(src: *const f64, s_run: usize, dst: *mut f64, d_run: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's guarantees (unaligned loads and stores).
+    unsafe {
+        let r: [__m256d; 4] = std::array::from_fn(|i| _mm256_loadu_pd(src.add(i * s_run)));
+        let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+        let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+        let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        let out = [
+            _mm256_permute2f128_pd::<0x20>(t0, t2),
+            _mm256_permute2f128_pd::<0x20>(t1, t3),
+            _mm256_permute2f128_pd::<0x31>(t0, t2),
+            _mm256_permute2f128_pd::<0x31>(t1, t3),
+        ];
+        for (j, v) in out.into_iter().enumerate() {
+            _mm256_storeu_pd(dst.add(j * d_run), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both copies against the element-by-element definition, for both sizes, at shapes with
+    /// and without partial blocks, on every instruction set the machine has.
+    #[test]
+    fn block_copies_match_the_definition() {
+        fn run<T: Copy + PartialEq + std::fmt::Debug>(from: fn(usize) -> T) {
+            for isa in [Isa::Avx512, Isa::Avx2] {
+                for (k, inner, j0, b) in
+                    [(16, 16, 0, 16), (19, 37, 5, 13), (8, 8, 0, 8), (3, 40, 2, 30), (33, 9, 1, 8)]
+                {
+                    let slab: Vec<T> = (0..k * inner).map(from).collect();
+                    let mut rows = vec![from(usize::MAX); b * k];
+                    if !lanes_to_rows(isa, &slab, &mut rows, (k, inner, j0, b)) {
+                        assert!(!isa.is_available(), "{isa:?} available but not taken");
+                        continue;
+                    }
+                    for l in 0..b {
+                        for kk in 0..k {
+                            assert_eq!(
+                                rows[l * k + kk],
+                                slab[kk * inner + j0 + l],
+                                "{isa:?} to rows {k} {inner} {j0} {b}"
+                            );
+                        }
+                    }
+                    let mut back: Vec<T> = (0..k * inner).map(|i| from(i + 7)).collect();
+                    let before = back.clone();
+                    assert!(rows_to_lanes(isa, &rows, &mut back, (k, inner, j0, b)));
+                    for kk in 0..k {
+                        for j in 0..inner {
+                            let want = if (j0..j0 + b).contains(&j) {
+                                slab[kk * inner + j]
+                            } else {
+                                before[kk * inner + j]
+                            };
+                            assert_eq!(back[kk * inner + j], want, "{isa:?} to lanes {k} {inner} {j0} {b}");
+                        }
+                    }
+                }
+            }
+        }
+        run::<u32>(|i| i as u32);
+        run::<f64>(|i| i as f64 + 0.5);
+        // Other sizes are not taken.
+        assert!(!lanes_to_rows(Isa::Avx2, &[0u16; 4], &mut [0u16; 4], (2, 2, 0, 2)));
+    }
+}
