@@ -157,7 +157,7 @@
 //!     type's backward passes and cross-entropy along a non-last axis, a temperature or a mask
 //!     along a non-last axis, non-contiguous views): a block of lanes (and of the mask's lanes)
 //!     at a time is copied into contiguous rows for the row kernels and the results copied
-//!     back (4- and 8-byte elements in blocks transposed in AVX2 registers), so each lane gets
+//!     back (2-, 4- and 8-byte elements in blocks transposed in registers), so each lane gets
 //!     exactly what it would as a contiguous row (`(N, C, H, W)` logits with the classes on
 //!     axis 1 included), the indices of the axes before the reduced one shared among threads;
 //!   - `f16` and `bf16`: softmax and log-softmax, read and written in their own format with

@@ -141,7 +141,7 @@ fn tiled_lanes(k: usize, inner: usize, j0: usize, b: usize, mut visit: impl FnMu
 }
 
 /// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of `k`
-/// (4- and 8-byte elements with AVX2 in blocks transposed in registers, see
+/// (2-, 4- and 8-byte elements with AVX2 in blocks transposed in registers, see
 /// `kernels::fast::transpose`; other types and the portable path one element at a time).
 pub(crate) fn lanes_to_rows<T: Copy>(
     slab: &[T],

@@ -1,14 +1,14 @@
 //! The copies between lanes of a contiguous `(k, inner)` slab (`k` the reduced axis) and rows
 //! of `k`, for the paths that feed the row kernels with lanes along another axis (see
-//! `ops::lanes_to_rows`): 4- and 8-byte elements go in whole blocks transposed in AVX2 registers
-//! (8 × 8 and 4 × 4: a load and a store of adjacent elements per run, where the plain copy moves
-//! one element at a time), the elements no whole block covers one at a time. Bits are copied,
-//! never interpreted, so any `Copy` type of those sizes goes through.
+//! `ops::lanes_to_rows`): 2-, 4- and 8-byte elements go in whole blocks transposed in registers
+//! (8 × 8, 8 × 8 and 4 × 4: a load and a store of adjacent elements per run, where the plain copy
+//! moves one element at a time), the elements no whole block covers one at a time. Bits are
+//! copied, never interpreted, so any `Copy` type of those sizes goes through.
 
 use super::Isa;
 
 /// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab copied into `b` rows of `k`, when `isa`
-/// has AVX2 (AVX-512 machines have it too) and `T` is 4 or 8 bytes; false otherwise, having
+/// has AVX2 (AVX-512 machines have it too) and `T` is 2, 4 or 8 bytes; false otherwise, having
 /// copied nothing.
 pub(crate) fn lanes_to_rows<T: Copy>(
     isa: Isa,
@@ -25,7 +25,7 @@ pub(crate) fn lanes_to_rows<T: Copy>(
         let place = |k0: usize, l0: usize| (k0 * inner + j0 + l0, inner, l0 * k + k0, k);
         // SAFETY: AVX2 is available (`block_step`); every whole block lies inside both slices
         // (`check`), and `T` has the block's element size.
-        unsafe { blocks(step, (k, b), place, slab.as_ptr().cast(), rows.as_mut_ptr().cast()) };
+        unsafe { blocks::<T>(step, (k, b), place, slab.as_ptr(), rows.as_mut_ptr()) };
     }
     rest(step, (k, inner, j0, b), |r, s| rows[r] = slab[s]);
     true
@@ -46,17 +46,17 @@ pub(crate) fn rows_to_lanes<T: Copy>(
         // Block `(k0, l0)`: runs of steps from the rows become runs of lanes in the slab.
         let place = |k0: usize, l0: usize| (l0 * k + k0, k, k0 * inner + j0 + l0, inner);
         // SAFETY: as in `lanes_to_rows`.
-        unsafe { blocks(step, (k, b), place, rows.as_ptr().cast(), slab.as_mut_ptr().cast()) };
+        unsafe { blocks::<T>(step, (k, b), place, rows.as_ptr(), slab.as_mut_ptr()) };
     }
     rest(step, (k, inner, j0, b), |r, s| slab[s] = rows[r]);
     true
 }
 
-/// The side of a whole block for `T` (8 for 4 bytes, 4 for 8), or `None` where this module does
-/// not copy `T` with `isa`.
+/// The side of a whole block for `T` (8 for 2 and 4 bytes, 4 for 8), or `None` where this module
+/// does not copy `T` with `isa`.
 fn block_step<T>(isa: Isa) -> Option<usize> {
     let step = match std::mem::size_of::<T>() {
-        4 => 8,
+        2 | 4 => 8,
         8 => 4,
         _ => return None,
     };
@@ -90,20 +90,19 @@ fn rest(step: usize, (k, inner, j0, b): (usize, usize, usize, usize), mut visit:
 /// a band's lines of the slab stay in L1): `place(k0, l0)` gives `(src, src_run, dst,
 /// dst_run)`, where the block's `step` source runs of `step` adjacent elements start at `src +
 /// i·src_run` and its destination runs at `dst + j·dst_run`; element `j` of source run `i` goes
-/// to element `i` of destination run `j`. Offsets count elements of the block's size (4 bytes
-/// for `step` 8, 8 for 4).
+/// to element `i` of destination run `j`. Offsets count elements of `T`.
 ///
 /// # Safety
-/// AVX2 must be available, and every element of every whole block must lie in `src` and `dst`
-/// (which hold elements of that size).
+/// AVX2 must be available, `T` must be 2, 4 or 8 bytes with `step` from [`block_step`], and
+/// every element of every whole block must lie in `src` and `dst`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks(
+unsafe fn blocks<T>(
     step: usize,
     (k, b): (usize, usize),
     place: impl Fn(usize, usize) -> (usize, usize, usize, usize),
-    src: *const u8,
-    dst: *mut u8,
+    src: *const T,
+    dst: *mut T,
 ) {
     let (k_whole, b_whole) = (k - k % step, b - b % step);
     for k0 in (0..k_whole).step_by(step) {
@@ -111,12 +110,48 @@ unsafe fn blocks(
             let (s, s_run, d, d_run) = place(k0, l0);
             // SAFETY: the caller's guarantees.
             unsafe {
-                if step == 8 {
-                    block_8x8(src.cast::<f32>().add(s), s_run, dst.cast::<f32>().add(d), d_run);
-                } else {
-                    block_4x4(src.cast::<f64>().add(s), s_run, dst.cast::<f64>().add(d), d_run);
+                let (src, dst) = (src.add(s), dst.add(d));
+                match std::mem::size_of::<T>() {
+                    2 => block_8x8_u16(src.cast(), s_run, dst.cast(), d_run),
+                    4 => block_8x8(src.cast(), s_run, dst.cast(), d_run),
+                    _ => block_4x4(src.cast(), s_run, dst.cast(), d_run),
                 }
             }
+        }
+    }
+}
+
+/// An 8 × 8 block of 2-byte elements, transposed in 128-bit registers (three rounds of
+/// interleaving: 16-, 32- and 64-bit pieces).
+///
+/// # Safety
+/// AVX2 (SSE2 suffices); eight runs of eight elements at `src + i·s_run` and at `dst + j·d_run`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_8x8_u16(src: *const u16, s_run: usize, dst: *mut u16, d_run: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's guarantees (unaligned loads and stores).
+    unsafe {
+        let r: [__m128i; 8] = std::array::from_fn(|i| _mm_loadu_si128(src.add(i * s_run).cast()));
+        let a: [__m128i; 8] = std::array::from_fn(|i| {
+            let (x, y) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+            if i % 2 == 0 { _mm_unpacklo_epi16(x, y) } else { _mm_unpackhi_epi16(x, y) }
+        });
+        // a[0], a[1]: runs 0 and 1 interleaved (columns 0–3, 4–7); a[2], a[3]: runs 2 and 3; …
+        let b = [
+            _mm_unpacklo_epi32(a[0], a[2]),
+            _mm_unpackhi_epi32(a[0], a[2]),
+            _mm_unpacklo_epi32(a[1], a[3]),
+            _mm_unpackhi_epi32(a[1], a[3]),
+            _mm_unpacklo_epi32(a[4], a[6]),
+            _mm_unpackhi_epi32(a[4], a[6]),
+            _mm_unpacklo_epi32(a[5], a[7]),
+            _mm_unpackhi_epi32(a[5], a[7]),
+        ];
+        // b[c]: columns 2c and 2c + 1 of runs 0–3; b[4 + c]: of runs 4–7.
+        for c in 0..4 {
+            _mm_storeu_si128(dst.add(2 * c * d_run).cast(), _mm_unpacklo_epi64(b[c], b[4 + c]));
+            _mm_storeu_si128(dst.add((2 * c + 1) * d_run).cast(), _mm_unpackhi_epi64(b[c], b[4 + c]));
         }
     }
 }
@@ -237,9 +272,10 @@ mod tests {
                 }
             }
         }
+        run::<u16>(|i| i as u16);
         run::<u32>(|i| i as u32);
         run::<f64>(|i| i as f64 + 0.5);
         // Other sizes are not taken.
-        assert!(!lanes_to_rows(Isa::Avx2, &[0u16; 4], &mut [0u16; 4], (2, 2, 0, 2)));
+        assert!(!lanes_to_rows(Isa::Avx2, &[false; 4], &mut [false; 4], (2, 2, 0, 2)));
     }
 }
