@@ -253,6 +253,12 @@ fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits
     // give as a row of a contiguous array, for every type (`f64` at a temperature takes the
     // portable path both ways), forward and backward (the log-softmax backward pass is fed
     // probabilities, which it takes as any values).
+    /// A contiguous copy of `a` with `axis` swapped to the last place.
+    fn last_axis<A: Clone>(a: ndarray::ArrayView3<'_, A>, axis: usize) -> ndarray::Array3<A> {
+        let mut moved = a;
+        moved.swap_axes(axis, 2);
+        moved.as_standard_layout().into_owned()
+    }
     fn check<T: softmax::Element>(from: fn(f64) -> T) {
         let shape = (24, 7, 33);
         let x = ndarray::Array3::from_shape_fn(shape, |(i, j, k)| {
@@ -271,12 +277,7 @@ fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits
                     }
                     let what = format!("{} τ {tau} mask {masked} axis {axis} strided {strided}", T::NAME);
                     // The same lanes as the last axis of a contiguous copy.
-                    let mut moved = view.to_owned();
-                    moved.swap_axes(axis, 2);
-                    let moved = moved.as_standard_layout().to_owned();
-                    let mut mask_moved = mask.to_owned();
-                    mask_moved.swap_axes(axis, 2);
-                    let mask_moved = mask_moved.as_standard_layout().to_owned();
+                    let (moved, mask_moved) = (last_axis(view, axis), last_axis(mask, axis));
                     let mut last = Options::new().temperature(tau).axis(2);
                     if masked {
                         last = last.mask(mask_moved.view());
@@ -302,12 +303,7 @@ fn a_temperature_or_a_mask_along_any_axis_or_view_gives_the_contiguous_rows_bits
                     // The backward passes, on outputs and upstream gradients laid out alike.
                     let y = softmax::softmax(&view, &o).unwrap();
                     let dy = y.mapv(|v| from((v.to_f64() * 7.0).sin()));
-                    let mut y_moved = y.clone();
-                    y_moved.swap_axes(axis, 2);
-                    let y_moved = y_moved.as_standard_layout().to_owned();
-                    let mut dy_moved = dy.clone();
-                    dy_moved.swap_axes(axis, 2);
-                    let dy_moved = dy_moved.as_standard_layout().to_owned();
+                    let (y_moved, dy_moved) = (last_axis(y.view(), axis), last_axis(dy.view(), axis));
                     for log in [false, true] {
                         let (mut want, got) = if log {
                             (

@@ -3,7 +3,7 @@
 use ndarray::{Array, ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Data, DataMut, Dimension, Zip};
 
 use super::{
-    GATHER_BLOCK, Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load,
+    GATHER_BLOCK, Normalize, check_mask, check_same_shape, lanes_per_block, lanes_to_rows, load, mask_chunks,
     next_mask_row, normalize_row, rows_to_lanes, split_slabs, store, with_mask_rows,
 };
 use crate::element::Element;
@@ -253,10 +253,7 @@ pub(crate) fn vector_backward_with<T: Element>(
         }
         done
     };
-    let mask_blocks: Vec<Option<&[bool]>> = match mask {
-        Some(m) => m.chunks(per_block).map(Some).collect(),
-        None => vec![None; y.len().div_ceil(per_block)],
-    };
+    let mask_blocks = mask_chunks(mask, y.len(), per_block);
     let scratch = BackwardScratch::<T>::default;
     if split_slabs(y.len(), per_block) {
         y.par_chunks(per_block)
@@ -356,10 +353,7 @@ fn laid_out_backward<T: Element>(
             return vector_backward_with(log, ys, dys, os, k, tau, mask);
         }
         let size = k * inner;
-        let mask_slabs: Vec<Option<&[bool]>> = match mask {
-            Some(m) => m.chunks(size).map(Some).collect(),
-            None => vec![None; ys.len().div_ceil(size)],
-        };
+        let mask_slabs = mask_chunks(mask, ys.len(), size);
         if split_slabs(ys.len(), size) {
             let slabs = ys.par_chunks(size).zip(dys.par_chunks(size)).zip(os.par_chunks_mut(size));
             slabs.zip(mask_slabs).map_init(buffers, |b, s| slab(s, b)).all(|ok| ok)

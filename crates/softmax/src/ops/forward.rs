@@ -6,7 +6,7 @@ use ndarray::{
 
 use super::{
     GATHER_BLOCK, Normalize, check_mask, check_same_shape, into_dim, lanes_per_block, lanes_to_rows, load,
-    next_mask_row, normalize_row, rows_to_lanes, split_slabs, store, with_mask_rows,
+    mask_chunks, next_mask_row, normalize_row, rows_to_lanes, split_slabs, store, with_mask_rows,
 };
 use crate::element::Element;
 use crate::error::Result;
@@ -272,10 +272,7 @@ fn transposed_rows<T: Element>(
         true
     };
     let size = k * inner;
-    let mask_slabs: Vec<Option<&[bool]>> = match mask {
-        Some(m) => m.chunks(size).map(Some).collect(),
-        None => vec![None; x.len().div_ceil(size)],
-    };
+    let mask_slabs = mask_chunks(mask, x.len(), size);
     if split_slabs(x.len(), size) {
         x.par_chunks(size)
             .zip(y.par_chunks_mut(size))
@@ -414,10 +411,7 @@ fn prepared_blocks<T: Element>(
         scratch.same = rows;
         done
     };
-    let mask_blocks: Vec<Option<&[bool]>> = match mask {
-        Some(m) => m.chunks(per_block).map(Some).collect(),
-        None => vec![None; x.len().div_ceil(per_block)],
-    };
+    let mask_blocks = mask_chunks(mask, x.len(), per_block);
     if split_slabs(x.len(), per_block) {
         x.par_chunks(per_block)
             .zip(out.par_chunks_mut(out_block))
@@ -784,16 +778,8 @@ where
     let tau = Temperature::new(opts.temperature);
     let mut out = ArrayD::from_elem(x.raw_dim().remove_axis(axis), T::from_f64(0.0));
     let len = x.shape()[axis.index()];
-    if opts.mask.is_none()
-        && opts.temperature == 1.0
-        && axis.index() + 1 == x.ndim()
-        && len > 0
-        && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())
-        && vector_logsumexp(xs, os, len)
-    {
-        return into_dim(out);
-    }
-    // A temperature or a mask: contiguous rows prepared for the vector kernels.
+    // Contiguous rows through the vector kernels (prepared where there is a temperature or a
+    // mask); other axes and views through blocks of copied lanes.
     if axis.index() + 1 == x.ndim()
         && len > 0
         && let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut())

@@ -66,12 +66,23 @@ pub(crate) fn with_mask_rows<R>(
     mask: Option<&ArrayViewD<'_, bool>>,
     f: impl FnOnce(Option<&[bool]>) -> R,
 ) -> R {
-    let Some(mask) = mask else { return f(None) };
-    let rows = mask.as_standard_layout();
-    match rows.as_slice() {
-        Some(flags) => f(Some(flags)),
-        // A standard-layout array is always a slice; this is never reached.
-        None => f(Some(&rows.iter().copied().collect::<Vec<bool>>())),
+    match mask {
+        None => f(None),
+        Some(mask) => match mask.as_slice() {
+            Some(flags) => f(Some(flags)),
+            // `iter` walks the flags in standard order.
+            None => f(Some(&mask.iter().copied().collect::<Vec<bool>>())),
+        },
+    }
+}
+
+/// An optional mask cut like its input into pieces of `size` flags (the last may be shorter),
+/// or `None` for each of the input's `len.div_ceil(size)` pieces without one: to zip beside the
+/// input's chunks.
+pub(crate) fn mask_chunks(mask: Option<&[bool]>, len: usize, size: usize) -> Vec<Option<&[bool]>> {
+    match mask {
+        Some(m) => m.chunks(size).map(Some).collect(),
+        None => vec![None; len.div_ceil(size)],
     }
 }
 
