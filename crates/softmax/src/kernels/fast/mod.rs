@@ -229,9 +229,10 @@ impl Stats {
 
     pub fn new(max: f32, ties: f64, rest: f64) -> Stats {
         let j = Stats::shift(max) as f64;
-        // |m − j·ln 2| ≤ 0.35: the crate's own f64 exponential (within an ulp) is plenty, and
-        // cheaper than a call into libm, which short rows notice.
-        let e_max = crate::kernels::exp::exp_f64(max as f64 - j * std::f64::consts::LN_2);
+        // m − j·ln 2 is within 0.35 of 2·ln 2: the crate's own f64 exponential (within an ulp)
+        // is plenty, and cheaper than a call into libm, which short rows notice. The column
+        // kernels compute the same bits for a vector of maxima (`x86::stats_lanes`).
+        let e_max = crate::kernels::exp::exp_lanes(max as f64 - j * std::f64::consts::LN_2);
         Stats { max, e_max, ties, rest }
     }
 
@@ -247,19 +248,31 @@ impl Stats {
 
     /// `ln Σ exp(x_i − m)`.
     pub fn ln_sum(&self) -> f64 {
-        // ln_1p is within an ulp of f64, far below what an f32 result can see.
-        self.sum_minus_one().ln_1p()
+        // Within 2⁻⁵⁰, far below what an `f32` result can see; the bits the vector kernels'
+        // batches of rows compute for it (`x86::ln_sums`).
+        crate::kernels::exp::ln_1p_f64(self.sum_minus_one())
     }
 
-    /// `logsumexp` of the row.
-    pub fn logsumexp(&self) -> f64 {
-        self.max as f64 + self.ln_sum()
+    /// `logsumexp` of the row rounded to `f32` (see [`lse_f32`]).
+    pub fn logsumexp_f32(&self) -> Option<f32> {
+        lse_f32(self.max, self.ln_sum())
     }
 
     /// The softmax of each entry equal to the maximum: `1/Σ exp(x_i − m)`, rounded once.
     pub fn top_probability(&self) -> f32 {
         (1.0 / (self.ties + self.rest / self.e_max)) as f32
     }
+}
+
+/// `m + ln s` rounded to `f32`, or `None` where the two cancel too far for the vector path.
+/// The sum's terms are each within 2⁻²⁸ (see `x86::Consts::exp_parts`), so `ln s` is within
+/// 2⁻²⁸·`ln s` (ties counted exactly: the error is at most `2⁻²⁸·rest/s ≤ 2⁻²⁸·ln s`), and
+/// `ln_1p_f64` adds 2⁻⁵⁰ of it. Where `|m + ln s| ≥ ln s/4` that is at most 2⁻²⁶ of the result,
+/// a quarter of an `f32` ulp before the one rounding; rows of log-probabilities, whose
+/// logsumexp is a tiny number next to `m`, fall below and take the portable path.
+pub(crate) fn lse_f32(max: f32, ln_s: f64) -> Option<f32> {
+    let lse = f64::from(max) + ln_s;
+    (lse.abs() >= 0.25 * ln_s).then_some(lse as f32)
 }
 
 pub(crate) const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -376,6 +389,7 @@ impl SharedOut {
 struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
+    lse_columns: unsafe fn(&[f32], usize, &mut [f32], &mut Vec<usize>),
     max: unsafe fn(&[f32]) -> f32,
     sum: unsafe fn(&[f32], f32, &mut Ties) -> (f64, f64),
     sum_store: SumStoreFn,
@@ -413,6 +427,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
         static AVX512: Kernels = Kernels {
             rows: x86::avx512::rows,
             lse_rows: x86::avx512::lse_rows,
+            lse_columns: x86::avx512::lse_columns,
             max: x86::avx512::max,
             sum: x86::avx512::sum,
             sum_store: x86::avx512::sum_store,
@@ -434,6 +449,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
             lse_rows: x86::avx2::lse_rows,
+            lse_columns: x86::avx2::lse_columns,
             max: x86::avx2::max,
             sum: x86::avx2::sum,
             sum_store: x86::avx2::sum_store,
@@ -531,12 +547,7 @@ fn short_rows(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallbac
     let mut rejected = Vec::new();
     for (xb, yb) in x.chunks(len * COLUMN_BAND).zip(y.chunks_mut(len * COLUMN_BAND)) {
         let n = xb.len() / len;
-        for (kk, col) in xt[..len * n].chunks_exact_mut(n).enumerate() {
-            for (c, r) in col.iter_mut().zip((kk..).step_by(len)) {
-                // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
-                *c = unsafe { *xb.get_unchecked(r) };
-            }
-        }
+        rows_to_columns(xb, len, &mut xt[..len * n]);
         rejected.clear();
         // SAFETY: `kernels` checked that the machine runs the instruction set; `yt` holds the
         // `len × n` block the kernel writes.
@@ -549,6 +560,35 @@ fn short_rows(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallbac
         }
         for &(_, r) in &rejected {
             fallback(&xb[r * len..(r + 1) * len], &mut yb[r * len..(r + 1) * len]);
+        }
+    }
+}
+
+/// The rows of `len` elements in `block` as columns: `columns[kk·n + j] = block[j·len + kk]`
+/// for the block's `n` rows.
+fn rows_to_columns(block: &[f32], len: usize, columns: &mut [f32]) {
+    let n = block.len() / len;
+    for (kk, col) in columns.chunks_exact_mut(n).enumerate() {
+        for (c, r) in col.iter_mut().zip((kk..).step_by(len)) {
+            // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
+            *c = unsafe { *block.get_unchecked(r) };
+        }
+    }
+}
+
+/// Logsumexp of rows of `2..=SHORT` elements, as [`short_rows`]: a block of rows transposed into
+/// columns, their statistics and `ln s` in vectors (no call per row).
+fn short_logsumexp(k: &Kernels, x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
+    let mut xt = [0.0f32; SHORT * COLUMN_BAND];
+    let mut rejected = Vec::new();
+    for (xb, ob) in x.chunks(len * COLUMN_BAND).zip(out.chunks_mut(COLUMN_BAND)) {
+        rows_to_columns(xb, len, &mut xt[..xb.len()]);
+        rejected.clear();
+        // SAFETY: `kernels` checked that the machine runs the instruction set; `xt` holds the
+        // `len × n` block, `ob` its `n` results.
+        unsafe { (k.lse_columns)(&xt[..xb.len()], len, ob, &mut rejected) };
+        for &r in &rejected {
+            ob[r] = fallback(&xb[r * len..(r + 1) * len]);
         }
     }
 }
@@ -717,7 +757,7 @@ pub(crate) fn logsumexp_half(
         let Some(k) = half_kernels(isa, kind) else { return false };
         let result = |st: x86::half::ChunkStats| match st {
             Some((m, ties, rest)) => {
-                let ln_sum = ((ties - 1.0) + rest).ln_1p();
+                let ln_sum = crate::kernels::exp::ln_1p_f64((ties - 1.0) + rest);
                 let lse = f64::from(m) + ln_sum;
                 if lse.abs() >= ln_sum { lse } else { f64::NAN }
             }
@@ -1419,19 +1459,32 @@ pub(crate) fn logsumexp_rows_f32(
     if len > CHUNK {
         for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
             *o = match long_stats(k, xr, None) {
-                Some(LongStats { st, .. }) if st.logsumexp().abs() >= st.ln_sum() => st.logsumexp() as f32,
-                _ => fallback(xr),
+                Some(LongStats { st, .. }) => st.logsumexp_f32().unwrap_or_else(|| fallback(xr)),
+                None => fallback(xr),
             };
         }
-    } else if parallel(x.len()) {
-        let rows_per_task = (TASK / len).max(1);
-        x.par_chunks(rows_per_task * len).zip(out.par_chunks_mut(rows_per_task)).for_each(|(xs, os)| {
-            // SAFETY: `kernels` checked that the machine runs this instruction set.
-            unsafe { (k.lse_rows)(xs, os, len, fallback) }
-        });
     } else {
-        // SAFETY: as above.
-        unsafe { (k.lse_rows)(x, out, len, fallback) };
+        let batch = |xs: &[f32], os: &mut [f32]| {
+            if len == 1 {
+                // A row of one finite value is its own logsumexp.
+                for (&v, o) in xs.iter().zip(os.iter_mut()) {
+                    *o = if v.is_finite() { v } else { fallback(&[v]) };
+                }
+            } else if len <= SHORT {
+                short_logsumexp(k, xs, os, len, fallback);
+            } else {
+                // SAFETY: `kernels` checked that the machine runs this instruction set.
+                unsafe { (k.lse_rows)(xs, os, len, fallback) }
+            }
+        };
+        if parallel(x.len()) {
+            let rows_per_task = (TASK / len).max(1);
+            x.par_chunks(rows_per_task * len)
+                .zip(out.par_chunks_mut(rows_per_task))
+                .for_each(|(xs, os)| batch(xs, os));
+        } else {
+            batch(x, out);
+        }
     }
     true
 }

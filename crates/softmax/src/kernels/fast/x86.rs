@@ -6,10 +6,7 @@ use std::arch::x86_64::*;
 
 use crate::kernels::fast::x86_f64::{D4, D8, SimdD};
 
-use super::{
-    BackwardFallback, COLUMN_BAND, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, PLACEHOLDER,
-    Stats, Ties,
-};
+use super::{BackwardFallback, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
 
 pub(super) mod half;
 
@@ -162,7 +159,7 @@ trait Simd: Copy {
     /// `RN((x − m) − l)` with the arithmetic in `f64`.
     fn log_out(x: Self, m: f64, l: f64) -> Self;
     /// `f64` vectors of half the lanes each: those of the `f64` kernels.
-    type W: SimdD;
+    type W: SimdD + crate::kernels::exp::Lanes;
     /// The lanes widened to `f64` (exactly): the first half, then the second.
     fn widen(self) -> (Self::W, Self::W);
     /// The lanes of `lo` then of `hi`, each rounded to `f32`.
@@ -841,6 +838,43 @@ fn top_lanes<S: Simd>(c: &Consts<S>, sums: (S::W, S::W)) -> (S, S) {
     (hi, S::narrow(h0.add(l0).div(sums.0), h1.add(l1).div(sums.1)))
 }
 
+/// Each lane's `e_max` for a vector of maxima, in the halves of [`Simd::widen`]: the bits
+/// [`Stats::new`] computes for one (the same shift, rounded in `f32`, and the same exponential).
+#[inline(always)]
+fn e_max_lanes<S: Simd>(max: S) -> (S::W, S::W) {
+    use crate::kernels::exp::exp_lanes;
+    let j = max.mul(S::splat(LOG2_E)).round().sub(S::splat(2.0));
+    let ((m0, m1), (j0, j1)) = (max.widen(), j.widen());
+    let ln2 = <S::W as SimdD>::splat(std::f64::consts::LN_2);
+    (exp_lanes(m0.sub(j0.mul(ln2))), exp_lanes(m1.sub(j1.mul(ln2))))
+}
+
+/// `ln s` of each of up to 16 rows' (or columns') statistics, a vector of them at a time: the
+/// bits [`Stats::ln_sum`] computes for one, without a call per row.
+#[inline(always)]
+fn ln_sums<S: Simd>(stats: &[Stats]) -> [f64; 16] {
+    use crate::kernels::exp::ln_1p_lanes;
+    let (mut ties, mut rest, mut e_max) = ([1.0f64; 16], [0.0f64; 16], [1.0f64; 16]);
+    for (i, st) in stats.iter().enumerate().take(16) {
+        (ties[i], rest[i], e_max[i]) = (st.ties, st.rest, st.e_max);
+    }
+    let mut out = [0.0f64; 16];
+    let w = <S::W as SimdD>::LANES;
+    let mut i = 0;
+    while i < stats.len().min(16) {
+        // SAFETY: `i + w ≤ 16`: the arrays hold 16 lanes and `w` divides 16.
+        unsafe {
+            let load = |a: &[f64; 16]| <S::W as SimdD>::load(a.as_ptr().add(i));
+            let one = <S::W as SimdD>::splat(1.0);
+            // `Stats::sum_minus_one`, operation for operation.
+            let t = load(&ties).sub(one).add(load(&rest).div(load(&e_max)));
+            ln_1p_lanes(t).store(out.as_mut_ptr().add(i));
+        }
+        i += w;
+    }
+    out
+}
+
 /// `RN((hi + lo)·(rh + rl))·2^k`, the products' small parts added first: one rounding, so the
 /// term's own error (about 2⁻²⁹) is all that an output sees besides it. The product is formed on
 /// the unscaled pair (`hi` in `[1, 2]`, and `rh` above 2⁻⁴⁰ for any row shorter than 2³⁴ elements,
@@ -1042,16 +1076,23 @@ unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: 
     }
 }
 
+/// Logsumexp of contiguous rows, sixteen at a time: each row's passes 1 and 2, then their `ln s`
+/// together ([`ln_sums`]).
 #[inline(always)]
 unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
-    for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
-        let mut ties = Ties::new();
-        *o = match unsafe { stats::<S>(xr, &mut ties) } {
-            // m + ln s cancels in rows of log-probabilities (m < 0 < ln s ≈ −m): the sum's
-            // 2⁻²⁶ would then be many ulp of the result, which the portable path gets right.
-            Some(st) if (st.logsumexp()).abs() >= st.ln_sum() => st.logsumexp() as f32,
-            _ => fallback(xr),
-        };
+    for (xs, os) in x.chunks(16 * len).zip(out.chunks_mut(16)) {
+        let mut found = [super::PLACEHOLDER; 16];
+        let mut ok = [false; 16];
+        for ((xr, st), ok) in xs.chunks_exact(len).zip(found.iter_mut()).zip(ok.iter_mut()) {
+            if let Some(s) = unsafe { stats::<S>(xr, &mut Ties::new()) } {
+                (*st, *ok) = (s, true);
+            }
+        }
+        let ln = ln_sums::<S>(&found[..os.len()]);
+        for (i, (xr, o)) in xs.chunks_exact(len).zip(os.iter_mut()).enumerate() {
+            // `m + ln s` cancels in rows of log-probabilities: see `super::lse_f32`.
+            *o = ok[i].then(|| super::lse_f32(found[i].max, ln[i])).flatten().unwrap_or_else(|| fallback(xr));
+        }
     }
 }
 
@@ -1069,35 +1110,18 @@ unsafe fn columns<S: Simd>(
     rejected: &mut Vec<(usize, usize)>,
 ) {
     let outer = x.len() / (k * inner);
-    let mut parts = [ColumnPart::Reject; COLUMN_BAND];
-    let mut stats = [PLACEHOLDER; COLUMN_BAND];
     for o in 0..outer {
         let base = o * k * inner;
         let mut j0 = columns.0;
         while j0 < columns.1 {
             let start = base + j0;
-            if op == Op::Softmax {
-                // Pass 3's scale in vectors: no per-column division or exponential.
-                let width = (columns.1 - j0).min(BAND * S::LANES);
-                let band = Band { start, inner, rows: k, width };
-                unsafe { band_softmax::<S>(x, y, band, o, j0, rejected) };
-                j0 += width;
-                continue;
+            // Pass 3's factors in vectors: no per-column division, exponential or logarithm.
+            let width = (columns.1 - j0).min(BAND * S::LANES);
+            let band = Band { start, inner, rows: k, width };
+            match op {
+                Op::Softmax => unsafe { band_softmax::<S>(x, y, band, o, j0, rejected) },
+                Op::LogSoftmax => unsafe { band_log_softmax::<S>(x, y, band, o, j0, rejected) },
             }
-            let width = (columns.1 - j0).min(COLUMN_BAND);
-            let (no_store, parts) = (std::ptr::null_mut(), &mut parts[..width]);
-            unsafe { column_stats::<S>(x, no_store, start, inner, k, width, None, parts) };
-            for (lane, (part, st)) in parts.iter().zip(stats.iter_mut()).take(width).enumerate() {
-                *st = match *part {
-                    ColumnPart::Summed(s) => s,
-                    // The whole column is far below the reduction's range: the portable path.
-                    ColumnPart::Later(_) | ColumnPart::Reject => {
-                        rejected.push((o, j0 + lane));
-                        PLACEHOLDER
-                    }
-                };
-            }
-            unsafe { column_apply::<S>(op, x, y, start, inner, k, width, &stats[..width]) };
             j0 += width;
         }
     }
@@ -1227,6 +1251,28 @@ impl Band {
     #[inline(always)]
     fn lanes<S: Simd>(&self, b: usize) -> usize {
         if b + 1 == self.blocks::<S>() { self.width - b * S::LANES } else { S::LANES }
+    }
+
+    /// The lanes of block `b` whose sum (in the halves of [`Simd::widen`]) is not finite, as
+    /// bits: a NaN anywhere in a column reaches its sum, whatever pass 1 saw.
+    #[inline(always)]
+    fn not_finite<S: Simd>(&self, b: usize, sums: (S::W, S::W)) -> u32 {
+        let (lanes, half) = ([sums.0.lanes(), sums.1.lanes()], S::LANES / 2);
+        (0..self.lanes::<S>(b))
+            .filter(|&lane| !lanes[lane / half][lane % half].is_finite())
+            .fold(0, |bits, lane| bits | 1 << lane)
+    }
+
+    /// Lists the columns set in `bad` (bits per block) as `(o, j0 + column)`, for the portable
+    /// path.
+    #[inline(always)]
+    fn list<S: Simd>(&self, bad: &[u32; BAND], o: usize, j0: usize, rejected: &mut Vec<(usize, usize)>) {
+        for (b, &bits) in bad.iter().enumerate().take(self.blocks::<S>()) {
+            let first = j0 + b * S::LANES;
+            rejected.extend(
+                (0..self.lanes::<S>(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, first + lane)),
+            );
+        }
     }
 
     /// Pass 1: the maximum of each column.
@@ -1379,6 +1425,41 @@ fn lifted_reciprocal<S: Simd>(sums: (S::W, S::W)) -> (S, S) {
     (rh, S::narrow(r0.sub(h0), r1.sub(h1)))
 }
 
+/// Passes 1 and 2 of one band of columns over the whole axis: per vector of columns, the maxima
+/// and their exponentials' constants, the sums in the halves of [`Simd::widen`] (with `TIES`, of
+/// the terms below the maximum, the ties counted apart; with `STORE`, every term, each also
+/// stored in `py`), and the columns the vector path does not take, as bits.
+struct BandSums<S: Simd> {
+    max: [S; BAND],
+    consts: [Consts<S>; BAND],
+    sums: [(S::W, S::W); BAND],
+    ties: [S; BAND],
+    bad: [u32; BAND],
+}
+
+#[inline(always)]
+unsafe fn band_sums<S: Simd, const STORE: bool, const TIES: bool>(
+    x: &[f32],
+    py: *mut f32,
+    band: Band,
+) -> BandSums<S> {
+    let px = x.as_ptr();
+    let mut max = unsafe { band.max::<S>(px) };
+    let (mut bad, later, _) = band.screen::<S>(&mut max);
+    let consts = band_consts(&max);
+    let (acc, lo_acc, ties) = unsafe { band.sums::<S, STORE, TIES>(px, py, &consts) };
+    let zero = <S::W as SimdD>::splat(0.0);
+    let mut sums = [(zero, zero); BAND];
+    for b in 0..band.blocks::<S>() {
+        let (a0, a1) = S::acc_halves(acc[b]);
+        let (l0, l1) = lo_acc[b].widen();
+        sums[b] = (a0.add(l0), a1.add(l1));
+        // A column far below the reduction's range (`later`) takes the portable path.
+        bad[b] |= later[b] | band.not_finite::<S>(b, sums[b]);
+    }
+    BandSums { max, consts, sums, ties, bad }
+}
+
 /// Softmax of one band of columns over the whole axis: the maxima, the terms stored in `py` with
 /// their sums, then each term scaled in place; rejected columns are listed as `(o, j0 + lane)`.
 /// `s ≥ 2.8` (the maximum's own term), so that `1/s ≤ 1` and the stored terms serve every output
@@ -1392,35 +1473,84 @@ unsafe fn band_softmax<S: Simd>(
     j0: usize,
     rejected: &mut Vec<(usize, usize)>,
 ) {
-    let (px, l, nb) = (x.as_ptr(), S::LANES, band.blocks::<S>());
-    let mut max = unsafe { band.max::<S>(px) };
-    let (mut bad, later, _) = band.screen::<S>(&mut max);
-    let consts = band_consts(&max);
-    let (acc, lo_acc, _) = unsafe { band.sums::<S, true, false>(px, py, &consts) };
+    let bs = unsafe { band_sums::<S, true, false>(x, py, band) };
     let (zero, post) = (S::splat(0.0), S::splat(2f32.powi(-super::LIFT)));
     let mut scale = [(zero, zero, post, zero, zero); BAND];
-    for b in 0..nb {
-        let (a0, a1) = S::acc_halves(acc[b]);
-        let (l0, l1) = lo_acc[b].widen();
-        let sums = (a0.add(l0), a1.add(l1));
-        // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
-        let (lanes, half) = ([sums.0.lanes(), sums.1.lanes()], l / 2);
-        bad[b] |= later[b];
-        for lane in 0..band.lanes::<S>(b) {
-            if !lanes[lane / half][lane % half].is_finite() {
-                bad[b] |= 1 << lane;
+    for (b, sc) in scale.iter_mut().enumerate().take(band.blocks::<S>()) {
+        let (rh, rl) = lifted_reciprocal::<S>(bs.sums[b]);
+        let (e_max, top) = top_lanes(&bs.consts[b], bs.sums[b]);
+        *sc = (rh, rl, post, e_max, top);
+    }
+    band.list::<S>(&bs.bad, o, j0, rejected);
+    unsafe { band.scale_out::<S>(py, &scale) };
+}
+
+/// `ln s` of each vector of columns of a band, from passes 1 and 2 with ties counted apart
+/// ([`ln_sums`]'s arithmetic: the same bits), in the halves of [`Simd::widen`].
+#[inline(always)]
+fn band_ln_sums<S: Simd>(bs: &BandSums<S>, b: usize) -> (S::W, S::W) {
+    use crate::kernels::exp::ln_1p_lanes;
+    let ((c0, c1), (e0, e1), rest) = (bs.ties[b].widen(), e_max_lanes(bs.max[b]), bs.sums[b]);
+    let one = <S::W as SimdD>::splat(1.0);
+    // `Stats::sum_minus_one`, operation for operation.
+    (ln_1p_lanes(c0.sub(one).add(rest.0.div(e0))), ln_1p_lanes(c1.sub(one).add(rest.1.div(e1))))
+}
+
+/// Log-softmax of one band of columns over the whole axis, as [`band_softmax`]: the maxima, the
+/// sums of the terms below them and the ties, then `ln s` of each vector of columns
+/// ([`band_ln_sums`]) and `RN((x − m) − ln s)`.
+#[inline(always)]
+unsafe fn band_log_softmax<S: Simd>(
+    x: &[f32],
+    py: *mut f32,
+    band: Band,
+    o: usize,
+    j0: usize,
+    rejected: &mut Vec<(usize, usize)>,
+) {
+    let bs = unsafe { band_sums::<S, false, true>(x, std::ptr::null_mut(), band) };
+    let half = S::LANES / 2;
+    let mut ml = [([0.0f64; 16], [0.0f64; 16]); BAND];
+    for (b, (m, ln)) in ml.iter_mut().enumerate().take(band.blocks::<S>()) {
+        let ((m0, m1), (l0, l1)) = (bs.max[b].widen(), band_ln_sums(&bs, b));
+        // SAFETY: each array holds 16 lanes, two halves of at most 8.
+        unsafe {
+            m0.store(m.as_mut_ptr());
+            m1.store(m.as_mut_ptr().add(half));
+            l0.store(ln.as_mut_ptr());
+            l1.store(ln.as_mut_ptr().add(half));
+        }
+    }
+    band.list::<S>(&bs.bad, o, j0, rejected);
+    unsafe { band.log_softmax_out::<S>(x.as_ptr(), py, &ml) };
+}
+
+/// Logsumexp of each column of `x`, `k` rows of `out.len()` columns (contiguous): `m + ln s` in
+/// `f64` from [`band_ln_sums`], rounded once; columns the vector path does not take, and those
+/// where `m + ln s` cancels (as in [`lse_rows`]), are listed in `rejected` and left alone.
+#[inline(always)]
+unsafe fn lse_columns<S: Simd>(x: &[f32], k: usize, out: &mut [f32], rejected: &mut Vec<usize>) {
+    let (inner, half) = (out.len(), S::LANES / 2);
+    let mut j0 = 0;
+    while j0 < inner {
+        let width = (inner - j0).min(BAND * S::LANES);
+        let band = Band { start: j0, inner, rows: k, width };
+        let bs = unsafe { band_sums::<S, false, true>(x, std::ptr::null_mut(), band) };
+        for b in 0..band.blocks::<S>() {
+            let ((m0, m1), (l0, l1)) = (bs.max[b].widen(), band_ln_sums(&bs, b));
+            let (m, ln) = ([m0.lanes(), m1.lanes()], [l0.lanes(), l1.lanes()]);
+            for lane in 0..band.lanes::<S>(b) {
+                let (j, (m, ln)) =
+                    (j0 + b * S::LANES + lane, (m[lane / half][lane % half], ln[lane / half][lane % half]));
+                // `m + ln s` cancels in rows of log-probabilities: see `super::lse_f32`.
+                match super::lse_f32(m as f32, ln) {
+                    Some(lse) if bs.bad[b] >> lane & 1 == 0 => out[j] = lse,
+                    _ => rejected.push(j),
+                }
             }
         }
-        let (rh, rl) = lifted_reciprocal::<S>(sums);
-        let (e_max, top) = top_lanes(&consts[b], sums);
-        scale[b] = (rh, rl, post, e_max, top);
+        j0 += width;
     }
-    for (b, &bits) in bad.iter().enumerate().take(nb) {
-        rejected.extend(
-            (0..band.lanes::<S>(b)).filter(|lane| bits >> lane & 1 == 1).map(|lane| (o, j0 + b * l + lane)),
-        );
-    }
-    unsafe { band.scale_out::<S>(py, &scale) };
 }
 
 /// The constants of each vector of a band, from its maxima (no closure: it would not inherit the
@@ -1464,6 +1594,8 @@ unsafe fn band_stats<S: Simd>(
     for b in 0..nb {
         let (m, sums, los, counts) =
             (max[b].lanes(), S::acc_lanes(acc[b]), lo_acc[b].lanes(), ties[b].lanes());
+        let (e0, e1) = e_max_lanes(max[b]);
+        let (e_max, half) = ([e0.lanes(), e1.lanes()], l / 2);
         for lane in 0..band.lanes::<S>(b) {
             let rest = sums[lane] + f64::from(los[lane]);
             // A NaN anywhere in the column reaches its sum, whatever pass 1 saw.
@@ -1472,7 +1604,8 @@ unsafe fn band_stats<S: Simd>(
             } else if later[b] >> lane & 1 == 1 {
                 ColumnPart::Later(found[b][lane])
             } else {
-                ColumnPart::Summed(Stats::new(m[lane], f64::from(counts[lane]), rest))
+                let (max, ties, e_max) = (m[lane], f64::from(counts[lane]), e_max[lane / half][lane % half]);
+                ColumnPart::Summed(Stats { max, e_max, ties, rest })
             };
         }
     }
@@ -1509,8 +1642,8 @@ unsafe fn band_apply<S: Simd>(op: Op, x: &[f32], py: *mut f32, band: Band, stats
             for (b, (m, ln)) in ml.iter_mut().enumerate().take(nb) {
                 for lane in 0..lanes(b) {
                     m[lane] = f64::from(stats[b * l + lane].max);
-                    ln[lane] = stats[b * l + lane].ln_sum();
                 }
+                *ln = ln_sums::<S>(&stats[b * l..b * l + lanes(b)]);
             }
             unsafe { band.log_softmax_out::<S>(px, py, &ml) };
         }
@@ -1536,6 +1669,13 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn lse_rows(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `x` holds `k` rows of `out.len()` columns.
+            #[target_feature(enable = $features)]
+            pub unsafe fn lse_columns(x: &[f32], k: usize, out: &mut [f32], rejected: &mut Vec<usize>) {
+                unsafe { super::lse_columns::<$v>(x, k, out, rejected) }
             }
 
             /// # Safety
@@ -1921,6 +2061,81 @@ mod tests {
             }
             let worst = unsafe { run() };
             assert!(worst < bound, "AVX2: {worst:e}");
+        }
+    }
+
+    /// Statistics of awkward rows: maxima across the reduction's range (including those whose
+    /// shift rounds at a tie), ties counts, and rests from 0 to far above the ties.
+    fn sample_stats() -> Vec<Stats> {
+        let mut out = Vec::new();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let maxima = [0.0f32, 1.0, -3.7, 88.0, 0.5 * std::f32::consts::LN_2, -2700.0, 2700.0, 1e-30];
+        for i in 0..4000 {
+            let max = if i < maxima.len() { maxima[i] } else { ((next() - 0.5) * 5000.0) as f32 };
+            let ties = (1 + (i % 3) * (i % 7)) as f64;
+            let rest = match i % 4 {
+                0 => 0.0,
+                1 => next() * 1e-20,
+                2 => next() * 4.0,
+                _ => next() * 1e9,
+            };
+            out.push(Stats::new(max, ties, rest));
+        }
+        out
+    }
+
+    /// [`e_max_lanes`] and [`ln_sums`] against [`Stats::new`] and [`Stats::ln_sum`], bit for bit.
+    #[inline(always)]
+    fn lane_mismatches<S: Simd>() -> Vec<String> {
+        let mut bad = Vec::new();
+        let stats = sample_stats();
+        for group in stats.chunks(16) {
+            let mut m = [0.0f32; 16];
+            for (v, st) in m.iter_mut().zip(group) {
+                *v = st.max;
+            }
+            let mut e = [0.0f64; 32];
+            for (c, at) in m[..].chunks(S::LANES).zip((0..).step_by(S::LANES)) {
+                let (e0, e1) = e_max_lanes(unsafe { S::load(c.as_ptr()) });
+                unsafe {
+                    e0.store(e.as_mut_ptr().add(at));
+                    e1.store(e.as_mut_ptr().add(at + S::LANES / 2));
+                }
+            }
+            let ln = ln_sums::<S>(group);
+            for (i, st) in group.iter().enumerate() {
+                if e[i].to_bits() != st.e_max.to_bits() {
+                    bad.push(format!("e_max of max {}: {:e} against {:e}", st.max, e[i], st.e_max));
+                }
+                if ln[i].to_bits() != st.ln_sum().to_bits() {
+                    bad.push(format!("ln s of {st:?}: {:e} against {:e}", ln[i], st.ln_sum()));
+                }
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn lanes_of_statistics_have_the_bits_of_one_row() {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+            #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+            unsafe fn run() -> Vec<String> {
+                lane_mismatches::<V16>()
+            }
+            let bad = unsafe { run() };
+            assert!(bad.is_empty(), "AVX-512: {bad:?}");
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn run() -> Vec<String> {
+                lane_mismatches::<V8>()
+            }
+            let bad = unsafe { run() };
+            assert!(bad.is_empty(), "AVX2: {bad:?}");
         }
     }
 }

@@ -301,6 +301,80 @@ impl SimdD for D8 {
     }
 }
 
+/// [`crate::kernels::exp::Lanes`] for a vector type: [`SimdD`]'s arithmetic, and its own
+/// `split_sqrt2` (the function named).
+macro_rules! lanes_of {
+    ($t:ty, $split:ident) => {
+        impl crate::kernels::exp::Lanes for $t {
+            #[inline(always)]
+            fn fill(v: f64) -> Self {
+                <$t as SimdD>::splat(v)
+            }
+            #[inline(always)]
+            fn plus(self, o: Self) -> Self {
+                SimdD::add(self, o)
+            }
+            #[inline(always)]
+            fn minus(self, o: Self) -> Self {
+                SimdD::sub(self, o)
+            }
+            #[inline(always)]
+            fn times(self, o: Self) -> Self {
+                SimdD::mul(self, o)
+            }
+            #[inline(always)]
+            fn over(self, o: Self) -> Self {
+                SimdD::div(self, o)
+            }
+            #[inline(always)]
+            fn pow2_scale(self, n: Self) -> Self {
+                self.scale_floor(n)
+            }
+            #[inline(always)]
+            fn split_sqrt2(self) -> (Self, Self) {
+                $split(self)
+            }
+        }
+    };
+}
+
+lanes_of!(D8, split_sqrt2_8);
+lanes_of!(D4, split_sqrt2_4);
+
+/// `(e, f)` with `u = 2^e·f`, `f` in `[√½, √2)`, for positive normal lanes `u`: the exponent and
+/// significand instructions, then the halving of `f` above `√2`.
+#[inline(always)]
+fn split_sqrt2_8(u: D8) -> (D8, D8) {
+    unsafe {
+        let e = _mm512_getexp_pd(u.0);
+        let f = _mm512_getmant_pd::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_SRC>(u.0);
+        let big = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(f, _mm512_set1_pd(std::f64::consts::SQRT_2));
+        (
+            D8(_mm512_mask_add_pd(e, big, e, _mm512_set1_pd(1.0))),
+            D8(_mm512_mask_mul_pd(f, big, f, _mm512_set1_pd(0.5))),
+        )
+    }
+}
+
+/// [`split_sqrt2_8`] from the bits, for AVX2.
+#[inline(always)]
+fn split_sqrt2_4(u: D4) -> (D4, D4) {
+    unsafe {
+        let bits = _mm256_castpd_si256(u.0);
+        // The biased exponent as the low bits of 2^52's significand: `2^52 + b`, exactly.
+        let two52 = _mm256_set1_pd(4_503_599_627_370_496.0);
+        let biased = _mm256_or_si256(_mm256_srli_epi64::<52>(bits), _mm256_castpd_si256(two52));
+        let e = _mm256_sub_pd(_mm256_castsi256_pd(biased), _mm256_set1_pd(4_503_599_627_370_496.0 + 1023.0));
+        let mantissa = _mm256_and_si256(bits, _mm256_set1_epi64x((1 << 52) - 1));
+        let f = _mm256_castsi256_pd(_mm256_or_si256(mantissa, _mm256_set1_epi64x(1023 << 52)));
+        let big = _mm256_cmp_pd::<_CMP_GT_OQ>(f, _mm256_set1_pd(std::f64::consts::SQRT_2));
+        (
+            D4(_mm256_add_pd(e, _mm256_and_pd(big, _mm256_set1_pd(1.0)))),
+            D4(_mm256_blendv_pd(f, _mm256_mul_pd(f, _mm256_set1_pd(0.5)), big)),
+        )
+    }
+}
+
 /// All-ones in the first `n` of 4 lanes.
 #[inline(always)]
 fn part_mask4(n: usize) -> __m256i {

@@ -374,7 +374,7 @@ unsafe fn out<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], max: f32,
 pub(in super::super) fn pass3_param(op: Op, ties: f64, rest: f64) -> f64 {
     match op {
         Op::Softmax => 1.0 / (ties + rest),
-        Op::LogSoftmax => ((ties - 1.0) + rest).ln_1p(),
+        Op::LogSoftmax => crate::kernels::exp::ln_1p_f64((ties - 1.0) + rest),
     }
 }
 
