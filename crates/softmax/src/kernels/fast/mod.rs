@@ -517,7 +517,7 @@ pub(crate) fn rows_f32(isa: Isa, op: Op, x: &[f32], y: &mut [f32], len: usize, f
     } else {
         let batch = |xs: &[f32], ys: &mut [f32]| {
             if len <= SHORT {
-                short_rows(k, op, xs, ys, len, fallback);
+                short_rows(isa, k, op, xs, ys, len, fallback);
             } else {
                 // SAFETY: `kernels` checked that the machine runs this instruction set.
                 unsafe { (k.rows)(op, xs, ys, len, fallback) }
@@ -541,21 +541,24 @@ const SHORT: usize = 16;
 /// [`COLUMN_BAND`] rows is transposed into scratch, so that the rows become columns, one row per
 /// lane; the column kernels run on it; and the result is transposed back. A row's arithmetic is
 /// that of a column, whatever block it falls in.
-fn short_rows(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
-    let mut xt = [0.0f32; SHORT * COLUMN_BAND];
-    let mut yt = [0.0f32; SHORT * COLUMN_BAND];
+fn short_rows(isa: Isa, k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
+    let mut scratch = ShortScratch::new();
+    let (xt, yt) = scratch.split();
     let mut rejected = Vec::new();
     for (xb, yb) in x.chunks(len * COLUMN_BAND).zip(y.chunks_mut(len * COLUMN_BAND)) {
         let n = xb.len() / len;
-        rows_to_columns(xb, len, &mut xt[..len * n]);
+        rows_to_columns(isa, xb, len, &mut xt[..len * n]);
         rejected.clear();
         // SAFETY: `kernels` checked that the machine runs the instruction set; `yt` holds the
         // `len × n` block the kernel writes.
         unsafe { (k.columns)(op, &xt[..len * n], yt.as_mut_ptr(), len, n, (0, n), &mut rejected) };
-        for (kk, col) in yt[..len * n].chunks_exact(n).enumerate() {
-            for (&c, r) in col.iter().zip((kk..).step_by(len)) {
-                // SAFETY: as above.
-                unsafe { *yb.get_unchecked_mut(r) = c };
+        // Rows under 8 fill no whole block: the element loop is quicker than the blocks' own.
+        if len < 8 || !lanes_to_rows_blocked(isa, &yt[..len * n], yb, (len, n, 0, n)) {
+            for (kk, col) in yt[..len * n].chunks_exact(n).enumerate() {
+                for (&c, r) in col.iter().zip((kk..).step_by(len)) {
+                    // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
+                    unsafe { *yb.get_unchecked_mut(r) = c };
+                }
             }
         }
         for &(_, r) in &rejected {
@@ -564,10 +567,31 @@ fn short_rows(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallbac
     }
 }
 
+/// Scratch for a block of short rows as columns, in and out: two runs of `SHORT·COLUMN_BAND`
+/// values 64 bytes apart more than 4 KiB, so that an input and an output at the same place do
+/// not alias in the L1 cache's 4 KiB address check (the kernel reads one and writes the other at
+/// the same offsets).
+struct ShortScratch([f32; 2 * SHORT * COLUMN_BAND + 16]);
+
+impl ShortScratch {
+    fn new() -> Self {
+        ShortScratch([0.0; 2 * SHORT * COLUMN_BAND + 16])
+    }
+
+    fn split(&mut self) -> (&mut [f32], &mut [f32]) {
+        let (a, b) = self.0.split_at_mut(SHORT * COLUMN_BAND);
+        (a, &mut b[16..])
+    }
+}
+
 /// The rows of `len` elements in `block` as columns: `columns[kk·n + j] = block[j·len + kk]`
-/// for the block's `n` rows.
-fn rows_to_columns(block: &[f32], len: usize, columns: &mut [f32]) {
+/// for the block's `n` rows (rows of 8 or more in 8 × 8 blocks transposed in registers where
+/// `isa` has AVX2).
+fn rows_to_columns(isa: Isa, block: &[f32], len: usize, columns: &mut [f32]) {
     let n = block.len() / len;
+    if len >= 8 && rows_to_lanes_blocked(isa, block, columns, (len, n, 0, n)) {
+        return;
+    }
     for (kk, col) in columns.chunks_exact_mut(n).enumerate() {
         for (c, r) in col.iter_mut().zip((kk..).step_by(len)) {
             // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
@@ -578,11 +602,11 @@ fn rows_to_columns(block: &[f32], len: usize, columns: &mut [f32]) {
 
 /// Logsumexp of rows of `2..=SHORT` elements, as [`short_rows`]: a block of rows transposed into
 /// columns, their statistics and `ln s` in vectors (no call per row).
-fn short_logsumexp(k: &Kernels, x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
+fn short_logsumexp(isa: Isa, k: &Kernels, x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
     let mut xt = [0.0f32; SHORT * COLUMN_BAND];
     let mut rejected = Vec::new();
     for (xb, ob) in x.chunks(len * COLUMN_BAND).zip(out.chunks_mut(COLUMN_BAND)) {
-        rows_to_columns(xb, len, &mut xt[..xb.len()]);
+        rows_to_columns(isa, xb, len, &mut xt[..xb.len()]);
         rejected.clear();
         // SAFETY: `kernels` checked that the machine runs the instruction set; `xt` holds the
         // `len × n` block, `ob` its `n` results.
@@ -1471,7 +1495,7 @@ pub(crate) fn logsumexp_rows_f32(
                     *o = if v.is_finite() { v } else { fallback(&[v]) };
                 }
             } else if len <= SHORT {
-                short_logsumexp(k, xs, os, len, fallback);
+                short_logsumexp(isa, k, xs, os, len, fallback);
             } else {
                 // SAFETY: `kernels` checked that the machine runs this instruction set.
                 unsafe { (k.lse_rows)(xs, os, len, fallback) }
