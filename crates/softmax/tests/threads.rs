@@ -64,6 +64,12 @@ fn any_thread_count_gives_the_same_bits() {
     mixed[[333, 0]] = f32::INFINITY;
     mixed[[500, 199]] = 1e6;
     cases.push(mixed);
+    // Short rows handed back likewise, in later tasks of a parallel batch.
+    let mut short_mixed = random(&mut rng, 20_001, 10, 30.0);
+    short_mixed[[15_003, 4]] = f32::NAN;
+    short_mixed[[19_999, 9]] = f32::INFINITY;
+    short_mixed[[20_000, 0]] = 1e6;
+    cases.push(short_mixed);
     // A long row whose maximum ties across chunks, and one with a NaN in its last chunk.
     let mut ties = random(&mut rng, 1, 300_000, 2.0);
     for i in (0..300_000).step_by(9_973) {

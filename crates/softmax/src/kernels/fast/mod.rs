@@ -390,6 +390,7 @@ struct Kernels {
     rows: unsafe fn(Op, &[f32], &mut [f32], usize, &Fallback),
     lse_rows: unsafe fn(&[f32], &mut [f32], usize, &LseFallback),
     lse_columns: unsafe fn(&[f32], usize, &mut [f32], &mut Vec<usize>),
+    ce_columns: CeColumnsFn,
     max: unsafe fn(&[f32]) -> f32,
     sum: unsafe fn(&[f32], f32, &mut Ties) -> (f64, f64),
     sum_store: SumStoreFn,
@@ -417,6 +418,14 @@ type BackwardRows64 = unsafe fn(bool, &[f64], &[f64], &mut [f64], usize, &Backwa
 type CrossEntropyRow64 =
     unsafe fn(&[f64], usize, f64, f64, Option<&mut [f64]>, Option<&[f64]>) -> Option<f64>;
 
+/// The fused cross-entropy of short rows as columns: `(x, k, params, losses, g, rejected)`; see
+/// `x86::ce_columns`.
+type CeColumnsFn = unsafe fn(&[f32], usize, &[CeColumn], &mut [f64], *mut f32, &mut Vec<usize>);
+
+/// One column of the fused cross-entropy of short rows: its class, weight and gradient factor
+/// (both finite).
+pub(crate) type CeColumn = (usize, f64, f64);
+
 /// Pass 2 storing its terms: `(x, out, max, ties) → (ties, rest)`.
 type SumStoreFn = unsafe fn(&[f32], &mut [f32], f32, &mut Ties) -> (f64, f64);
 
@@ -428,6 +437,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             rows: x86::avx512::rows,
             lse_rows: x86::avx512::lse_rows,
             lse_columns: x86::avx512::lse_columns,
+            ce_columns: x86::avx512::ce_columns,
             max: x86::avx512::max,
             sum: x86::avx512::sum,
             sum_store: x86::avx512::sum_store,
@@ -450,6 +460,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             rows: x86::avx2::rows,
             lse_rows: x86::avx2::lse_rows,
             lse_columns: x86::avx2::lse_columns,
+            ce_columns: x86::avx2::ce_columns,
             max: x86::avx2::max,
             sum: x86::avx2::sum,
             sum_store: x86::avx2::sum_store,
@@ -552,15 +563,7 @@ fn short_rows(isa: Isa, k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usiz
         // SAFETY: `kernels` checked that the machine runs the instruction set; `yt` holds the
         // `len × n` block the kernel writes.
         unsafe { (k.columns)(op, &xt[..len * n], yt.as_mut_ptr(), len, n, (0, n), &mut rejected) };
-        // Rows under 8 fill no whole block: the element loop is quicker than the blocks' own.
-        if len < 8 || !lanes_to_rows_blocked(isa, &yt[..len * n], yb, (len, n, 0, n)) {
-            for (kk, col) in yt[..len * n].chunks_exact(n).enumerate() {
-                for (&c, r) in col.iter().zip((kk..).step_by(len)) {
-                    // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
-                    unsafe { *yb.get_unchecked_mut(r) = c };
-                }
-            }
-        }
+        columns_to_rows(isa, &yt[..len * n], len, yb);
         for &(_, r) in &rejected {
             fallback(&xb[r * len..(r + 1) * len], &mut yb[r * len..(r + 1) * len]);
         }
@@ -598,6 +601,99 @@ fn rows_to_columns(isa: Isa, block: &[f32], len: usize, columns: &mut [f32]) {
             *c = unsafe { *block.get_unchecked(r) };
         }
     }
+}
+
+/// The inverse of [`rows_to_columns`]: `block[j·len + kk] = columns[kk·n + j]`.
+fn columns_to_rows(isa: Isa, columns: &[f32], len: usize, block: &mut [f32]) {
+    let n = block.len() / len;
+    // Rows under 8 fill no whole block: the element loop is quicker than the blocks' own.
+    if len >= 8 && lanes_to_rows_blocked(isa, columns, block, (len, n, 0, n)) {
+        return;
+    }
+    for (kk, col) in columns.chunks_exact(n).enumerate() {
+        for (&c, r) in col.iter().zip((kk..).step_by(len)) {
+            // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
+            unsafe { *block.get_unchecked_mut(r) = c };
+        }
+    }
+}
+
+/// The fused cross-entropy of rows of `1..=SHORT` elements, as [`cross_entropy_rows`] gives it
+/// row by row: a block of rows transposed into columns, their statistics, `ln s`, losses and
+/// gradients in vectors (`x86::ce_columns`), the gradient transposed back. Ignored rows get loss
+/// 0 and gradient 0; rows with a weight or factor that is not finite, and those the kernel does
+/// not take, are returned for the caller.
+#[allow(clippy::too_many_arguments)]
+fn short_cross_entropy(
+    isa: Isa,
+    k: &Kernels,
+    x: &[f32],
+    len: usize,
+    classes: &[Option<usize>],
+    scale: &CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    grad: Option<&mut [f32]>,
+) -> Vec<usize> {
+    let task =
+        |first: usize, xs: &[f32], cs: &[Option<usize>], ls: &mut [f64], mut gs: Option<&mut [f32]>| {
+            let mut scratch = ShortScratch::new();
+            let (xt, gt) = scratch.split();
+            let (mut out, mut rejected) = (Vec::new(), Vec::new());
+            let mut params = [(0usize, 0.0f64, 0.0f64); COLUMN_BAND];
+            for (b, (xb, cb)) in xs.chunks(len * COLUMN_BAND).zip(cs.chunks(COLUMN_BAND)).enumerate() {
+                let (n, at) = (cb.len(), b * COLUMN_BAND);
+                // Ignored rows and rows left to the caller run as class 0 with weight 0.
+                let (mut ignored, mut left) = ([false; COLUMN_BAND], [false; COLUMN_BAND]);
+                for (i, &c) in cb.iter().enumerate() {
+                    params[i] = (0, 0.0, 0.0);
+                    match c {
+                        None => ignored[i] = true,
+                        Some(c) => {
+                            let w = scale.weight[c];
+                            let factor = w / scale.divisor;
+                            if w.is_finite() && factor.is_finite() {
+                                params[i] = (c, w, factor);
+                            } else {
+                                left[i] = true;
+                            }
+                        }
+                    }
+                }
+                rows_to_columns(isa, xb, len, &mut xt[..len * n]);
+                rejected.clear();
+                let g = if gs.is_some() { gt.as_mut_ptr() } else { std::ptr::null_mut() };
+                // SAFETY: `kernels` checked that the machine runs the instruction set; `xt` holds
+                // the `len × n` block, every class is below `len` (the caller checked them), and
+                // `gt` has room for the block.
+                unsafe {
+                    (k.ce_columns)(&xt[..len * n], len, &params[..n], &mut ls[at..at + n], g, &mut rejected)
+                };
+                for &r in &rejected {
+                    left[r] |= !ignored[r];
+                }
+                if let Some(gs) = gs.as_deref_mut() {
+                    let gb = &mut gs[at * len..(at + n) * len];
+                    columns_to_rows(isa, &gt[..len * n], len, gb);
+                    for (row, _) in gb.chunks_exact_mut(len).zip(&ignored).filter(|(_, i)| **i) {
+                        row.fill(0.0);
+                    }
+                }
+                for i in 0..n {
+                    if ignored[i] {
+                        ls[at + i] = 0.0;
+                    } else if left[i] {
+                        out.push(first + at + i);
+                    }
+                }
+            }
+            out
+        };
+    if !parallel(x.len()) {
+        return task(0, x, classes, losses, grad);
+    }
+    // Tasks of whole blocks of rows.
+    let rows_per_task = (TASK / len).max(1).next_multiple_of(COLUMN_BAND);
+    loss_tasks(x, len, classes, losses, grad, rows_per_task, &task)
 }
 
 /// Logsumexp of rows of `2..=SHORT` elements, as [`short_rows`]: a block of rows transposed into
@@ -1295,6 +1391,10 @@ pub(crate) fn cross_entropy_rows_f32(
     grad: Option<&mut [f32]>,
 ) -> Option<Vec<usize>> {
     let k = kernels(isa)?;
+    assert!(len > 0 && x.len() == len * classes.len() && losses.len() == classes.len());
+    if len <= SHORT {
+        return Some(short_cross_entropy(isa, k, x, len, classes, scale, losses, grad));
+    }
     // Long rows parallelise inside the row (see `long_stats`).
     let row = |xr: &[f32], c, w, factor, gr: Option<&mut [f32]>, _: Option<&[f32]>| {
         cross_entropy_row(k, xr, c, w, factor, gr)
@@ -1344,7 +1444,6 @@ fn cross_entropy_rows<E: Copy + Send + Sync + From<f32>>(
     inside: bool,
     row: &CrossEntropyRow<'_, E>,
 ) -> Vec<usize> {
-    use rayon::prelude::*;
     assert!(len > 0 && x.len() == len * classes.len() && losses.len() == classes.len());
     let rows_per_task = if inside { 1 } else { (TASK / len).max(1) };
     let task = |first: usize, xs: &[E], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [E]>| {
@@ -1372,6 +1471,26 @@ fn cross_entropy_rows<E: Copy + Send + Sync + From<f32>>(
     if inside || !parallel(x.len()) {
         return task(0, x, classes, losses, grad);
     }
+    loss_tasks(x, len, classes, losses, grad, rows_per_task, &task)
+}
+
+/// A task of a fused cross-entropy call: `(first row, x, classes, losses, gradient) → the rows
+/// it leaves to the caller`.
+type LossTask<'a, E> =
+    dyn Fn(usize, &[E], &[Option<usize>], &mut [f64], Option<&mut [E]>) -> Vec<usize> + Sync + 'a;
+
+/// Runs `task` on the pool's threads over tasks of `rows_per_task` rows (and their classes,
+/// losses and gradient rows), gathering the rows left to the caller in order.
+fn loss_tasks<E: Send + Sync>(
+    x: &[E],
+    len: usize,
+    classes: &[Option<usize>],
+    losses: &mut [f64],
+    grad: Option<&mut [E]>,
+    rows_per_task: usize,
+    task: &LossTask<'_, E>,
+) -> Vec<usize> {
+    use rayon::prelude::*;
     let per_task = rows_per_task * len;
     let xs = x
         .par_chunks(per_task)

@@ -6,7 +6,9 @@ use std::arch::x86_64::*;
 
 use crate::kernels::fast::x86_f64::{D4, D8, SimdD};
 
-use super::{BackwardFallback, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties};
+use super::{
+    BackwardFallback, CeColumn, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties,
+};
 
 pub(super) mod half;
 
@@ -1560,6 +1562,115 @@ unsafe fn lse_columns<S: Simd>(x: &[f32], k: usize, out: &mut [f32], rejected: &
     }
 }
 
+/// The fused cross-entropy of columns, as `super::cross_entropy_row` computes it for a row:
+/// `x` holds `k` rows of `n = params.len()` columns (a block of the caller's short rows,
+/// transposed), the statistics and `ln s` are formed in vectors ([`band_ln_sums`]), each loss is
+/// `w·(ln s − (x_c − m))`, and with a non-null `g` (laid out as `x`) the gradient is pass 3 of
+/// softmax with the factor folded into `1/s` ([`Band::softmax_out`], as `exp_scale` does for a
+/// row), the target's own entry from `1 − y_c`. Columns the vector path does not take are listed
+/// in `rejected`, their loss and gradient left alone (the gradient's column holds garbage).
+#[inline(always)]
+unsafe fn ce_columns<S: Simd>(
+    x: &[f32],
+    k: usize,
+    params: &[CeColumn],
+    losses: &mut [f64],
+    g: *mut f32,
+    rejected: &mut Vec<usize>,
+) {
+    let (n, l, half) = (params.len(), S::LANES, S::LANES / 2);
+    let mut j0 = 0;
+    while j0 < n {
+        let width = (n - j0).min(BAND * l);
+        let band = Band { start: j0, inner: n, rows: k, width };
+        let bs = unsafe { band_sums::<S, false, true>(x, std::ptr::null_mut(), band) };
+        let zero = S::splat(0.0);
+        let mut scale = [(zero, zero, zero); BAND];
+        let mut targets = [(0usize, 0.0f32); BAND * 16];
+        for (b, sc) in scale.iter_mut().enumerate().take(band.blocks::<S>()) {
+            // Each lane's class entry, weight and factor, as `f64` lanes.
+            let (mut xc, mut w, mut factor) = ([0.0f32; 16], [0.0f64; 16], [0.0f64; 16]);
+            for lane in 0..band.lanes::<S>(b) {
+                let j = j0 + b * l + lane;
+                let (c, wj, fj) = params[j];
+                (xc[lane], w[lane], factor[lane]) = (x[c * n + j], wj, fj);
+            }
+            let ((m0, m1), (x0, x1)) = (bs.max[b].widen(), unsafe { S::load(xc.as_ptr()) }.widen());
+            let halves = [
+                ce_lanes(&bs, b, 0, (m0, x0), (&w, &factor)),
+                ce_lanes(&bs, b, half, (m1, x1), (&w, &factor)),
+            ];
+            let (mut rh, mut rl, mut top) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+            for lane in 0..band.lanes::<S>(b) {
+                let (j, c) = (j0 + b * l + lane, params[j0 + b * l + lane].0);
+                let (loss, r, t, target) = halves[lane / half][lane % half];
+                // As for a row: small parts of the products stay normal while r ≥ 2⁻⁹⁰.
+                if bs.bad[b] >> lane & 1 == 1 || !g.is_null() && r != 0.0 && r < 2f64.powi(-90) {
+                    rejected.push(j);
+                    continue;
+                }
+                losses[j] = loss;
+                (rh[lane], top[lane]) = (r as f32, t as f32);
+                rl[lane] = (r - f64::from(rh[lane])) as f32;
+                targets[b * 16 + lane] = (c * n + j, target as f32);
+            }
+            // SAFETY: 16 lanes each.
+            *sc = unsafe { (S::load(rh.as_ptr()), S::load(rl.as_ptr()), S::load(top.as_ptr())) };
+        }
+        if !g.is_null() {
+            let consts = band_consts(&bs.max);
+            unsafe { band.softmax_out::<S>(x.as_ptr(), g, &consts, &scale) };
+            for b in 0..band.blocks::<S>() {
+                for lane in 0..band.lanes::<S>(b) {
+                    let (at, v) = targets[b * 16 + lane];
+                    if !rejected.contains(&(j0 + b * l + lane)) {
+                        // SAFETY: `at = c·n + j` with `c < k`: inside the block.
+                        unsafe { *g.add(at) = v };
+                    }
+                }
+            }
+        }
+        j0 += width;
+    }
+}
+
+/// Per lane of one half (`first` = 0 or `LANES/2`) of block `b` of [`ce_columns`], from the
+/// maxima and class entries as `f64` lanes and the weights and factors (16 lanes each):
+/// `(loss, r, top, target)`, in `f64`, as `super::cross_entropy_row` forms them for a row: the loss
+/// `w·(ln s − (x_c − m))` (0 where `w = 0`), the factor over the sum of pass 2's terms `r`, the
+/// ties' gradient `factor/Σ` and the target's own, `−factor·(1 − y_c)`.
+#[inline(always)]
+fn ce_lanes<S: Simd>(
+    bs: &BandSums<S>,
+    b: usize,
+    first: usize,
+    (m, xc): (S::W, S::W),
+    (w, factor): (&[f64; 16], &[f64; 16]),
+) -> [(f64, f64, f64, f64); 8] {
+    type W<S> = <S as Simd>::W;
+    let pick = |pair: (W<S>, W<S>)| if first == 0 { pair.0 } else { pair.1 };
+    let (ln, e_max, rest, ties) =
+        (pick(band_ln_sums(bs, b)), pick(e_max_lanes(bs.max[b])), pick(bs.sums[b]), pick(bs.ties[b].widen()));
+    // SAFETY: `first + LANES/2 ≤ 16`.
+    let (w, factor) =
+        unsafe { (W::<S>::load(w.as_ptr().add(first)), W::<S>::load(factor.as_ptr().add(first))) };
+    let (zero, one) = (W::<S>::splat(0.0), W::<S>::splat(1.0));
+    let offset = xc.sub(m);
+    let loss = w.mul(ln.sub(offset)).blend(w.eq(zero), zero);
+    // `Stats::sum` and Σ exp(x_i − m) = ties + rest/e_max.
+    let (r, total) = (factor.div(ties.mul(e_max).add(rest)), ties.add(rest.div(e_max)));
+    let top = factor.div(total);
+    // 1 − y_c: from the sum without its top term when x_c is the maximum (`Stats::sum_minus_one`),
+    // directly otherwise (y_c ≤ 1/2 then). Offsets below −700 (−inf too) give an exponential
+    // under 2⁻¹⁰⁰⁹, which 1 − e/Σ (with Σ ≥ 1) cannot see.
+    let sum_minus_one = ties.sub(one).add(rest.div(e_max));
+    let e = crate::kernels::exp::exp_lanes(offset.max(W::<S>::splat(-700.0)));
+    let rest_of_one = one.sub(e.div(total)).blend(offset.eq(zero), sum_minus_one.div(total));
+    let target = W::<S>::splat(-1.0).mul(factor).mul(rest_of_one);
+    let (loss, r, top, target) = (loss.lanes(), r.lanes(), top.lanes(), target.lanes());
+    std::array::from_fn(|i| (loss[i], r[i], top[i], target[i]))
+}
+
 /// The constants of each vector of a band, from its maxima (no closure: it would not inherit the
 /// caller's target features, and the intrinsics inside would become calls).
 #[inline(always)]
@@ -1676,6 +1787,21 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn lse_rows(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `x` holds `k` rows of `params.len()` columns, each class below `k`;
+            /// `losses` holds as many; `g` is null or has room for `x.len()` values.
+            #[target_feature(enable = $features)]
+            pub unsafe fn ce_columns(
+                x: &[f32],
+                k: usize,
+                params: &[CeColumn],
+                losses: &mut [f64],
+                g: *mut f32,
+                rejected: &mut Vec<usize>,
+            ) {
+                unsafe { super::ce_columns::<$v>(x, k, params, losses, g, rejected) }
             }
 
             /// # Safety
