@@ -144,9 +144,14 @@
 //!   vectorised kernels for AVX-512 and AVX2+FMA:
 //!   - `f32`: softmax, log-softmax, logsumexp, the softmax backward pass, softmax and
 //!     log-softmax along a non-last axis of a contiguous array (columns read in place; rows of
-//!     2 to 16 elements also go through these, 64 rows at a time, one per lane), and the
-//!     fused cross-entropy (class-index targets, no label smoothing: loss and gradient from the
-//!     softmax passes);
+//!     2 to 16 elements also go through these, 64 rows at a time, one per lane, and so do the
+//!     logsumexp and the fused cross-entropy of such rows), and the fused cross-entropy
+//!     (class-index targets, no label smoothing: loss and gradient from the softmax passes).
+//!     Each row's `ln s` (and the exponential of its maximum) comes from one plain-`f64`
+//!     algorithm, within 2⁻⁵⁰, computed lane by lane for a batch of rows and giving the same
+//!     bits for a row alone. A logsumexp `m + ln s` that cancels below `ln s/4` (rows of
+//!     log-probabilities) takes the portable path: above it, the sum's 2⁻²⁸ stays under a
+//!     quarter of an ulp of the result;
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
 //!     shifted by an exactly representable constant give the same bits), the softmax backward
 //!     pass (its dot product in double-double) and the fused cross-entropy (the weight over the
