@@ -374,6 +374,8 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(log_backward_failures(isa));
         failures.extend(tempered_masked_failures::<f32>(isa));
         failures.extend(logsumexp_cancellation_failures(isa));
+        failures.extend(half_short_rows_failures::<half::f16>(isa));
+        failures.extend(half_short_rows_failures::<half::bf16>(isa));
         failures.extend(tempered_masked_failures::<f64>(isa));
         failures.extend(tempered_masked_failures::<half::f16>(isa));
         failures.extend(tempered_masked_failures::<half::bf16>(isa));
@@ -934,6 +936,49 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
                     "{isa}: {} cross-entropy of ({n}, {c}, {h}, {w}) without gradient differs",
                     T::NAME
                 ));
+            }
+        }
+    }
+    failures
+}
+
+/// Half-type rows of 2 to 16 go through the `f32` column kernels a block of 64 rows at a time:
+/// rows those hand back (a NaN, `+inf`, a maximum beyond their range) must reach the portable
+/// path from any block, and every output must be the portable path's or a neighbour.
+fn half_short_rows_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(91);
+    let mut failures = Vec::new();
+    for len in [2usize, 5, 16] {
+        let mut x = Array2::from_shape_simple_fn((200, len), || T::from_f64(rng.normal() * 3.0));
+        x[[150, len - 1]] = T::from_f64(f64::NAN);
+        x[[70, 0]] = T::from_f64(f64::INFINITY);
+        x[[199, 1]] = T::from_f64(-40_000.0);
+        x[[130, 0]] = T::from_f64(f64::NEG_INFINITY);
+        let o = Options::new();
+        let run = |isa: Isa| {
+            softmax::set_isa(isa).unwrap();
+            let lse = softmax::logsumexp(&x, &o).unwrap().into_dyn();
+            [
+                softmax::softmax(&x, &o).unwrap().into_dyn(),
+                softmax::log_softmax(&x, &o).unwrap().into_dyn(),
+                lse,
+            ]
+        };
+        let (want, got) = (run(Isa::Portable), run(isa));
+        for (what, (g, w)) in ["softmax", "log_softmax", "logsumexp"].iter().zip(got.iter().zip(&want)) {
+            for ((idx, &a), &b) in g.indexed_iter().zip(w.iter()) {
+                let (a, b) = (a.to_f64(), b.to_f64());
+                let ok = if a.is_finite() && b.is_finite() && a != 0.0 && b != 0.0 {
+                    (a - b).abs() <= T::ulp(a).max(T::ulp(b))
+                } else {
+                    a == b || (a.is_nan() && b.is_nan())
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{isa}: {} {what} of short rows, len {len}, at {idx:?}: {a:e}, portable {b:e}",
+                        T::NAME
+                    ));
+                }
             }
         }
     }

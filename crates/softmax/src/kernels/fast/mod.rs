@@ -553,10 +553,26 @@ const SHORT: usize = 16;
 /// lane; the column kernels run on it; and the result is transposed back. A row's arithmetic is
 /// that of a column, whatever block it falls in.
 fn short_rows(isa: Isa, k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
+    short_rows_with(isa, k, op, x, y, len, &mut |_, xr, yr| fallback(xr, yr));
+}
+
+/// What [`short_rows_with`] does with a row the kernels do not take: `(row, x, y)`.
+type Reject<'a> = dyn FnMut(usize, &[f32], &mut [f32]) + 'a;
+
+/// [`short_rows`], handing each row the kernels do not take to `reject` as `(row, x, y)`.
+fn short_rows_with(
+    isa: Isa,
+    k: &Kernels,
+    op: Op,
+    x: &[f32],
+    y: &mut [f32],
+    len: usize,
+    reject: &mut Reject<'_>,
+) {
     let mut scratch = ShortScratch::new();
     let (xt, yt) = scratch.split();
     let mut rejected = Vec::new();
-    for (xb, yb) in x.chunks(len * COLUMN_BAND).zip(y.chunks_mut(len * COLUMN_BAND)) {
+    for (b, (xb, yb)) in x.chunks(len * COLUMN_BAND).zip(y.chunks_mut(len * COLUMN_BAND)).enumerate() {
         let n = xb.len() / len;
         rows_to_columns(isa, xb, len, &mut xt[..len * n]);
         rejected.clear();
@@ -565,7 +581,7 @@ fn short_rows(isa: Isa, k: &Kernels, op: Op, x: &[f32], y: &mut [f32], len: usiz
         unsafe { (k.columns)(op, &xt[..len * n], yt.as_mut_ptr(), len, n, (0, n), &mut rejected) };
         columns_to_rows(isa, &yt[..len * n], len, yb);
         for &(_, r) in &rejected {
-            fallback(&xb[r * len..(r + 1) * len], &mut yb[r * len..(r + 1) * len]);
+            reject(b * COLUMN_BAND + r, &xb[r * len..(r + 1) * len], &mut yb[r * len..(r + 1) * len]);
         }
     }
 }
@@ -785,24 +801,61 @@ pub(crate) fn rows_half(
                     .zip(xr.par_chunks(CHUNK))
                     .for_each(|(yc, xc)| unsafe { (k.out)(op, xc, yc, max, param) });
             }
-        } else if parallel(x.len()) {
-            let rows_per_task = (TASK / len).max(1);
-            let per_task = rows_per_task * len;
-            let parts: Vec<Vec<usize>> = x
-                .par_chunks(per_task)
-                .zip(y.par_chunks_mut(per_task))
-                .enumerate()
-                .map(|(t, (xs, ys))| {
-                    let mut rejected = Vec::new();
-                    unsafe { (k.rows)(op, xs, ys, len, t * rows_per_task, &mut rejected) };
-                    rejected
-                })
-                .collect();
-            rejected = parts.concat();
         } else {
-            unsafe { (k.rows)(op, x, y, len, 0, &mut rejected) };
+            let f32_kernels = kernels(isa)?;
+            // Rows of up to 16 widen to `f32` and take its short rows' column kernels, each
+            // output rounded once more to the half type: within 1.33 `f32` ulp before that,
+            // 2⁻¹³ of a half ulp, so still within SPEC's 1 (and nearly always correctly rounded).
+            let task = |first: usize, xs: &[u16], ys: &mut [u16]| {
+                let mut rejected = Vec::new();
+                if (2..=SHORT).contains(&len) {
+                    let (mut wide, mut out) = ([0.0f32; SHORT * COLUMN_BAND], [0.0f32; SHORT * COLUMN_BAND]);
+                    let rows = xs.chunks(len * COLUMN_BAND).zip(ys.chunks_mut(len * COLUMN_BAND));
+                    for (b, (xb, yb)) in rows.enumerate() {
+                        let (wide, out) = (&mut wide[..xb.len()], &mut out[..xb.len()]);
+                        let at = first + b * COLUMN_BAND;
+                        match kind {
+                            crate::element::HalfKind::F16 => halves::f16_to_f32(xb, wide),
+                            crate::element::HalfKind::Bf16 => halves::bf16_to_f32(xb, wide),
+                        }
+                        short_rows_with(isa, f32_kernels, op, wide, out, len, &mut |r, _, _| {
+                            rejected.push(at + r)
+                        });
+                        narrow_to_half_bits(kind, out, yb);
+                    }
+                } else {
+                    unsafe { (k.rows)(op, xs, ys, len, first, &mut rejected) };
+                }
+                rejected
+            };
+            if parallel(x.len()) {
+                let rows_per_task = (TASK / len).max(1);
+                let per_task = rows_per_task * len;
+                let parts: Vec<Vec<usize>> = x
+                    .par_chunks(per_task)
+                    .zip(y.par_chunks_mut(per_task))
+                    .enumerate()
+                    .map(|(t, (xs, ys))| task(t * rows_per_task, xs, ys))
+                    .collect();
+                rejected = parts.concat();
+            } else {
+                rejected = task(0, x, y);
+            }
         }
         Some(rejected)
+    }
+}
+
+/// `src` rounded into half-type bits as [`crate::Element::narrow_from_f32`] rounds it (the one
+/// value halfway to the next power of two above the largest finite one gives that largest value,
+/// as the portable path does).
+#[cfg(target_arch = "x86_64")]
+fn narrow_to_half_bits(kind: crate::element::HalfKind, src: &[f32], dst: &mut [u16]) {
+    use crate::element::{Element, HalfKind};
+    use half::slice::HalfBitsSliceExt;
+    match kind {
+        HalfKind::F16 => <half::f16 as Element>::narrow_from_f32(src, dst.reinterpret_cast_mut()),
+        HalfKind::Bf16 => <half::bf16 as Element>::narrow_from_f32(src, dst.reinterpret_cast_mut()),
     }
 }
 
@@ -888,9 +941,28 @@ pub(crate) fn logsumexp_half(
                 *o = result(long_half_stats(k, xr));
             }
         } else {
-            // SAFETY: `half_kernels` checked the instruction set (and F16C).
+            let Some(f32_kernels) = kernels(isa) else { return false };
             let rows = |xs: &[u16], os: &mut [f64]| {
+                if (2..=SHORT).contains(&len) {
+                    // Widened to `f32` for its short rows' column kernels (see `rows_half`): the
+                    // `f32` result within 0.75 of its ulp, a tiny part of a half ulp; rows it
+                    // leaves (`NaN`) go to the caller's portable path.
+                    let (mut wide, mut lse) = ([0.0f32; SHORT * COLUMN_BAND], [0.0f32; COLUMN_BAND]);
+                    for (xb, ob) in xs.chunks(len * COLUMN_BAND).zip(os.chunks_mut(COLUMN_BAND)) {
+                        let (wide, lse) = (&mut wide[..xb.len()], &mut lse[..ob.len()]);
+                        match kind {
+                            crate::element::HalfKind::F16 => halves::f16_to_f32(xb, wide),
+                            crate::element::HalfKind::Bf16 => halves::bf16_to_f32(xb, wide),
+                        }
+                        short_logsumexp(isa, f32_kernels, wide, lse, len, &|_| f32::NAN);
+                        for (o, &v) in ob.iter_mut().zip(lse.iter()) {
+                            *o = f64::from(v);
+                        }
+                    }
+                    return;
+                }
                 for (xr, o) in xs.chunks_exact(len).zip(os.iter_mut()) {
+                    // SAFETY: `half_kernels` checked the instruction set (and F16C).
                     *o = result(unsafe { (k.stats)(xr) });
                 }
             };
