@@ -115,13 +115,6 @@ pub(crate) fn store<T: Element>(values: &[f64], lane: ArrayViewMut1<'_, T>) {
 /// rows and results stay in L2.
 pub(crate) const GATHER_BLOCK: usize = 1 << 14;
 
-/// Steps along the axis per tile of [`lanes_to_rows`] and [`rows_to_lanes`]: the tile's lines of
-/// the slab, a power of two apart when the lanes are, may all fall in one set of L1, so there are
-/// no more of them than its ways (8 on Zen 4 and most x86 cores). Measured against 16 and 4:
-/// 2.3× and 1.03× faster than 16 for the softmax backward pass along axis 1 of `(8, 19, 64, 64)`
-/// and for softmax along axis 0 of `(1000, 256)` `f64`.
-const TILE: usize = 8;
-
 /// How many adjacent lanes of a contiguous `(outer, k, inner)` array (`k` the axis) go into one
 /// block of rows.
 pub(crate) fn lanes_per_block(k: usize, inner: usize) -> usize {
@@ -137,23 +130,8 @@ pub(crate) fn split_slabs(total: usize, slab: usize) -> bool {
     total >= 1 << 16 && total >= 2 * slab && rayon::current_num_threads() > 1
 }
 
-/// Visits the elements of lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) as
-/// `(index in b rows of k, index in the slab)`, in tiles of [`TILE`] steps along the axis: the
-/// tile's lines of the slab stay in L1 while each lane's run of values is visited.
-#[inline(always)]
-fn tiled_lanes(k: usize, inner: usize, j0: usize, b: usize, mut visit: impl FnMut(usize, usize)) {
-    for k0 in (0..k).step_by(TILE) {
-        for l in 0..b {
-            for kk in k0..(k0 + TILE).min(k) {
-                visit(l * k + kk, kk * inner + j0 + l);
-            }
-        }
-    }
-}
-
 /// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab (`k` the axis) copied into `b` rows of `k`
-/// (2-, 4- and 8-byte elements with AVX2 in blocks transposed in registers, see
-/// `kernels::fast::transpose`; other types and the portable path one element at a time).
+/// with the current instruction set (see `kernels::fast::transpose`).
 pub(crate) fn lanes_to_rows<T: Copy>(
     slab: &[T],
     rows: &mut [T],
@@ -162,15 +140,7 @@ pub(crate) fn lanes_to_rows<T: Copy>(
     j0: usize,
     b: usize,
 ) {
-    if crate::kernels::fast::lanes_to_rows_blocked(
-        crate::kernels::fast::current(),
-        slab,
-        rows,
-        (k, inner, j0, b),
-    ) {
-        return;
-    }
-    tiled_lanes(k, inner, j0, b, |r, s| rows[r] = slab[s]);
+    crate::kernels::fast::lanes_to_rows(crate::kernels::fast::current(), slab, rows, (k, inner, j0, b));
 }
 
 /// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab.
@@ -182,15 +152,7 @@ pub(crate) fn rows_to_lanes<T: Copy>(
     j0: usize,
     b: usize,
 ) {
-    if crate::kernels::fast::rows_to_lanes_blocked(
-        crate::kernels::fast::current(),
-        rows,
-        slab,
-        (k, inner, j0, b),
-    ) {
-        return;
-    }
-    tiled_lanes(k, inner, j0, b, |r, s| slab[s] = rows[r]);
+    crate::kernels::fast::rows_to_lanes(crate::kernels::fast::current(), rows, slab, (k, inner, j0, b));
 }
 
 /// Turns an internal dynamic-rank result back into the caller's dimension type.

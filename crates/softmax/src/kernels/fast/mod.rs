@@ -82,7 +82,7 @@ mod x86_f64;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub(crate) use prepare::{mask_same, mask_widen, narrow_from_f64, narrow_to_odd_f32, tempered, zero_masked};
-pub(crate) use transpose::{lanes_to_rows as lanes_to_rows_blocked, rows_to_lanes as rows_to_lanes_blocked};
+pub(crate) use transpose::{lanes_to_rows, rows_to_lanes};
 
 /// The instruction sets the kernels are built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -604,34 +604,16 @@ impl ShortScratch {
 }
 
 /// The rows of `len` elements in `block` as columns: `columns[kk·n + j] = block[j·len + kk]`
-/// for the block's `n` rows (rows of 8 or more in 8 × 8 blocks transposed in registers where
-/// `isa` has AVX2).
+/// for the block's `n` rows.
 fn rows_to_columns(isa: Isa, block: &[f32], len: usize, columns: &mut [f32]) {
     let n = block.len() / len;
-    if len >= 8 && rows_to_lanes_blocked(isa, block, columns, (len, n, 0, n)) {
-        return;
-    }
-    for (kk, col) in columns.chunks_exact_mut(n).enumerate() {
-        for (c, r) in col.iter_mut().zip((kk..).step_by(len)) {
-            // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
-            *c = unsafe { *block.get_unchecked(r) };
-        }
-    }
+    rows_to_lanes(isa, block, columns, (len, n, 0, n));
 }
 
 /// The inverse of [`rows_to_columns`]: `block[j·len + kk] = columns[kk·n + j]`.
 fn columns_to_rows(isa: Isa, columns: &[f32], len: usize, block: &mut [f32]) {
     let n = block.len() / len;
-    // Rows under 8 fill no whole block: the element loop is quicker than the blocks' own.
-    if len >= 8 && lanes_to_rows_blocked(isa, columns, block, (len, n, 0, n)) {
-        return;
-    }
-    for (kk, col) in columns.chunks_exact(n).enumerate() {
-        for (&c, r) in col.iter().zip((kk..).step_by(len)) {
-            // SAFETY: `r = kk + j·len` with `j < n`, `kk < len`: within the block.
-            unsafe { *block.get_unchecked_mut(r) = c };
-        }
-    }
+    lanes_to_rows(isa, columns, block, (len, n, 0, n));
 }
 
 /// The fused cross-entropy of rows of `1..=SHORT` elements, as [`cross_entropy_rows`] gives it
@@ -726,6 +708,26 @@ fn short_logsumexp(isa: Isa, k: &Kernels, x: &[f32], out: &mut [f32], len: usize
         for &r in &rejected {
             ob[r] = fallback(&xb[r * len..(r + 1) * len]);
         }
+    }
+}
+
+/// Runs `f` on batches of whole rows of `len` and their one output each (logsumexp): tasks of
+/// about [`TASK`] elements shared among the pool's threads when there is more than one row and
+/// enough work, else one call for all.
+fn row_output_tasks<A: Sync, B: Send>(
+    x: &[A],
+    out: &mut [B],
+    len: usize,
+    f: &(dyn Fn(&[A], &mut [B]) + Sync),
+) {
+    use rayon::prelude::*;
+    if parallel(x.len()) && x.len() > len {
+        let rows_per_task = (TASK / len).max(1);
+        x.par_chunks(rows_per_task * len)
+            .zip(out.par_chunks_mut(rows_per_task))
+            .for_each(|(xs, os)| f(xs, os));
+    } else {
+        f(x, out);
     }
 }
 
@@ -926,7 +928,6 @@ pub(crate) fn logsumexp_half(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        use rayon::prelude::*;
         let Some(k) = half_kernels(isa, kind) else { return false };
         let result = |st: x86::half::ChunkStats| match st {
             Some((m, ties, rest)) => {
@@ -966,14 +967,7 @@ pub(crate) fn logsumexp_half(
                     *o = result(unsafe { (k.stats)(xr) });
                 }
             };
-            if parallel(x.len()) {
-                let rows_per_task = (TASK / len).max(1);
-                x.par_chunks(rows_per_task * len)
-                    .zip(out.par_chunks_mut(rows_per_task))
-                    .for_each(|(xs, os)| rows(xs, os));
-            } else {
-                rows(x, out);
-            }
+            row_output_tasks(x, out, len, &rows);
         }
         true
     }
@@ -989,18 +983,9 @@ pub(crate) fn logsumexp_rows_f64(
     len: usize,
     fallback: &LseFallback64,
 ) -> bool {
-    use rayon::prelude::*;
     let Some(lse) = kernels(isa).map(|k| k.lse_rows64) else { return false };
-    if parallel(x.len()) && x.len() > len {
-        let rows_per_task = (TASK / len).max(1);
-        x.par_chunks(rows_per_task * len).zip(out.par_chunks_mut(rows_per_task)).for_each(|(xs, os)| {
-            // SAFETY: the instruction set was checked to be available.
-            unsafe { lse(xs, os, len, fallback) }
-        });
-    } else {
-        // SAFETY: as above.
-        unsafe { lse(x, out, len, fallback) };
-    }
+    // SAFETY: the instruction set was checked to be available.
+    row_output_tasks(x, out, len, &|xs, os| unsafe { lse(xs, os, len, fallback) });
     true
 }
 
@@ -1669,7 +1654,6 @@ pub(crate) fn logsumexp_rows_f32(
     len: usize,
     fallback: &LseFallback,
 ) -> bool {
-    use rayon::prelude::*;
     let Some(k) = kernels(isa) else { return false };
     if len > CHUNK {
         for (xr, o) in x.chunks_exact(len).zip(out.iter_mut()) {
@@ -1692,14 +1676,7 @@ pub(crate) fn logsumexp_rows_f32(
                 unsafe { (k.lse_rows)(xs, os, len, fallback) }
             }
         };
-        if parallel(x.len()) {
-            let rows_per_task = (TASK / len).max(1);
-            x.par_chunks(rows_per_task * len)
-                .zip(out.par_chunks_mut(rows_per_task))
-                .for_each(|(xs, os)| batch(xs, os));
-        } else {
-            batch(x, out);
-        }
+        row_output_tasks(x, out, len, &batch);
     }
     true
 }

@@ -1,23 +1,29 @@
 //! The copies between lanes of a contiguous `(k, inner)` slab (`k` the reduced axis) and rows
-//! of `k`, for the paths that feed the row kernels with lanes along another axis (see
-//! `ops::lanes_to_rows`): 2-, 4- and 8-byte elements go in whole blocks transposed in registers
-//! (8 × 8, 8 × 8 and 4 × 4: a load and a store of adjacent elements per run, where the plain copy
-//! moves one element at a time), the elements no whole block covers one at a time. Bits are
-//! copied, never interpreted, so any `Copy` type of those sizes goes through.
+//! of `k`, for every path that feeds row kernels with lanes (`ops::lanes_to_rows`, along other
+//! axes) or column kernels with rows (`short_rows`, rows of up to 16): 2-, 4- and 8-byte
+//! elements go in whole blocks transposed in registers (8 × 8, 8 × 8 and 4 × 4: a load and a
+//! store of adjacent elements per run, where the plain copy moves one element at a time), the
+//! elements no whole block covers, and every other type, instruction set or shape too small for
+//! a block, one at a time. Bits are copied, never interpreted, so any `Copy` type goes through.
 
 use super::Isa;
 
-/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab copied into `b` rows of `k`, when `isa`
-/// has AVX2 (AVX-512 machines have it too) and `T` is 2, 4 or 8 bytes; false otherwise, having
-/// copied nothing.
+/// Steps along the axis per tile of the element-by-element copies: the tile's lines of
+/// the slab, a power of two apart when the lanes are, may all fall in one set of L1, so there are
+/// no more of them than its ways (8 on Zen 4 and most x86 cores). Measured against 16 and 4:
+/// 2.3× and 1.03× faster than 16 for the softmax backward pass along axis 1 of `(8, 19, 64, 64)`
+/// and for softmax along axis 0 of `(1000, 256)` `f64`.
+const TILE: usize = 8;
+
+/// Lanes `j0..j0 + b` of a contiguous `(k, inner)` slab copied into `b` rows of `k`.
 pub(crate) fn lanes_to_rows<T: Copy>(
     isa: Isa,
     slab: &[T],
     rows: &mut [T],
     (k, inner, j0, b): (usize, usize, usize, usize),
-) -> bool {
-    let Some(step) = block_step::<T>(isa) else { return false };
+) {
     check(slab.len(), rows.len(), (k, inner, j0, b));
+    let step = block_step::<T>(isa, k, b);
     #[cfg(target_arch = "x86_64")]
     {
         // Block `(k0, l0)`: runs of lanes from the slab (`inner` apart) become runs of steps in
@@ -25,36 +31,48 @@ pub(crate) fn lanes_to_rows<T: Copy>(
         let place = |k0: usize, l0: usize| (k0 * inner + j0 + l0, inner, l0 * k + k0, k);
         // SAFETY: AVX2 is available (`block_step`); every whole block lies inside both slices
         // (`check`), and `T` has the block's element size.
-        unsafe { blocks::<T>(step, (k, b), place, slab.as_ptr(), rows.as_mut_ptr()) };
+        if let Some(step) = step {
+            unsafe { blocks::<T>(step, (k, b), place, slab.as_ptr(), rows.as_mut_ptr()) };
+        }
     }
-    rest(step, (k, inner, j0, b), |r, s| rows[r] = slab[s]);
-    true
+    // SAFETY (the element copies): `check` showed every index of the copy in bounds.
+    let visit = |r: usize, s: usize| unsafe { *rows.get_unchecked_mut(r) = *slab.get_unchecked(s) };
+    match step {
+        Some(step) => rest(step, (k, inner, j0, b), visit),
+        None => tiled(k, inner, j0, b, visit),
+    }
 }
 
-/// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab;
-/// false (nothing copied) under the same conditions.
+/// The inverse of [`lanes_to_rows`]: `b` rows of `k` copied into lanes `j0..j0 + b` of the slab.
 pub(crate) fn rows_to_lanes<T: Copy>(
     isa: Isa,
     rows: &[T],
     slab: &mut [T],
     (k, inner, j0, b): (usize, usize, usize, usize),
-) -> bool {
-    let Some(step) = block_step::<T>(isa) else { return false };
+) {
     check(slab.len(), rows.len(), (k, inner, j0, b));
+    let step = block_step::<T>(isa, k, b);
     #[cfg(target_arch = "x86_64")]
     {
         // Block `(k0, l0)`: runs of steps from the rows become runs of lanes in the slab.
         let place = |k0: usize, l0: usize| (l0 * k + k0, k, k0 * inner + j0 + l0, inner);
         // SAFETY: as in `lanes_to_rows`.
-        unsafe { blocks::<T>(step, (k, b), place, rows.as_ptr(), slab.as_mut_ptr()) };
+        if let Some(step) = step {
+            unsafe { blocks::<T>(step, (k, b), place, rows.as_ptr(), slab.as_mut_ptr()) };
+        }
     }
-    rest(step, (k, inner, j0, b), |r, s| slab[s] = rows[r]);
-    true
+    // SAFETY (the element copies): as in `lanes_to_rows`.
+    let visit = |r: usize, s: usize| unsafe { *slab.get_unchecked_mut(s) = *rows.get_unchecked(r) };
+    match step {
+        Some(step) => rest(step, (k, inner, j0, b), visit),
+        None => tiled(k, inner, j0, b, visit),
+    }
 }
 
 /// The side of a whole block for `T` (8 for 2 and 4 bytes, 4 for 8), or `None` where this module
-/// does not copy `T` with `isa`.
-fn block_step<T>(isa: Isa) -> Option<usize> {
+/// does not copy `T` with `isa` in blocks, or the copy (`k` steps of `b` lanes) holds no whole
+/// block: rows of 2 to 7 copy quicker element by element than through the blocks' loops.
+fn block_step<T>(isa: Isa, k: usize, b: usize) -> Option<usize> {
     let step = match std::mem::size_of::<T>() {
         2 | 4 => 8,
         8 => 4,
@@ -62,6 +80,30 @@ fn block_step<T>(isa: Isa) -> Option<usize> {
     };
     (cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512 | Isa::Avx2) && isa.is_available())
         .then_some(step)
+        .filter(|&step| k >= step && b >= step)
+}
+
+/// Visits the elements of the copy as `(index in the rows, index in the slab)`, in tiles of
+/// [`TILE`] steps along the axis; an axis of one tile or less in the slab's order instead (each
+/// line of the slab visited once, in order: softmax of rows of 2, whose columns go this way,
+/// ran 1.7× faster than with the lanes visited one by one).
+#[inline(always)]
+fn tiled(k: usize, inner: usize, j0: usize, b: usize, mut visit: impl FnMut(usize, usize)) {
+    if k <= TILE {
+        for kk in 0..k {
+            for l in 0..b {
+                visit(l * k + kk, kk * inner + j0 + l);
+            }
+        }
+        return;
+    }
+    for k0 in (0..k).step_by(TILE) {
+        for l in 0..b {
+            for kk in k0..(k0 + TILE).min(k) {
+                visit(l * k + kk, kk * inner + j0 + l);
+            }
+        }
+    }
 }
 
 /// Panics unless every index of the copy lies inside the slab and the rows (a caller's bug; the
@@ -232,21 +274,28 @@ unsafe fn block_4x4(src: *const f64, s_run: usize, dst: *mut f64, d_run: usize) 
 mod tests {
     use super::*;
 
-    /// Both copies against the element-by-element definition, for both sizes, at shapes with
-    /// and without partial blocks, on every instruction set the machine has.
+    /// Both copies against the element-by-element definition, for every size (1-byte elements
+    /// and small shapes one element at a time), at shapes with and without partial blocks, on
+    /// every instruction set the machine has and the portable path.
     #[test]
     fn block_copies_match_the_definition() {
         fn run<T: Copy + PartialEq + std::fmt::Debug>(from: fn(usize) -> T) {
-            for isa in [Isa::Avx512, Isa::Avx2] {
-                for (k, inner, j0, b) in
-                    [(16, 16, 0, 16), (19, 37, 5, 13), (8, 8, 0, 8), (3, 40, 2, 30), (33, 9, 1, 8)]
-                {
+            for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
+                if !isa.is_available() {
+                    continue;
+                }
+                for (k, inner, j0, b) in [
+                    (16, 16, 0, 16),
+                    (19, 37, 5, 13),
+                    (8, 8, 0, 8),
+                    (3, 40, 2, 30),
+                    (33, 9, 1, 8),
+                    (5, 64, 0, 64),
+                    (16, 7, 0, 7),
+                ] {
                     let slab: Vec<T> = (0..k * inner).map(from).collect();
                     let mut rows = vec![from(usize::MAX); b * k];
-                    if !lanes_to_rows(isa, &slab, &mut rows, (k, inner, j0, b)) {
-                        assert!(!isa.is_available(), "{isa:?} available but not taken");
-                        continue;
-                    }
+                    lanes_to_rows(isa, &slab, &mut rows, (k, inner, j0, b));
                     for l in 0..b {
                         for kk in 0..k {
                             assert_eq!(
@@ -258,7 +307,7 @@ mod tests {
                     }
                     let mut back: Vec<T> = (0..k * inner).map(|i| from(i + 7)).collect();
                     let before = back.clone();
-                    assert!(rows_to_lanes(isa, &rows, &mut back, (k, inner, j0, b)));
+                    rows_to_lanes(isa, &rows, &mut back, (k, inner, j0, b));
                     for kk in 0..k {
                         for j in 0..inner {
                             let want = if (j0..j0 + b).contains(&j) {
@@ -275,7 +324,6 @@ mod tests {
         run::<u16>(|i| i as u16);
         run::<u32>(|i| i as u32);
         run::<f64>(|i| i as f64 + 0.5);
-        // Other sizes are not taken.
-        assert!(!lanes_to_rows(Isa::Avx2, &[false; 4], &mut [false; 4], (2, 2, 0, 2)));
+        run::<bool>(|i| i % 3 == 0);
     }
 }

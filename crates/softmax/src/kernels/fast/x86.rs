@@ -867,10 +867,8 @@ fn ln_sums<S: Simd>(stats: &[Stats]) -> [f64; 16] {
         // SAFETY: `i + w ≤ 16`: the arrays hold 16 lanes and `w` divides 16.
         unsafe {
             let load = |a: &[f64; 16]| <S::W as SimdD>::load(a.as_ptr().add(i));
-            let one = <S::W as SimdD>::splat(1.0);
-            // `Stats::sum_minus_one`, operation for operation.
-            let t = load(&ties).sub(one).add(load(&rest).div(load(&e_max)));
-            ln_1p_lanes(t).store(out.as_mut_ptr().add(i));
+            ln_1p_lanes(sum_minus_one_lanes(load(&ties), load(&rest), load(&e_max)))
+                .store(out.as_mut_ptr().add(i));
         }
         i += w;
     }
@@ -1500,9 +1498,13 @@ unsafe fn band_softmax<S: Simd>(
 fn band_ln_sums<S: Simd>(bs: &BandSums<S>, b: usize) -> (S::W, S::W) {
     use crate::kernels::exp::ln_1p_lanes;
     let ((c0, c1), (e0, e1), rest) = (bs.ties[b].widen(), e_max_lanes(bs.max[b]), bs.sums[b]);
-    let one = <S::W as SimdD>::splat(1.0);
-    // `Stats::sum_minus_one`, operation for operation.
-    (ln_1p_lanes(c0.sub(one).add(rest.0.div(e0))), ln_1p_lanes(c1.sub(one).add(rest.1.div(e1))))
+    (ln_1p_lanes(sum_minus_one_lanes(c0, rest.0, e0)), ln_1p_lanes(sum_minus_one_lanes(c1, rest.1, e1)))
+}
+
+/// [`Stats::sum_minus_one`] on lanes, operation for operation (the same bits).
+#[inline(always)]
+fn sum_minus_one_lanes<W: SimdD>(ties: W, rest: W, e_max: W) -> W {
+    ties.sub(W::splat(1.0)).add(rest.div(e_max))
 }
 
 /// Log-softmax of one band of columns over the whole axis, as [`band_softmax`]: the maxima, the
@@ -1663,7 +1665,7 @@ fn ce_lanes<S: Simd>(
     // 1 − y_c: from the sum without its top term when x_c is the maximum (`Stats::sum_minus_one`),
     // directly otherwise (y_c ≤ 1/2 then). Offsets below −700 (−inf too) give an exponential
     // under 2⁻¹⁰⁰⁹, which 1 − e/Σ (with Σ ≥ 1) cannot see.
-    let sum_minus_one = ties.sub(one).add(rest.div(e_max));
+    let sum_minus_one = sum_minus_one_lanes(ties, rest, e_max);
     let e = crate::kernels::exp::exp_lanes(offset.max(W::<S>::splat(-700.0)));
     let rest_of_one = one.sub(e.div(total)).blend(offset.eq(zero), sum_minus_one.div(total));
     let target = W::<S>::splat(-1.0).mul(factor).mul(rest_of_one);
@@ -2141,6 +2143,29 @@ pub(super) mod halves {
 mod tests {
     use super::*;
 
+    /// `f::<V16>()` and `f::<V8>()`, each compiled with its target features, where the machine
+    /// has them: `(name, result)` per instruction set run.
+    macro_rules! on_each_isa {
+        ($f:ident -> $t:ty) => {{
+            let mut runs: Vec<(&str, $t)> = Vec::new();
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+                unsafe fn run() -> $t {
+                    $f::<V16>()
+                }
+                runs.push(("AVX-512", unsafe { run() }));
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn run() -> $t {
+                    $f::<V8>()
+                }
+                runs.push(("AVX2", unsafe { run() }));
+            }
+            runs
+        }};
+    }
+
     #[test]
     fn the_exponential_table_is_within_2_to_the_minus_49() {
         for i in 0..32 {
@@ -2195,21 +2220,8 @@ mod tests {
         // Measured 1.5e-9 (16 lanes) and 2.9e-9 (8 lanes); the reference's own error (f64's exp
         // within an ulp, x − shift·ln 2 off by up to 3900·2⁻⁵³ absolute) is far below that.
         let bound = 2f64.powi(-28);
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
-            #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-            unsafe fn run() -> f64 {
-                worst_exp_error::<V16>()
-            }
-            let worst = unsafe { run() };
-            assert!(worst < bound, "AVX-512: {worst:e}");
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn run() -> f64 {
-                worst_exp_error::<V8>()
-            }
-            let worst = unsafe { run() };
-            assert!(worst < bound, "AVX2: {worst:e}");
+        for (isa, worst) in on_each_isa!(worst_exp_error -> f64) {
+            assert!(worst < bound, "{isa}: {worst:e}");
         }
     }
 
@@ -2270,21 +2282,10 @@ mod tests {
 
     #[test]
     fn lanes_of_statistics_have_the_bits_of_one_row() {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
-            #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-            unsafe fn run() -> Vec<String> {
-                lane_mismatches::<V16>()
-            }
-            let bad = unsafe { run() };
-            assert!(bad.is_empty(), "AVX-512: {bad:?}");
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn run() -> Vec<String> {
-                lane_mismatches::<V8>()
-            }
-            let bad = unsafe { run() };
-            assert!(bad.is_empty(), "AVX2: {bad:?}");
+        let runs = on_each_isa!(lane_mismatches -> Vec<String>);
+        assert!(!runs.is_empty() || !is_x86_feature_detected!("avx2"), "no instruction set ran");
+        for (isa, bad) in runs {
+            assert!(bad.is_empty(), "{isa}: {bad:?}");
         }
     }
 }
