@@ -942,13 +942,14 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
     failures
 }
 
-/// Half-type rows of 2 to 16 go through the `f32` column kernels a block of 64 rows at a time:
-/// rows those hand back (a NaN, `+inf`, a maximum beyond their range) must reach the portable
-/// path from any block, and every output must be the portable path's or a neighbour.
+/// Half-type rows of 2 to 16 go through the `f32` column kernels a block of 64 rows at a time,
+/// and log-softmax rows up to 4096 long through batches of 16 rows: rows those hand back (a NaN,
+/// `+inf`, a maximum beyond their range) must reach the portable path from any block or batch,
+/// and every output must be the portable path's or a neighbour.
 fn half_short_rows_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String> {
     let mut rng = Rng(91);
     let mut failures = Vec::new();
-    for len in [2usize, 5, 16] {
+    for len in [2usize, 5, 16, 40] {
         let mut x = Array2::from_shape_simple_fn((200, len), || T::from_f64(rng.normal() * 3.0));
         x[[150, len - 1]] = T::from_f64(f64::NAN);
         x[[70, 0]] = T::from_f64(f64::INFINITY);
@@ -975,7 +976,7 @@ fn half_short_rows_failures<T: accuracy_suite::Measured>(isa: Isa) -> Vec<String
                 };
                 if !ok {
                     failures.push(format!(
-                        "{isa}: {} {what} of short rows, len {len}, at {idx:?}: {a:e}, portable {b:e}",
+                        "{isa}: {} {what} of rows of {len}, at {idx:?}: {a:e}, portable {b:e}",
                         T::NAME
                     ));
                 }

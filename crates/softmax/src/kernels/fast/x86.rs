@@ -922,9 +922,11 @@ unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
     }
 }
 
-/// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
+/// Passes 1 and 2: the row's maximum, the count of its ties and the sum of the terms below it,
+/// or `None` for a row the vector path does not take. [`Stats::new`] (or [`stats_of_rows`], a
+/// vector of rows at a time) completes them.
 #[inline(always)]
-unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
+unsafe fn raw_stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<(f32, f64, f64)> {
     let max = unsafe { max_pass::<S>(x) };
     // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
     if !super::in_range(max) {
@@ -933,10 +935,45 @@ unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
     let consts = Consts::<S>::new(max);
     let (count, rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), &consts, ties) };
     // A NaN anywhere in the row has made the sum NaN.
-    if !rest.is_finite() {
-        return None;
+    rest.is_finite().then_some((max, count, rest))
+}
+
+/// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
+#[inline(always)]
+unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
+    unsafe { raw_stats::<S>(x, ties) }.map(|(max, count, rest)| Stats::new(max, count, rest))
+}
+
+/// The statistics and `ln s` of up to 16 contiguous rows of `len`: each row's passes 1 and 2,
+/// then the maxima's `e_max` ([`e_max_lanes`]) and `ln s` ([`ln_sums`]) a vector at a time, the
+/// bits [`Stats::new`] and [`Stats::ln_sum`] compute for one, without a scalar exponential and
+/// logarithm per row. `ok[i]` is false for a row the vector path does not take.
+#[inline(always)]
+unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 16], [bool; 16]) {
+    let (mut found, mut ok, mut max) = ([super::PLACEHOLDER; 16], [false; 16], [0.0f32; 16]);
+    for (i, xr) in x.chunks_exact(len).take(16).enumerate() {
+        if let Some((m, count, rest)) = unsafe { raw_stats::<S>(xr, &mut Ties::new()) } {
+            (found[i].max, found[i].ties, found[i].rest, ok[i], max[i]) = (m, count, rest, true, m);
+        }
     }
-    Some(Stats::new(max, count, rest))
+    let mut e_max = [0.0f64; 16];
+    let half = S::LANES / 2;
+    let mut i = 0;
+    while i < 16 {
+        // SAFETY: `i + S::LANES ≤ 16`, and each half holds `S::LANES / 2` lanes.
+        unsafe {
+            let (e0, e1) = e_max_lanes(S::load(max.as_ptr().add(i)));
+            e0.store(e_max.as_mut_ptr().add(i));
+            e1.store(e_max.as_mut_ptr().add(i + half));
+        }
+        i += S::LANES;
+    }
+    let rows = (x.len() / len).min(16);
+    for (st, e) in found.iter_mut().zip(e_max).take(rows) {
+        st.e_max = e;
+    }
+    let ln = ln_sums::<S>(&found[..rows]);
+    (found, ln, ok)
 }
 
 /// One row of softmax or log-softmax; false if the row must take the portable path.
@@ -1067,8 +1104,27 @@ unsafe fn backward_rows<S: Simd>(
     }
 }
 
+/// How many rows of `len` softmax and log-softmax take together: their statistics, then their
+/// `ln s` or reciprocals as vectors, then their outputs. A batch holds up to [`BATCH_ELEMS`]
+/// elements (up to 16 rows), so that pass 3 finds them in L1; `None` for rows longer than that,
+/// which go one by one and whose scalar per-row work is lost in their length.
+fn batch_rows(len: usize) -> Option<usize> {
+    (len <= BATCH_ELEMS).then(|| (BATCH_ELEMS / len).min(16))
+}
+
+const BATCH_ELEMS: usize = 4096;
+
 #[inline(always)]
 unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: &Fallback) {
+    if let Some(batch) = batch_rows(len) {
+        for (xs, ys) in x.chunks(batch * len).zip(y.chunks_mut(batch * len)) {
+            match op {
+                Op::LogSoftmax => unsafe { log_softmax_batch::<S>(xs, ys, len, fallback) },
+                Op::Softmax => unsafe { softmax_batch::<S>(xs, ys, len, fallback) },
+            }
+        }
+        return;
+    }
     for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
         if !unsafe { row::<S>(op, xr, yr) } {
             fallback(xr, yr);
@@ -1076,19 +1132,68 @@ unsafe fn rows<S: Simd>(op: Op, x: &[f32], y: &mut [f32], len: usize, fallback: 
     }
 }
 
-/// Logsumexp of contiguous rows, sixteen at a time: each row's passes 1 and 2, then their `ln s`
-/// together ([`ln_sums`]).
+/// Log-softmax of up to 16 rows ([`stats_of_rows`], then pass 3 row by row).
+#[inline(always)]
+unsafe fn log_softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallback: &Fallback) {
+    let (found, ln, ok) = unsafe { stats_of_rows::<S>(xs, len) };
+    for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
+        if ok[i] {
+            unsafe { log_pass::<S>(xr, yr, found[i].max as f64, ln[i]) };
+        } else {
+            fallback(xr, yr);
+        }
+    }
+}
+
+/// Softmax of up to 16 rows: each row's passes 1 and 2 (storing its terms), then the maxima's
+/// probabilities together ([`top_lanes`], the bits [`row`] computes lane by lane), then pass 3
+/// row by row.
+#[inline(always)]
+unsafe fn softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallback: &Fallback) {
+    let (mut max, mut sum, mut ok) = ([0.0f32; 16], [1.0f64; 16], [false; 16]);
+    for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
+        let m = unsafe { max_pass::<S>(xr) };
+        if !super::in_range(m) {
+            continue;
+        }
+        let c = Consts::<S>::new(m);
+        let (_, s) = unsafe { sum_pass::<S, true, false>(xr, yr.as_mut_ptr(), &c, &mut Ties::new()) };
+        // A NaN anywhere in the row has made the sum NaN.
+        if s.is_finite() {
+            (max[i], sum[i], ok[i]) = (m, s, true);
+        }
+    }
+    let (mut e_max, mut top) = ([0.0f32; 16], [0.0f32; 16]);
+    let half = S::LANES / 2;
+    let mut i = 0;
+    while i < 16 {
+        // SAFETY: `i + S::LANES ≤ 16`, and each half holds `S::LANES / 2` lanes.
+        unsafe {
+            let c = Consts::lanewise(S::load(max.as_ptr().add(i)));
+            let sums = (
+                <S::W as SimdD>::load(sum.as_ptr().add(i)),
+                <S::W as SimdD>::load(sum.as_ptr().add(i + half)),
+            );
+            let (e, t) = top_lanes(&c, sums);
+            e.store(e_max.as_mut_ptr().add(i));
+            t.store(top.as_mut_ptr().add(i));
+        }
+        i += S::LANES;
+    }
+    for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
+        // `s ≥ 2.8` (the maximum's own term), so `1/s ≤ 1` and the stored terms serve.
+        match super::stored_scale(1.0 / sum[i], 0).filter(|_| ok[i]) {
+            Some((rh, rl, post)) => unsafe { scale_pass::<S>(yr, rh, rl, post, (e_max[i], top[i])) },
+            None => fallback(xr, yr),
+        }
+    }
+}
+
+/// Logsumexp of contiguous rows, sixteen at a time ([`stats_of_rows`]).
 #[inline(always)]
 unsafe fn lse_rows<S: Simd>(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
     for (xs, os) in x.chunks(16 * len).zip(out.chunks_mut(16)) {
-        let mut found = [super::PLACEHOLDER; 16];
-        let mut ok = [false; 16];
-        for ((xr, st), ok) in xs.chunks_exact(len).zip(found.iter_mut()).zip(ok.iter_mut()) {
-            if let Some(s) = unsafe { stats::<S>(xr, &mut Ties::new()) } {
-                (*st, *ok) = (s, true);
-            }
-        }
-        let ln = ln_sums::<S>(&found[..os.len()]);
+        let (found, ln, ok) = unsafe { stats_of_rows::<S>(xs, len) };
         for (i, (xr, o)) in xs.chunks_exact(len).zip(os.iter_mut()).enumerate() {
             // `m + ln s` cancels in rows of log-probabilities: see `super::lse_f32`.
             *o = ok[i].then(|| super::lse_f32(found[i].max, ln[i])).flatten().unwrap_or_else(|| fallback(xr));

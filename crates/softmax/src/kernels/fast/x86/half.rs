@@ -412,10 +412,48 @@ unsafe fn rows<S: Simd, H: HalfIo<S>>(
     first: usize,
     rejected: &mut Vec<usize>,
 ) {
+    if op == Op::LogSoftmax && len <= LOG_BATCH_LEN {
+        unsafe { log_rows::<S, H>(x, y, len, first, rejected) };
+        return;
+    }
     let mut terms = vec![0.0f32; if op == Op::Softmax { len } else { 0 }];
     for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
         if !unsafe { row::<S, H>(op, xr, yr, &mut terms) } {
             rejected.push(first + r);
+        }
+    }
+}
+
+/// Rows of log-softmax up to this long go sixteen at a time through [`log_rows`] (16 rows of
+/// 4096 half values are 128 KiB, in L2 for pass 3); longer ones one by one, where a row's scalar
+/// `ln s` is lost in its length.
+const LOG_BATCH_LEN: usize = 4096;
+
+/// Log-softmax of rows of length `len`, sixteen at a time: each row's passes 1 and 2, then their
+/// `ln s` together ([`ln_sums`] on `(ties − 1) + rest/1`, the bits [`pass3_param`] computes for
+/// one), then pass 3 row by row.
+#[inline(always)]
+unsafe fn log_rows<S: Simd, H: HalfIo<S>>(
+    x: &[u16],
+    y: &mut [u16],
+    len: usize,
+    first: usize,
+    rejected: &mut Vec<usize>,
+) {
+    for (b, (xs, ys)) in x.chunks(16 * len).zip(y.chunks_mut(16 * len)).enumerate() {
+        let (mut found, mut ok) = ([super::super::PLACEHOLDER; 16], [false; 16]);
+        for (i, xr) in xs.chunks_exact(len).enumerate() {
+            if let Some((max, ties, rest)) = unsafe { stats::<S, H>(xr) } {
+                (found[i], ok[i]) = (Stats { max, e_max: 1.0, ties, rest }, true);
+            }
+        }
+        let ln = ln_sums::<S>(&found[..xs.len() / len]);
+        for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
+            if ok[i] {
+                unsafe { out::<S, H>(Op::LogSoftmax, xr, yr, found[i].max, ln[i]) };
+            } else {
+                rejected.push(first + 16 * b + i);
+            }
         }
     }
 }
