@@ -8,8 +8,8 @@ use super::dd::{Dd, fast_two_sum, round_to_int, two_prod, two_sum};
 
 /// ln 2 split in three: `LN2_HI` has 32 significant bits, so `n * LN2_HI` is exact for
 /// `|n| < 2^21`; the three parts together are good to about 2⁻¹³⁸.
-const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+pub(crate) const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+pub(crate) const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LN2_LO2: f64 = 1.161_222_722_936_253_2e-26;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 
@@ -158,10 +158,11 @@ pub(crate) fn exp_lanes<L: Lanes>(t: L) -> L {
     p.pow2_scale(n)
 }
 
-/// `2/(2k + 1)` for `k = 1..=10`: `ln f = 2·atanh(z) = 2z + z·w·Σ 2w^(k−1)/(2k + 1)` with
-/// `z = (f − 1)/(f + 1)`, `w = z²`. On `f` in `[√½, √2)`, `|z| ≤ 0.1716`, and the first term left
-/// out, `w¹⁰/21` of `2z`, is below 2⁻⁵⁵ of it.
-const ATANH: [f64; 10] = [
+/// `2/(2k + 1)` for `k = 1..=12`: `ln f = 2·atanh(z) = 2z + z·w·Σ 2w^(k−1)/(2k + 1)` with
+/// `z = (f − 1)/(f + 1)`, `w = z²`. On `f` in `[√½, √2)`, `|z| ≤ 0.1716`: [`ln_1p_lanes`] takes
+/// the first ten (the first term left out, `w¹⁰/21` of `2z`, is below 2⁻⁵⁵ of it), the vector
+/// kernels' double-double `ln_1p` all twelve (`w¹²/25`: below 2⁻⁶⁵).
+pub(crate) const ATANH: [f64; 12] = [
     2.0 / 3.0,
     2.0 / 5.0,
     2.0 / 7.0,
@@ -172,6 +173,8 @@ const ATANH: [f64; 10] = [
     2.0 / 17.0,
     2.0 / 19.0,
     2.0 / 21.0,
+    2.0 / 23.0,
+    2.0 / 25.0,
 ];
 
 /// `ln(1 + t)` in plain `f64` for finite `t ≥ 0`, within about 2⁻⁵⁰ relative (tested against

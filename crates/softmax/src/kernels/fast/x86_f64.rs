@@ -150,7 +150,7 @@ const OUT_LIFT: i32 = 64;
 /// to within 2⁻¹² and every clamped `x − m` is finite.
 pub(crate) const MAX_ABS_MAX: f64 = 1_099_511_627_776.0;
 
-pub(super) trait SimdD: Copy {
+pub(super) trait SimdD: Copy + crate::kernels::exp::Lanes {
     const LANES: usize;
     type Mask: Copy;
 
@@ -863,16 +863,35 @@ unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
 /// vector path does not take.
 #[inline(always)]
 unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &super::LseFallback64) {
-    for (r, (xr, o)) in x.chunks_exact(len).zip(out.iter_mut()).enumerate() {
-        *o = match unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), next_row(x, len, r)) } {
-            Some((max, ties, rest)) => {
-                let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
-                let lse = Dd::new(max).add(ln_sum);
-                if lse.hi.abs() >= ln_sum.hi { lse.to_f64() } else { fallback(xr) }
+    if len < PREFETCH_FROM {
+        // In batches, their `ln s` in vectors, as log-softmax's rows (see [`rows`]).
+        for (xs, os) in batches(x, len).zip(out.chunks_mut(batch_rows(len))) {
+            let mut found = [None; 16];
+            for (xr, st) in xs.chunks_exact(len).zip(found.iter_mut()) {
+                *st = unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), None) };
             }
-            None => fallback(xr),
-        };
+            let ln = ln_sums_dd::<S>(&found);
+            for (((xr, o), st), ln) in xs.chunks_exact(len).zip(os.iter_mut()).zip(found).zip(ln) {
+                *o = st
+                    .zip(ln)
+                    .and_then(|((max, _, _), ln_sum)| lse_of(max, ln_sum))
+                    .unwrap_or_else(|| fallback(xr));
+            }
+        }
+        return;
     }
+    for (r, (xr, o)) in x.chunks_exact(len).zip(out.iter_mut()).enumerate() {
+        *o = unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), next_row(x, len, r)) }
+            .and_then(|(max, ties, rest)| lse_of(max, ln_1p_dd(rest.add_f64(ties - 1.0))))
+            .unwrap_or_else(|| fallback(xr));
+    }
+}
+
+/// `m + ln Σ` rounded once, or `None` where the two nearly cancel.
+#[inline(always)]
+fn lse_of(max: f64, ln_sum: Dd) -> Option<f64> {
+    let lse = Dd::new(max).add(ln_sum);
+    (lse.hi.abs() >= ln_sum.hi).then(|| lse.to_f64())
 }
 
 /// One row of softmax or log-softmax; false if the row must take the portable path (softmax
@@ -885,9 +904,7 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
             let Some((_, _, sum)) = (unsafe { stats::<S, true, false>(x, y.as_mut_ptr(), ahead) }) else {
                 return false;
             };
-            // 1/s scaled by 2^OUT_LIFT and by 2^−LIFT, to meet the terms stored lifted.
-            let r = Dd::ONE.div(sum).ldexp(OUT_LIFT - LIFT as i32);
-            unsafe { scale_pass::<S>(y, r) };
+            unsafe { scale_pass::<S>(y, softmax_factor(sum)) };
         }
         Op::LogSoftmax => {
             // Σ exp(x − m) = ties + rest: the maximum's own terms are exactly 1.
@@ -896,19 +913,31 @@ unsafe fn row<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], ahead: Option<&[f64]>)
             else {
                 return false;
             };
-            let ln_sum = ln_1p_dd(rest.add_f64(ties - 1.0));
-            // Every output is at least ln s in magnitude, and `m + ln s` as a double-double is
-            // within about 2⁻¹⁰⁶ of itself: when that is under 2⁻⁶⁶·ln s, one sum keeps the
-            // outputs at 0.5 ulp. (Beyond, it could cost up to an ulp more, where ln s is near
-            // 2⁻⁵³·|m|: the exact path keeps them at 0.5 there too.)
-            if ln_sum.hi >= 2f64.powi(-40) * (max.abs() + ln_sum.hi) {
-                unsafe { log_pass::<S, true>(x, y, max, ln_sum) };
-            } else {
-                unsafe { log_pass::<S, false>(x, y, max, ln_sum) };
-            }
+            unsafe { log_softmax_out::<S>(x, y, max, ln_1p_dd(rest.add_f64(ties - 1.0))) };
         }
     }
     true
+}
+
+/// Softmax's pass-3 factor: `1/s` scaled by `2^OUT_LIFT` and by `2^−LIFT`, to meet the terms
+/// stored lifted (`sum` is `Σ exp(x − m)·2^LIFT`).
+#[inline(always)]
+fn softmax_factor(sum: Dd) -> Dd {
+    Dd::ONE.div(sum).ldexp(OUT_LIFT - LIFT as i32)
+}
+
+/// Pass 3 of log-softmax given the row's maximum and `ln s`.
+#[inline(always)]
+unsafe fn log_softmax_out<S: SimdD>(x: &[f64], y: &mut [f64], max: f64, ln_sum: Dd) {
+    // Every output is at least ln s in magnitude, and `m + ln s` as a double-double is within
+    // about 2⁻¹⁰⁶ of itself: when that is under 2⁻⁶⁶·ln s, one sum keeps the outputs at 0.5 ulp.
+    // (Beyond, it could cost up to an ulp more, where ln s is near 2⁻⁵³·|m|: the exact path
+    // keeps them at 0.5 there too.)
+    if ln_sum.hi >= 2f64.powi(-40) * (max.abs() + ln_sum.hi) {
+        unsafe { log_pass::<S, true>(x, y, max, ln_sum) };
+    } else {
+        unsafe { log_pass::<S, false>(x, y, max, ln_sum) };
+    }
 }
 
 /// The fused cross-entropy of one row against class `c` with weight `w` (see
@@ -969,16 +998,134 @@ unsafe fn cross_entropy_row<S: SimdD>(
     Some(loss)
 }
 
+
+/// `ln(1 + u)` for lanes of double-doubles `u = uh + ul ≥ 0` (finite, `1 + uh` below 2¹⁰²³), to
+/// about 2⁻⁵⁸ relative however small `u` is: the vector kernels' `ln s` of a batch of short
+/// rows, where [`ln_1p_dd`] (a library `ln_1p` and a Newton step through `exp`, about 2⁻⁵⁶) would
+/// cost a scalar chain per row.
+///
+/// `1 + u = 2^e·(1 + t)` with `1 + t` in `[√½, √2)`, `t` formed exactly as a double-double (for
+/// `e = 0` it is `u` itself, so a tiny `u` keeps its relative accuracy); `z = t/(2 + t)` by one
+/// division and an exact remainder (FMA), within about 2⁻¹⁰⁴; then `ln(1 + t) = 2·atanh(z) = 2z +
+/// z·w·P(w)`, the series in plain `f64` (it is at most 0.01 of `2z`, so its roundings cost under
+/// 2⁻⁵⁸ of the result), and `e·ln 2` in two parts.
+#[inline(always)]
+fn ln_1p_dd_lanes<S: SimdD>(uh: S, ul: S) -> (S, S) {
+    use crate::kernels::exp::{ATANH, LN2_HI, LN2_LO};
+    let (one, two) = (S::splat(1.0), S::splat(2.0));
+    // 1 + u = sh + se + ul, sh = RN(1 + uh) and se its error, exactly.
+    let (sh, se) = two_sum_v(one, uh);
+    let (e, f) = crate::kernels::exp::Lanes::split_sqrt2(sh);
+    // t = (f − 1) + (se + ul)·2^−e: f − 1 is exact (Sterbenz), the scalings too; `se` and `ul`
+    // join only after the TwoSum, so that a tiny `u` (where `f − 1 = 0` and `se = uh`) keeps
+    // both its parts.
+    let down = S::splat(0.0).sub(e);
+    let (th, tl0) = two_sum_v(f.sub(one), se.scale_floor(down));
+    let tl = tl0.add(ul.scale_floor(down));
+    // z = t/(2 + t): q1 = RN(th/dh), the remainder th − q1·dh exact by FMA.
+    let (dh, de) = two_sum_v(two, th);
+    let dl = de.add(tl);
+    let q1 = th.div(dh);
+    let rem = S::fma(S::splat(0.0).sub(q1), dh, th).add(tl).sub(q1.mul(dl));
+    let (zh, zl) = fast_two_sum_v(q1, rem.div(dh));
+    let w = zh.mul(zh);
+    // Σ ATANH[k]·w^k (all twelve) by Estrin's scheme.
+    let c = |k: usize| S::splat(ATANH[k]);
+    let pair = |k: usize| S::fma(c(k + 1), w, c(k));
+    let (w2, w4) = (w.mul(w), w.mul(w).mul(w.mul(w)));
+    let w8 = w4.mul(w4);
+    let p = S::fma(
+        w8,
+        S::fma(w2, pair(10), pair(8)),
+        S::fma(w4, S::fma(w2, pair(6), pair(4)), S::fma(w2, pair(2), pair(0))),
+    );
+    let tail = zh.mul(w).mul(p);
+    // e·ln 2 + 2z + tail: e·LN2_HI is exact (|e| < 2¹⁰, 32-bit LN2_HI), 2z too.
+    let (ah, al) = two_sum_v(e.mul(S::splat(LN2_HI)), zh.add(zh));
+    let lo = al.add(e.mul(S::splat(LN2_LO)).add(zl.add(zl).add(tail)));
+    fast_two_sum_v(ah, lo)
+}
+
+/// `(a + b, error)` lane by lane for `|a| ≥ |b|` or `a = 0` (FastTwoSum).
+#[inline(always)]
+fn fast_two_sum_v<S: SimdD>(a: S, b: S) -> (S, S) {
+    let s = a.add(b);
+    (s, b.sub(s.sub(a)))
+}
+
+/// `ln s` of up to 16 rows from their statistics `(ties, rest)` (`s = ties + rest`), a vector of
+/// rows at a time ([`ln_1p_dd_lanes`] of `(ties − 1) + rest`); `None` stays `None`.
+#[inline(always)]
+fn ln_sums_dd<S: SimdD>(found: &[Option<(f64, f64, Dd)>; 16]) -> [Option<Dd>; 16] {
+    let (mut uh, mut ul) = ([0.0f64; 16], [0.0f64; 16]);
+    for (i, st) in found.iter().enumerate() {
+        if let Some((_, ties, rest)) = st {
+            let u = rest.add_f64(ties - 1.0);
+            (uh[i], ul[i]) = (u.hi, u.lo);
+        }
+    }
+    let (mut lh, mut ll) = ([0.0f64; 16], [0.0f64; 16]);
+    let mut i = 0;
+    while i < 16 {
+        // SAFETY: `i + S::LANES ≤ 16`: the arrays hold 16 lanes and `S::LANES` divides 16.
+        unsafe {
+            let (h, l) = ln_1p_dd_lanes(S::load(uh.as_ptr().add(i)), S::load(ul.as_ptr().add(i)));
+            h.store(lh.as_mut_ptr().add(i));
+            l.store(ll.as_mut_ptr().add(i));
+        }
+        i += S::LANES;
+    }
+    let mut out = [None; 16];
+    for (i, (o, st)) in out.iter_mut().zip(found).enumerate() {
+        *o = st.map(|_| Dd { hi: lh[i], lo: ll[i] });
+    }
+    out
+}
+
 /// Softmax or log-softmax of each contiguous row of length `len`; rows the vector path does
-/// not take go to `fallback`.
+/// not take go to `fallback`. Log-softmax rows shorter than [`PREFETCH_FROM`] go in batches
+/// ([`batches`]): every row's passes 1 and 2, then their `ln s` a vector of rows at a time
+/// ([`ln_sums_dd`]) instead of a scalar chain per row, then every row's pass 3. (Softmax's `1/s`
+/// is cheaper, and batching its rows measured no faster.)
 #[inline(always)]
 unsafe fn rows<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback: &super::Fallback64) {
+    if op == Op::LogSoftmax && len < PREFETCH_FROM {
+        for (xs, ys) in batches(x, len).zip(y.chunks_mut(batch_rows(len) * len)) {
+            let mut found = [None; 16];
+            for (xr, st) in xs.chunks_exact(len).zip(found.iter_mut()) {
+                *st = unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), None) };
+            }
+            let ln = ln_sums_dd::<S>(&found);
+            for (((xr, yr), st), ln) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).zip(found).zip(ln)
+            {
+                match (st, ln) {
+                    (Some((max, _, _)), Some(ln_sum)) => unsafe { log_softmax_out::<S>(xr, yr, max, ln_sum) },
+                    _ => fallback(xr, yr),
+                }
+            }
+        }
+        return;
+    }
     for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
         if !unsafe { row::<S>(op, xr, yr, next_row(x, len, r)) } {
             fallback(xr, yr);
         }
     }
 }
+
+/// Rows of `len` (below [`PREFETCH_FROM`]) a batch holds: up to 16 and [`BATCH_ELEMS`] elements,
+/// so that pass 3 finds them in L1.
+fn batch_rows(len: usize) -> usize {
+    (BATCH_ELEMS / len).clamp(1, 16)
+}
+
+/// `x` in batches of [`batch_rows`] rows.
+fn batches(x: &[f64], len: usize) -> std::slice::Chunks<'_, f64> {
+    x.chunks(batch_rows(len) * len)
+}
+
+/// The most elements a batch of short rows holds (16 KiB of `f64`).
+const BATCH_ELEMS: usize = 2048;
 
 /// Rows at least this long have the next row prefetched into L2 during their pass 2, so that
 /// its pass 1 (which only loads and compares) does not wait for memory.
@@ -1250,6 +1397,7 @@ entry_points!(avx2, D4, "avx2,fma,popcnt");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use softmax_oracle::Exact;
 
     #[test]
     fn the_exponential_table_is_the_nearest_pair() {
@@ -1283,7 +1431,6 @@ mod tests {
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn worst_term_error_in<S: SimdD, const MODE: u8>(max: f64, x: &[f64]) -> f64 {
-        use softmax_oracle::Exact;
         let c = Consts::<S>::new(max);
         let lift = Exact::from_f64(2f64.powi(LIFT as i32));
         let mut worst = 0f64;
@@ -1294,7 +1441,8 @@ mod tests {
                 let exact = Exact::from_f64(v).sub(&Exact::from_f64(max)).exp().mul(&lift);
                 let th = Exact::from_f64(th[i]);
                 let got = th.add(&th.mul(&Exact::from_f64(p[i])));
-                worst = worst.max(got.sub(&exact).div(&exact).to_f64().abs());
+                let err = got.sub(&exact).div(&exact).to_f64().abs();
+                worst = worst.max(err);
             }
         }
         worst
@@ -1352,7 +1500,6 @@ mod tests {
     /// counted. Returns the largest relative error of the two sums.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn worst_sum_error<S: SimdD>(x: &[f64]) -> f64 {
-        use softmax_oracle::Exact;
         let max = x.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
         let c = Consts::<S>::new(max);
         let (mut all, mut rest, mut ties) = (Exact::from_f64(0.0), Exact::from_f64(0.0), 0.0);
@@ -1418,5 +1565,75 @@ mod tests {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn worst_term_error_512(max: f64, x: &[f64]) -> f64 {
         unsafe { worst_term_error::<D8>(max, x) }
+    }
+    /// The largest relative error of [`ln_1p_dd_lanes`] over `us`, a vector of them at a time.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn worst_ln_1p_error<S: SimdD>(us: &[Dd]) -> f64 {
+        let mut worst: f64 = 0.0;
+        for group in us.chunks(S::LANES) {
+            let (mut uh, mut ul) = ([0.0f64; 8], [0.0f64; 8]);
+            for (i, u) in group.iter().enumerate() {
+                (uh[i], ul[i]) = (u.hi, u.lo);
+            }
+            let (mut lh, mut ll) = ([0.0f64; 8], [0.0f64; 8]);
+            unsafe {
+                let (h, l) = ln_1p_dd_lanes(S::load(uh.as_ptr()), S::load(ul.as_ptr()));
+                h.store(lh.as_mut_ptr());
+                l.store(ll.as_mut_ptr());
+            }
+            for (i, u) in group.iter().enumerate() {
+                if u.hi == 0.0 {
+                    assert_eq!((lh[i], ll[i]), (0.0, 0.0), "ln_1p(0)");
+                    continue;
+                }
+                let got = Exact::from_f64(lh[i]).add(&Exact::from_f64(ll[i]));
+                let exact = Exact::from_f64(u.hi).add(&Exact::from_f64(u.lo)).add(&Exact::from_f64(1.0)).ln();
+                let err = got.sub(&exact).div(&exact).to_f64().abs();
+                worst = worst.max(err);
+            }
+        }
+        worst
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    unsafe fn worst_ln_1p_error_512(us: &[Dd]) -> f64 {
+        unsafe { worst_ln_1p_error::<D8>(us) }
+    }
+
+    /// The batches' `ln s`: `ln(1 + u)` within 2⁻⁵⁷ relative for `u` from 0 and 2⁻¹⁰⁰ to 2⁴⁰,
+    /// with low parts, and at the edges of the reduction (`1 + u` near `√2·2^e`).
+    #[test]
+    fn ln_1p_dd_lanes_is_good_to_2_pow_minus_57() {
+        let mut state = 11u64;
+        let mut uniform = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut us = vec![Dd::ZERO, Dd { hi: 2f64.powi(-100), lo: 0.0 }, Dd { hi: 1e-25, lo: 1e-42 }];
+        for _ in 0..4000 {
+            let hi = 2f64.powf(-60.0 + 100.0 * uniform());
+            us.push(Dd { hi, lo: hi * (uniform() - 0.5) * 2f64.powi(-53) });
+        }
+        for _ in 0..2000 {
+            let hi = 3.0 * uniform();
+            us.push(Dd { hi, lo: hi * (uniform() - 0.5) * 2f64.powi(-53) });
+        }
+        for e in 0..12 {
+            let edge = std::f64::consts::SQRT_2 * 2f64.powi(e) - 1.0;
+            for v in [edge, edge.next_up(), edge.next_down(), 2f64.powi(e) - 1.0, 2f64.powi(e)] {
+                us.push(Dd { hi: v, lo: 0.0 });
+                us.push(Dd { hi: v, lo: v * 1e-17 });
+            }
+        }
+        let mut found = vec![];
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
+            found.push(unsafe { worst_ln_1p_error_512(&us) });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            found.push(unsafe { worst_ln_1p_error::<D4>(&us) });
+        }
+        for worst in found {
+            assert!(worst < 2f64.powi(-57), "ln_1p off by {worst:e} relative");
+        }
     }
 }
