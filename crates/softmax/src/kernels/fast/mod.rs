@@ -1452,6 +1452,16 @@ pub(crate) fn cross_entropy_rows_f32(
     if len <= SHORT {
         return Some(short_cross_entropy(isa, k, x, len, classes, scale, losses, grad));
     }
+    if len <= CE_BATCH_LEN {
+        let task =
+            |first: usize, xs: &[f32], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f32]>| {
+                ce_batch(k, scale, len, first, (xs, cs, ls, gs))
+            };
+        if !parallel(x.len()) {
+            return Some(task(0, x, classes, losses, grad));
+        }
+        return Some(loss_tasks(x, len, classes, losses, grad, (TASK / len).max(1), &task));
+    }
     // Long rows parallelise inside the row (see `long_stats`).
     let row = |xr: &[f32], c, w, factor, gr: Option<&mut [f32]>, _: Option<&[f32]>| {
         cross_entropy_row(k, xr, c, w, factor, gr)
@@ -1584,34 +1594,112 @@ fn cross_entropy_row(
         (st, None, ties)
     };
     let offset = f64::from(x[c]) - f64::from(st.max);
-    // A zero weight makes the loss 0 even where the target's log-probability is −inf.
-    let loss = if w == 0.0 { 0.0 } else { w * (st.ln_sum() - offset) };
-    if let Some(g) = grad {
-        // Σ exp(x_i − m), and the factor over Σ of pass 2's terms.
-        let total = st.ties + st.rest / st.e_max;
-        let r = factor / st.sum();
-        // The small parts of pass 3's products stay normal while `r` does not go below 2⁻⁹⁰
-        // (a weight near f32's smallest, or a divisor near its largest, takes the portable path).
-        if r != 0.0 && r < 2f64.powi(-90) {
-            return None;
-        }
-        let top = (factor / total) as f32;
+    let (loss, scalars) = ce_scalars(&st, offset, w, factor, grad.is_some())?;
+    if let (Some(g), Some((r, top, target))) = (grad, scalars) {
         let (ties, offsets): (&[Ties], &[Option<i32>]) = match &long {
             Some(l) => (&l.ties, &l.offsets),
             None => (std::slice::from_ref(&short_ties), &[Some(0)]),
         };
         scale_row(k, x, g, st.max, r, top, ties, offsets);
-        // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
-        // (y_c ≤ 1/2 then, so nothing cancels).
-        // (The crate's own exponential, within an ulp of f64: no libm call per row.)
-        let rest_of_one = if offset == 0.0 {
-            st.sum_minus_one() / total
-        } else {
-            1.0 - crate::kernels::exp::exp_f64(offset) / total
-        };
-        g[c] = (-factor * rest_of_one) as f32;
+        g[c] = target;
     }
     Some(loss)
+}
+
+/// The scalar part of one row's fused cross-entropy from its statistics and `x_c − m`
+/// (`offset`): the loss and, with a gradient, `(r, top, target)`: the factor over the sum of
+/// pass 2's terms, the maximum's ties' gradient and the target's own; `None` to leave the row to
+/// the caller.
+fn ce_scalars(st: &Stats, offset: f64, w: f64, factor: f64, grad: bool) -> Option<CeScalars> {
+    // A zero weight makes the loss 0 even where the target's log-probability is −inf.
+    let loss = if w == 0.0 { 0.0 } else { w * (st.ln_sum() - offset) };
+    if !grad {
+        return Some((loss, None));
+    }
+    // Σ exp(x_i − m), and the factor over Σ of pass 2's terms.
+    let total = st.ties + st.rest / st.e_max;
+    let r = factor / st.sum();
+    // The small parts of pass 3's products stay normal while `r` does not go below 2⁻⁹⁰
+    // (a weight near f32's smallest, or a divisor near its largest, takes the portable path).
+    if r != 0.0 && r < 2f64.powi(-90) {
+        return None;
+    }
+    let top = (factor / total) as f32;
+    // 1 − y_c: from the sum without its top term when x_c is the maximum, directly otherwise
+    // (y_c ≤ 1/2 then, so nothing cancels).
+    // (The crate's own exponential, within an ulp of f64: no libm call per row.)
+    let rest_of_one = if offset == 0.0 {
+        st.sum_minus_one() / total
+    } else {
+        1.0 - crate::kernels::exp::exp_f64(offset) / total
+    };
+    Some((loss, Some((r, top, (-factor * rest_of_one) as f32))))
+}
+
+/// [`ce_scalars`]'s result: the loss and, with a gradient, `(r, top, target)`.
+type CeScalars = (f64, Option<(f64, f32, f32)>);
+
+/// One task's rows of a fused cross-entropy: `x`, the classes, the losses and the gradient.
+type CeRows<'a> = (&'a [f32], &'a [Option<usize>], &'a mut [f64], Option<&'a mut [f32]>);
+
+/// Rows of the fused cross-entropy up to this long go in batches of 16 ([`ce_batch`]).
+const CE_BATCH_LEN: usize = 4096;
+
+/// The fused cross-entropy of up to 16 rows of `SHORT < len ≤ CE_BATCH_LEN` (one task's share of
+/// [`cross_entropy_rows`], same arguments and result): every row's passes 1 and 2, then every
+/// row's scalar part ([`ce_scalars`]: independent from row to row, so that the core overlaps them
+/// instead of waiting on each in turn), then every row's pass 3. The same arithmetic per row as
+/// [`cross_entropy_row`].
+fn ce_batch(
+    k: &Kernels,
+    scale: &CrossEntropyScale<'_>,
+    len: usize,
+    first: usize,
+    (xs, cs, ls, gs): CeRows<'_>,
+) -> Vec<usize> {
+    let mut rejected = Vec::new();
+    let mut g_batches = gs.map(|g| g.chunks_mut(16 * len));
+    for (b, ((xs, cs), ls)) in xs.chunks(16 * len).zip(cs.chunks(16)).zip(ls.chunks_mut(16)).enumerate() {
+        let mut gb = g_batches.as_mut().and_then(Iterator::next);
+        let grad = gb.is_some();
+        let mut found: [Option<(Stats, Ties, f64, f64)>; 16] = std::array::from_fn(|_| None);
+        let mut g_rows = gb.as_deref_mut().map(|g| g.chunks_exact_mut(len));
+        for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
+            let gr = g_rows.as_mut().and_then(Iterator::next);
+            let Some(c) = c else { continue };
+            let (w, factor) = (scale.weight[c], scale.weight[c] / scale.divisor);
+            if w.is_finite() && factor.is_finite() {
+                found[i] = short_stats(k, xr, gr).map(|(st, ties)| (st, ties, w, factor));
+            }
+        }
+        let scalars: [Option<CeScalars>; 16] = std::array::from_fn(|i| {
+            let (st, _, w, factor) = found[i].as_ref()?;
+            let c = cs[i]?;
+            ce_scalars(st, f64::from(xs[i * len + c]) - f64::from(st.max), *w, *factor, grad)
+        });
+        let mut g_rows = gb.map(|g| g.chunks_exact_mut(len));
+        for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
+            let gr = g_rows.as_mut().and_then(Iterator::next);
+            let Some(c) = c else {
+                if let Some(g) = gr {
+                    g.fill(0.0);
+                }
+                ls[i] = 0.0;
+                continue;
+            };
+            match (&found[i], scalars[i]) {
+                (Some((st, ties, _, _)), Some((loss, sc))) => {
+                    ls[i] = loss;
+                    if let (Some(g), Some((r, top, target))) = (gr, sc) {
+                        scale_row(k, xr, g, st.max, r, top, std::slice::from_ref(ties), &[Some(0)]);
+                        g[c] = target;
+                    }
+                }
+                _ => rejected.push(first + 16 * b + i),
+            }
+        }
+    }
+    rejected
 }
 
 /// `1/s` as an `f32` pair (`rh + rl` to about 2⁻⁴⁸).

@@ -998,7 +998,6 @@ unsafe fn cross_entropy_row<S: SimdD>(
     Some(loss)
 }
 
-
 /// `ln(1 + u)` for lanes of double-doubles `u = uh + ul ≥ 0` (finite, `1 + uh` below 2¹⁰²³), to
 /// about 2⁻⁵⁸ relative however small `u` is: the vector kernels' `ln s` of a batch of short
 /// rows, where [`ln_1p_dd`] (a library `ln_1p` and a Newton step through `exp`, about 2⁻⁵⁶) would
