@@ -149,13 +149,18 @@
 //!     (class-index targets, no label smoothing: loss and gradient from the softmax passes).
 //!     Each row's `ln s` (and the exponential of its maximum) comes from one plain-`f64`
 //!     algorithm, within 2⁻⁵⁰, computed lane by lane for a batch of rows and giving the same
-//!     bits for a row alone. A logsumexp `m + ln s` that cancels below `ln s/4` (rows of
+//!     bits for a row alone. Rows up to 4096 elements go in batches of up to 16 (each row's
+//!     first two passes, then their `ln s`, or softmax's top probabilities, as vectors, then
+//!     each row's outputs), so that no row waits on its own scalar tail; the fused
+//!     cross-entropy batches its rows the same way with a scalar tail per row. A logsumexp `m + ln s` that cancels below `ln s/4` (rows of
 //!     log-probabilities) takes the portable path: above it, the sum's 2⁻²⁸ stays under a
 //!     quarter of an ulp of the result;
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
 //!     shifted by an exactly representable constant give the same bits), the softmax backward
 //!     pass (its dot product in double-double) and the fused cross-entropy (the weight over the
-//!     mean's divisor folded unrounded into pass 3);
+//!     mean's divisor folded unrounded into pass 3). Log-softmax and logsumexp rows shorter than
+//!     2048 go in batches of up to 16 whose double-double `ln s` (within 2⁻⁵⁷) is computed a
+//!     vector of rows at a time; longer rows each take a scalar one (within 2⁻⁵⁶);
 //!   - the log-softmax backward pass of `f32` and `f64` (an `f64` kernel; `f32` rows widened to
 //!     it a block at a time): `dy − exp(ly)·Σ dy` with the sum and the product's error kept;
 //!   - lanes no kernel reads in place (`f64` and the half types along a non-last axis, any
