@@ -404,6 +404,7 @@ struct Kernels {
     column_scale: ColumnScaleFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
     vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
+    ce_rows: unsafe fn(&CeRowStats) -> [[f64; 16]; 4],
     /// The `f64` kernels (see `x86_f64`).
     rows64: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64),
     lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
@@ -425,6 +426,18 @@ type CeColumnsFn = unsafe fn(&[f32], usize, &[CeColumn], &mut [f64], *mut f32, &
 /// One column of the fused cross-entropy of short rows: its class, weight and gradient factor
 /// (both finite).
 pub(crate) type CeColumn = (usize, f64, f64);
+
+/// What the fused cross-entropy of a batch of up to 16 rows needs of each row for its per-row
+/// arithmetic (`x86::ce_rows`): pass 2's maximum, ties and rest, the class entry `x_c`, the
+/// weight and the gradient factor (zeros and a tie of one for rows not taken).
+pub(crate) struct CeRowStats {
+    pub max: [f32; 16],
+    pub ties: [f64; 16],
+    pub rest: [f64; 16],
+    pub xc: [f32; 16],
+    pub w: [f64; 16],
+    pub factor: [f64; 16],
+}
 
 /// Pass 2 storing its terms: `(x, out, max, ties) → (ties, rest)`.
 type SumStoreFn = unsafe fn(&[f32], &mut [f32], f32, &mut Ties) -> (f64, f64);
@@ -451,6 +464,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             column_scale: x86::avx512::column_scale,
             dot: x86::avx512::dot,
             vjp: x86::avx512::vjp,
+            ce_rows: x86::avx512::ce_rows,
             rows64: x86_f64::avx512::rows,
             lse_rows64: x86_f64::avx512::lse_rows,
             backward_rows64: x86_f64::avx512::backward_rows,
@@ -474,6 +488,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             column_scale: x86::avx2::column_scale,
             dot: x86::avx2::dot,
             vjp: x86::avx2::vjp,
+            ce_rows: x86::avx2::ce_rows,
             rows64: x86_f64::avx2::rows,
             lse_rows64: x86_f64::avx2::lse_rows,
             backward_rows64: x86_f64::avx2::backward_rows,
@@ -1645,11 +1660,11 @@ type CeRows<'a> = (&'a [f32], &'a [Option<usize>], &'a mut [f64], Option<&'a mut
 /// Rows of the fused cross-entropy up to this long go in batches of 16 ([`ce_batch`]).
 const CE_BATCH_LEN: usize = 4096;
 
-/// The fused cross-entropy of up to 16 rows of `SHORT < len ≤ CE_BATCH_LEN` (one task's share of
-/// [`cross_entropy_rows`], same arguments and result): every row's passes 1 and 2, then every
-/// row's scalar part ([`ce_scalars`]: independent from row to row, so that the core overlaps them
-/// instead of waiting on each in turn), then every row's pass 3. The same arithmetic per row as
-/// [`cross_entropy_row`].
+/// The fused cross-entropy of rows of `SHORT < len ≤ CE_BATCH_LEN` (one task's share of
+/// [`cross_entropy_rows`], same arguments and result), 16 rows at a time: every row's passes 1
+/// and 2, then the per-row arithmetic of all of them a vector of rows at a time (`x86::ce_rows`,
+/// the bits [`ce_scalars`] gives one row), then every row's pass 3. No row waits on its own
+/// scalar tail.
 fn ce_batch(
     k: &Kernels,
     scale: &CrossEntropyScale<'_>,
@@ -1661,22 +1676,38 @@ fn ce_batch(
     let mut g_batches = gs.map(|g| g.chunks_mut(16 * len));
     for (b, ((xs, cs), ls)) in xs.chunks(16 * len).zip(cs.chunks(16)).zip(ls.chunks_mut(16)).enumerate() {
         let mut gb = g_batches.as_mut().and_then(Iterator::next);
-        let grad = gb.is_some();
-        let mut found: [Option<(Stats, Ties, f64, f64)>; 16] = std::array::from_fn(|_| None);
+        let mut rows = CeRowStats {
+            max: [0.0; 16],
+            ties: [1.0; 16],
+            rest: [0.0; 16],
+            xc: [0.0; 16],
+            w: [0.0; 16],
+            factor: [0.0; 16],
+        };
+        let (mut ties, mut taken) = (std::array::from_fn::<Ties, 16, _>(|_| Ties::new()), [false; 16]);
         let mut g_rows = gb.as_deref_mut().map(|g| g.chunks_exact_mut(len));
         for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
             let gr = g_rows.as_mut().and_then(Iterator::next);
             let Some(c) = c else { continue };
             let (w, factor) = (scale.weight[c], scale.weight[c] / scale.divisor);
-            if w.is_finite() && factor.is_finite() {
-                found[i] = short_stats(k, xr, gr).map(|(st, ties)| (st, ties, w, factor));
+            // SAFETY: `kernels` checked that the machine runs the instruction set.
+            let max = unsafe { (k.max)(xr) };
+            if !(w.is_finite() && factor.is_finite() && in_range(max)) {
+                continue;
+            }
+            // SAFETY: as above; `g` is a whole row.
+            let (count, rest) = match gr {
+                Some(g) => unsafe { (k.sum_store)(xr, g, max, &mut ties[i]) },
+                None => unsafe { (k.sum)(xr, max, &mut ties[i]) },
+            };
+            // A NaN anywhere in the row has made the sum NaN.
+            if rest.is_finite() {
+                (rows.max[i], rows.ties[i], rows.rest[i], rows.xc[i]) = (max, count, rest, xr[c]);
+                (rows.w[i], rows.factor[i], taken[i]) = (w, factor, true);
             }
         }
-        let scalars: [Option<CeScalars>; 16] = std::array::from_fn(|i| {
-            let (st, _, w, factor) = found[i].as_ref()?;
-            let c = cs[i]?;
-            ce_scalars(st, f64::from(xs[i * len + c]) - f64::from(st.max), *w, *factor, grad)
-        });
+        // SAFETY: as above.
+        let [loss, r, top, target] = unsafe { (k.ce_rows)(&rows) };
         let mut g_rows = gb.map(|g| g.chunks_exact_mut(len));
         for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
             let gr = g_rows.as_mut().and_then(Iterator::next);
@@ -1687,15 +1718,17 @@ fn ce_batch(
                 ls[i] = 0.0;
                 continue;
             };
-            match (&found[i], scalars[i]) {
-                (Some((st, ties, _, _)), Some((loss, sc))) => {
-                    ls[i] = loss;
-                    if let (Some(g), Some((r, top, target))) = (gr, sc) {
-                        scale_row(k, xr, g, st.max, r, top, std::slice::from_ref(ties), &[Some(0)]);
-                        g[c] = target;
-                    }
-                }
-                _ => rejected.push(first + 16 * b + i),
+            // The small parts of pass 3's products stay normal while `r` does not go below
+            // 2⁻⁹⁰ (as in `ce_scalars`).
+            if !taken[i] || (gr.is_some() && r[i] != 0.0 && r[i] < 2f64.powi(-90)) {
+                rejected.push(first + 16 * b + i);
+                continue;
+            }
+            ls[i] = loss[i];
+            if let Some(g) = gr {
+                let (ties, offsets) = (std::slice::from_ref(&ties[i]), &[Some(0)]);
+                scale_row(k, xr, g, rows.max[i], r[i], top[i] as f32, ties, offsets);
+                g[c] = target[i] as f32;
             }
         }
     }

@@ -7,7 +7,8 @@ use std::arch::x86_64::*;
 use crate::kernels::fast::x86_f64::{D4, D8, SimdD};
 
 use super::{
-    BackwardFallback, CeColumn, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op, Stats, Ties,
+    BackwardFallback, CeColumn, CeRowStats, ColumnPart, Fallback, LOG2_E, LseFallback, MAX_ABS_MAX, Op,
+    Stats, Ties,
 };
 
 pub(super) mod half;
@@ -1761,8 +1762,17 @@ fn ce_lanes<S: Simd>(
     // SAFETY: `first + LANES/2 ≤ 16`.
     let (w, factor) =
         unsafe { (W::<S>::load(w.as_ptr().add(first)), W::<S>::load(factor.as_ptr().add(first))) };
-    let (zero, one) = (W::<S>::splat(0.0), W::<S>::splat(1.0));
-    let offset = xc.sub(m);
+    let (loss, r, top, target) = ce_math(ln, (e_max, rest, ties), xc.sub(m), w, factor);
+    let (loss, r, top, target) = (loss.lanes(), r.lanes(), top.lanes(), target.lanes());
+    std::array::from_fn(|i| (loss[i], r[i], top[i], target[i]))
+}
+
+/// The fused cross-entropy's arithmetic on lanes, from `ln s`, the statistics `(e_max, rest,
+/// ties)`, `x_c − m`, the weight and the gradient factor: `(loss, r, top, target)` as
+/// `super::ce_scalars` forms them for one row, operation for operation (the same bits).
+#[inline(always)]
+fn ce_math<W: SimdD>(ln: W, (e_max, rest, ties): (W, W, W), offset: W, w: W, factor: W) -> (W, W, W, W) {
+    let (zero, one) = (W::splat(0.0), W::splat(1.0));
     let loss = w.mul(ln.sub(offset)).blend(w.eq(zero), zero);
     // `Stats::sum` and Σ exp(x_i − m) = ties + rest/e_max.
     let (r, total) = (factor.div(ties.mul(e_max).add(rest)), ties.add(rest.div(e_max)));
@@ -1771,11 +1781,41 @@ fn ce_lanes<S: Simd>(
     // directly otherwise (y_c ≤ 1/2 then). Offsets below −700 (−inf too) give an exponential
     // under 2⁻¹⁰⁰⁹, which 1 − e/Σ (with Σ ≥ 1) cannot see.
     let sum_minus_one = sum_minus_one_lanes(ties, rest, e_max);
-    let e = crate::kernels::exp::exp_lanes(offset.max(W::<S>::splat(-700.0)));
+    let e = crate::kernels::exp::exp_lanes(offset.max(W::splat(-700.0)));
     let rest_of_one = one.sub(e.div(total)).blend(offset.eq(zero), sum_minus_one.div(total));
-    let target = W::<S>::splat(-1.0).mul(factor).mul(rest_of_one);
-    let (loss, r, top, target) = (loss.lanes(), r.lanes(), top.lanes(), target.lanes());
-    std::array::from_fn(|i| (loss[i], r[i], top[i], target[i]))
+    (loss, r, top, W::splat(-1.0).mul(factor).mul(rest_of_one))
+}
+
+/// The fused cross-entropy's per-row arithmetic for up to 16 rows (`super::ce_batch`), a
+/// vector of rows at a time: from each row's maximum, ties and rest (pass 2's), its class
+/// entry, weight and factor, `[loss, r, top, target]` with `e_max` and `ln s` formed as
+/// [`e_max_lanes`] and [`ln_sums`] do ([`ce_math`]: the bits of `super::ce_scalars`).
+#[inline(always)]
+fn ce_rows<S: Simd>(rows: &CeRowStats) -> [[f64; 16]; 4] {
+    use crate::kernels::exp::ln_1p_lanes;
+    let mut out = [[0.0f64; 16]; 4];
+    let half = S::LANES / 2;
+    let mut i = 0;
+    while i < 16 {
+        // SAFETY: `i + S::LANES ≤ 16`; each half holds `S::LANES / 2` lanes of the 16.
+        unsafe {
+            let m = S::load(rows.max.as_ptr().add(i));
+            let (e0, e1) = e_max_lanes(m);
+            let ((m0, m1), (c0, c1)) = (m.widen(), S::load(rows.xc.as_ptr().add(i)).widen());
+            for (at, e_max, m, xc) in [(i, e0, m0, c0), (i + half, e1, m1, c1)] {
+                let load = |a: &[f64; 16]| <S::W as SimdD>::load(a.as_ptr().add(at));
+                let (ties, rest) = (load(&rows.ties), load(&rows.rest));
+                let ln = ln_1p_lanes(sum_minus_one_lanes(ties, rest, e_max));
+                let (loss, r, top, target) =
+                    ce_math(ln, (e_max, rest, ties), xc.sub(m), load(&rows.w), load(&rows.factor));
+                for (o, v) in out.iter_mut().zip([loss, r, top, target]) {
+                    v.store(o.as_mut_ptr().add(at));
+                }
+            }
+        }
+        i += S::LANES;
+    }
+    out
 }
 
 /// The constants of each vector of a band, from its maxima (no closure: it would not inherit the
@@ -1894,6 +1934,13 @@ macro_rules! entry_points {
             #[target_feature(enable = $features)]
             pub unsafe fn lse_rows(x: &[f32], out: &mut [f32], len: usize, fallback: &LseFallback) {
                 unsafe { super::lse_rows::<$v>(x, out, len, fallback) }
+            }
+
+            /// # Safety
+            /// The CPU must have the target features.
+            #[target_feature(enable = $features)]
+            pub unsafe fn ce_rows(rows: &CeRowStats) -> [[f64; 16]; 4] {
+                super::ce_rows::<$v>(rows)
             }
 
             /// # Safety
