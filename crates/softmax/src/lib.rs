@@ -152,7 +152,7 @@
 //!     bits for a row alone. Rows up to 4096 elements go in batches of up to 16 (each row's
 //!     first two passes, then their `ln s`, or softmax's top probabilities, as vectors, then
 //!     each row's outputs), so that no row waits on its own scalar tail; the fused
-//!     cross-entropy batches its rows the same way with a scalar tail per row. A logsumexp `m + ln s` that cancels below `ln s/4` (rows of
+//!     cross-entropy batches its rows the same way. A logsumexp `m + ln s` that cancels below `ln s/4` (rows of
 //!     log-probabilities) takes the portable path: above it, the sum's 2⁻²⁸ stays under a
 //!     quarter of an ulp of the result;
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
