@@ -410,7 +410,18 @@ struct Kernels {
     lse_rows64: unsafe fn(&[f64], &mut [f64], usize, &LseFallback64),
     backward_rows64: BackwardRows64,
     cross_entropy_row64: CrossEntropyRow64,
+    cross_entropy_rows64: CrossEntropyRows64,
 }
+
+/// `f64` rows shorter than this go through the kernels in batches of rows (log-softmax,
+/// logsumexp and the fused cross-entropy: see `x86_f64::rows`); longer ones one by one, each
+/// prefetching the next.
+const F64_BATCH_BELOW: usize = 2048;
+
+/// The `f64` fused cross-entropy of rows shorter than [`F64_BATCH_BELOW`], in batches:
+/// `(x, len, targets, divisor, grad, out)`; see `x86_f64::cross_entropy_rows`.
+type CrossEntropyRows64 =
+    unsafe fn(&[f64], usize, &[Option<(usize, f64)>], f64, Option<&mut [f64]>, &mut [Option<f64>]);
 
 /// The `f64` backward passes of contiguous rows: `(log, y, dy, dx, len, fallback)`.
 type BackwardRows64 = unsafe fn(bool, &[f64], &[f64], &mut [f64], usize, &BackwardFallback64);
@@ -469,6 +480,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx512::lse_rows,
             backward_rows64: x86_f64::avx512::backward_rows,
             cross_entropy_row64: x86_f64::avx512::cross_entropy_row,
+            cross_entropy_rows64: x86_f64::avx512::cross_entropy_rows,
         };
         static AVX2: Kernels = Kernels {
             rows: x86::avx2::rows,
@@ -493,6 +505,7 @@ fn kernels(isa: Isa) -> Option<&'static Kernels> {
             lse_rows64: x86_f64::avx2::lse_rows,
             backward_rows64: x86_f64::avx2::backward_rows,
             cross_entropy_row64: x86_f64::avx2::cross_entropy_row,
+            cross_entropy_rows64: x86_f64::avx2::cross_entropy_rows,
         };
         match isa {
             Isa::Avx512 if isa.is_available() => Some(&AVX512),
@@ -1496,6 +1509,46 @@ pub(crate) fn cross_entropy_rows_f64(
     grad: Option<&mut [f64]>,
 ) -> Option<Vec<usize>> {
     let k = kernels(isa)?;
+    if len < F64_BATCH_BELOW {
+        let task =
+            |first: usize, xs: &[f64], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f64]>| {
+                // Rows whose weight or factor is not finite are left to the caller, as below.
+                let targets: Vec<Option<(usize, f64)>> = cs
+                    .iter()
+                    .map(|&c| {
+                        c.map(|c| (c, scale.weight[c]))
+                            .filter(|&(_, w)| w.is_finite() && (w / scale.divisor).is_finite())
+                    })
+                    .collect();
+                let mut out = vec![None; cs.len()];
+                let mut gs = gs;
+                // SAFETY: the instruction set was checked to be available; the classes are below
+                // `len` (the caller checked them) and `gs` holds whole rows.
+                unsafe {
+                    (k.cross_entropy_rows64)(xs, len, &targets, scale.divisor, gs.as_deref_mut(), &mut out)
+                };
+                let mut rejected = Vec::new();
+                let mut g_rows = gs.map(|g| g.chunks_exact_mut(len));
+                for (i, ((c, o), l)) in cs.iter().zip(out).zip(ls.iter_mut()).enumerate() {
+                    let gr = g_rows.as_mut().and_then(Iterator::next);
+                    match (c, o) {
+                        (None, _) => {
+                            if let Some(g) = gr {
+                                g.fill(0.0);
+                            }
+                            *l = 0.0;
+                        }
+                        (Some(_), Some(loss)) => *l = loss,
+                        (Some(_), None) => rejected.push(first + i),
+                    }
+                }
+                rejected
+            };
+        if !parallel(x.len()) {
+            return Some(task(0, x, classes, losses, grad));
+        }
+        return Some(loss_tasks(x, len, classes, losses, grad, (TASK / len).max(1), &task));
+    }
     // The kernel folds `w/divisor` into its scaling unrounded.
     let row = |xr: &[f64], c, w, _, gr: Option<&mut [f64]>, ahead: Option<&[f64]>| {
         // SAFETY: the instruction set was checked to be available; `c < len` (the caller checked

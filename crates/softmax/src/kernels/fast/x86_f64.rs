@@ -960,6 +960,22 @@ unsafe fn cross_entropy_row<S: SimdD>(
     grad: Option<&mut [f64]>,
     ahead: Option<&[f64]>,
 ) -> Option<f64> {
+    let mut grad = grad;
+    let st = unsafe { ce_stats::<S>(x, (c, weight, divisor), grad.as_deref_mut(), ahead) }?;
+    let ln_sum = ln_1p_dd(st.2.add_f64(st.1 - 1.0));
+    Some(unsafe { ce_finish::<S>(x, (c, weight, divisor), grad, st, ln_sum) })
+}
+
+/// Passes 1 and 2 of [`cross_entropy_row`] against `(class, weight, divisor)` (storing the
+/// terms in `grad` when there is one): `(max, ties, rest)`, or `None` for a row the vector path
+/// does not take.
+#[inline(always)]
+unsafe fn ce_stats<S: SimdD>(
+    x: &[f64],
+    (c, weight, divisor): (usize, f64, f64),
+    grad: Option<&mut [f64]>,
+    ahead: Option<&[f64]>,
+) -> Option<(f64, f64, Dd)> {
     let xc = x[c];
     let factor = weight / divisor;
     let factor_ok = factor == 0.0 || (2f64.powi(-400)..=2f64.powi(800)).contains(&factor.abs());
@@ -967,23 +983,28 @@ unsafe fn cross_entropy_row<S: SimdD>(
         return None;
     }
     let ahead = ahead.filter(|_| x.len() >= PREFETCH_FROM);
-    let mut grad = grad;
-    let (max, ties, rest) = unsafe {
-        match grad.as_deref_mut() {
-            Some(g) => stats::<S, true, true>(x, g.as_mut_ptr(), ahead)?,
-            None => stats::<S, false, true>(x, std::ptr::null_mut(), ahead)?,
+    unsafe {
+        match grad {
+            Some(g) => stats::<S, true, true>(x, g.as_mut_ptr(), ahead),
+            None => stats::<S, false, true>(x, std::ptr::null_mut(), ahead),
         }
-    };
-    // Σ exp(x − m) − 1 = (ties − 1) + rest, with rest good to a few ulp of itself however small.
-    let sum_minus_one = rest.add_f64(ties - 1.0);
+    }
+}
+
+/// The rest of [`cross_entropy_row`] from its statistics and `ln s`: the loss, and pass 3 of
+/// the gradient.
+#[inline(always)]
+unsafe fn ce_finish<S: SimdD>(
+    x: &[f64],
+    (c, weight, divisor): (usize, f64, f64),
+    grad: Option<&mut [f64]>,
+    (max, ties, rest): (f64, f64, Dd),
+    ln_sum: Dd,
+) -> f64 {
     // x_c − m exactly, ≤ 0.
-    let (oh, ol) = two_sum(xc, -max);
+    let (oh, ol) = two_sum(x[c], -max);
     // A zero weight makes the loss 0 (as the portable path's `0 · ln 0 = 0` rule does).
-    let loss = if weight == 0.0 {
-        0.0
-    } else {
-        ln_1p_dd(sum_minus_one).sub(Dd { hi: oh, lo: ol }).mul_f64(weight).to_f64()
-    };
+    let loss = if weight == 0.0 { 0.0 } else { ln_sum.sub(Dd { hi: oh, lo: ol }).mul_f64(weight).to_f64() };
     if let Some(g) = grad {
         let sum = rest.add_f64(ties);
         // The target's stored term, before pass 3 scales it.
@@ -995,7 +1016,44 @@ unsafe fn cross_entropy_row<S: SimdD>(
         let rest_of_one = Dd::ONE.sub(Dd::new(tc).ldexp(-(LIFT as i32)).div(sum));
         g[c] = rest_of_one.mul(Dd::new(weight).div(Dd::new(divisor))).neg().to_f64();
     }
-    Some(loss)
+    loss
+}
+
+/// [`cross_entropy_row`] for rows shorter than [`PREFETCH_FROM`], in batches ([`batches`]):
+/// every row's passes 1 and 2, then their `ln s` a vector of rows at a time ([`ln_sums_dd`]),
+/// then every row's loss and pass 3. `targets[i]` is row `i`'s class and weight, or `None` for a
+/// row not to compute; `out[i]` gets its loss, or stays `None` for a row the vector path does
+/// not take (its gradient row may hold stored terms by then).
+#[inline(always)]
+unsafe fn cross_entropy_rows<S: SimdD>(
+    x: &[f64],
+    len: usize,
+    targets: &[Option<(usize, f64)>],
+    divisor: f64,
+    grad: Option<&mut [f64]>,
+    out: &mut [Option<f64>],
+) {
+    let n = batch_rows(len);
+    let mut g_batches = grad.map(|g| g.chunks_mut(n * len));
+    for ((xs, ts), os) in batches(x, len).zip(targets.chunks(n)).zip(out.chunks_mut(n)) {
+        let mut gb = g_batches.as_mut().and_then(Iterator::next);
+        let mut found = [None; 16];
+        let mut g_rows = gb.as_deref_mut().map(|g| g.chunks_exact_mut(len));
+        for ((xr, t), st) in xs.chunks_exact(len).zip(ts).zip(found.iter_mut()) {
+            let gr = g_rows.as_mut().and_then(Iterator::next);
+            if let Some((c, w)) = *t {
+                *st = unsafe { ce_stats::<S>(xr, (c, w, divisor), gr, None) };
+            }
+        }
+        let ln = ln_sums_dd::<S>(&found);
+        let mut g_rows = gb.map(|g| g.chunks_exact_mut(len));
+        for (i, ((xr, t), o)) in xs.chunks_exact(len).zip(ts).zip(os.iter_mut()).enumerate() {
+            let gr = g_rows.as_mut().and_then(Iterator::next);
+            if let (Some((c, w)), Some(st), Some(ln_sum)) = (*t, found[i], ln[i]) {
+                *o = Some(unsafe { ce_finish::<S>(xr, (c, w, divisor), gr, st, ln_sum) });
+            }
+        }
+    }
 }
 
 /// `ln(1 + u)` for lanes of double-doubles `u = uh + ul ≥ 0` (finite, `1 + uh` below 2¹⁰²³), to
@@ -1128,7 +1186,7 @@ const BATCH_ELEMS: usize = 2048;
 
 /// Rows at least this long have the next row prefetched into L2 during their pass 2, so that
 /// its pass 1 (which only loads and compares) does not wait for memory.
-const PREFETCH_FROM: usize = 2048;
+const PREFETCH_FROM: usize = super::F64_BATCH_BELOW;
 
 /// The row after row `r` of `x` (rows of `len`), if there is one and rows are long enough to
 /// prefetch.
@@ -1371,6 +1429,21 @@ macro_rules! entry_points {
                 ahead: Option<&[f64]>,
             ) -> Option<f64> {
                 unsafe { super::cross_entropy_row::<$v>(x, c, weight, divisor, grad, ahead) }
+            }
+
+            /// # Safety
+            /// As [`rows`]; `len < PREFETCH_FROM`, `x` whole rows, one target (a class below
+            /// `len`) and one output per row, and `grad` (if any) as long as `x`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn cross_entropy_rows(
+                x: &[f64],
+                len: usize,
+                targets: &[Option<(usize, f64)>],
+                divisor: f64,
+                grad: Option<&mut [f64]>,
+                out: &mut [Option<f64>],
+            ) {
+                unsafe { super::cross_entropy_rows::<$v>(x, len, targets, divisor, grad, out) }
             }
 
             /// # Safety
