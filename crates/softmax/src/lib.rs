@@ -158,8 +158,8 @@
 //!   - `f64`: softmax, log-softmax, logsumexp (`x − m` formed exactly, so a row and the row
 //!     shifted by an exactly representable constant give the same bits), the softmax backward
 //!     pass (its dot product in double-double) and the fused cross-entropy (the weight over the
-//!     mean's divisor folded unrounded into pass 3). Log-softmax and logsumexp rows shorter than
-//!     2048 go in batches of up to 16 whose double-double `ln s` (within 2⁻⁵⁷) is computed a
+//!     mean's divisor folded unrounded into pass 3). Log-softmax, logsumexp and cross-entropy
+//!     rows shorter than 2048 go in batches of up to 16 whose double-double `ln s` (within 2⁻⁵⁷) is computed a
 //!     vector of rows at a time; longer rows each take a scalar one (within 2⁻⁵⁶);
 //!   - the log-softmax backward pass of `f32` and `f64` (an `f64` kernel; `f32` rows widened to
 //!     it a block at a time): `dy − exp(ly)·Σ dy` with the sum and the product's error kept;
