@@ -674,15 +674,10 @@ fn short_cross_entropy(
                     params[i] = (0, 0.0, 0.0);
                     match c {
                         None => ignored[i] = true,
-                        Some(c) => {
-                            let w = scale.weight[c];
-                            let factor = w / scale.divisor;
-                            if w.is_finite() && factor.is_finite() {
-                                params[i] = (c, w, factor);
-                            } else {
-                                left[i] = true;
-                            }
-                        }
+                        Some(c) => match scale.of(c) {
+                            Some((w, factor)) => params[i] = (c, w, factor),
+                            None => left[i] = true,
+                        },
                     }
                 }
                 rows_to_columns(isa, xb, len, &mut xt[..len * n]);
@@ -714,9 +709,6 @@ fn short_cross_entropy(
             }
             out
         };
-    if !parallel(x.len()) {
-        return task(0, x, classes, losses, grad);
-    }
     // Tasks of whole blocks of rows.
     let rows_per_task = (TASK / len).max(1).next_multiple_of(COLUMN_BAND);
     loss_tasks(x, len, classes, losses, grad, rows_per_task, &task)
@@ -1454,6 +1446,16 @@ pub(crate) struct CrossEntropyScale<'a> {
     pub divisor: f64,
 }
 
+impl CrossEntropyScale<'_> {
+    /// Class `c`'s weight and gradient factor `w/divisor`, or `None` where either is not finite:
+    /// such rows are left to the caller, whose path gives them PyTorch's NaN and infinity rules.
+    fn of(&self, c: usize) -> Option<(f64, f64)> {
+        let w = self.weight[c];
+        let factor = w / self.divisor;
+        (w.is_finite() && factor.is_finite()).then_some((w, factor))
+    }
+}
+
 /// The fused cross-entropy of contiguous rows of length `len` (`len > 0`) against class indices
 /// (`None`: an ignored row, loss 0 and gradient 0), forward and backward from the same passes:
 /// - `losses[i] = w_c·(ln Σ exp(x − m) − (x_c − m))` in `f64` (two non-negative terms, no
@@ -1485,9 +1487,6 @@ pub(crate) fn cross_entropy_rows_f32(
             |first: usize, xs: &[f32], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f32]>| {
                 ce_batch(k, scale, len, first, (xs, cs, ls, gs))
             };
-        if !parallel(x.len()) {
-            return Some(task(0, x, classes, losses, grad));
-        }
         return Some(loss_tasks(x, len, classes, losses, grad, (TASK / len).max(1), &task));
     }
     // Long rows parallelise inside the row (see `long_stats`).
@@ -1513,13 +1512,8 @@ pub(crate) fn cross_entropy_rows_f64(
         let task =
             |first: usize, xs: &[f64], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [f64]>| {
                 // Rows whose weight or factor is not finite are left to the caller, as below.
-                let targets: Vec<Option<(usize, f64)>> = cs
-                    .iter()
-                    .map(|&c| {
-                        c.map(|c| (c, scale.weight[c]))
-                            .filter(|&(_, w)| w.is_finite() && (w / scale.divisor).is_finite())
-                    })
-                    .collect();
+                let targets: Vec<Option<(usize, f64)>> =
+                    cs.iter().map(|&c| c.and_then(|c| Some((c, scale.of(c)?.0)))).collect();
                 let mut out = vec![None; cs.len()];
                 let mut gs = gs;
                 // SAFETY: the instruction set was checked to be available; the classes are below
@@ -1544,9 +1538,6 @@ pub(crate) fn cross_entropy_rows_f64(
                 }
                 rejected
             };
-        if !parallel(x.len()) {
-            return Some(task(0, x, classes, losses, grad));
-        }
         return Some(loss_tasks(x, len, classes, losses, grad, (TASK / len).max(1), &task));
     }
     // The kernel folds `w/divisor` into its scaling unrounded.
@@ -1580,7 +1571,6 @@ fn cross_entropy_rows<E: Copy + Send + Sync + From<f32>>(
     row: &CrossEntropyRow<'_, E>,
 ) -> Vec<usize> {
     assert!(len > 0 && x.len() == len * classes.len() && losses.len() == classes.len());
-    let rows_per_task = if inside { 1 } else { (TASK / len).max(1) };
     let task = |first: usize, xs: &[E], cs: &[Option<usize>], ls: &mut [f64], gs: Option<&mut [E]>| {
         let mut rejected = Vec::new();
         let mut gs = gs.map(|g| g.chunks_exact_mut(len));
@@ -1593,20 +1583,18 @@ fn cross_entropy_rows<E: Copy + Send + Sync + From<f32>>(
                 *l = 0.0;
                 continue;
             };
-            let w = scale.weight[c];
-            let factor = w / scale.divisor;
             let ahead = xs.get((i + 1) * len..(i + 2) * len);
-            match (w.is_finite() && factor.is_finite()).then(|| row(xr, c, w, factor, gr, ahead)).flatten() {
+            match scale.of(c).and_then(|(w, factor)| row(xr, c, w, factor, gr, ahead)) {
                 Some(loss) => *l = loss,
                 None => rejected.push(first + i),
             }
         }
         rejected
     };
-    if inside || !parallel(x.len()) {
+    if inside {
         return task(0, x, classes, losses, grad);
     }
-    loss_tasks(x, len, classes, losses, grad, rows_per_task, &task)
+    loss_tasks(x, len, classes, losses, grad, (TASK / len).max(1), &task)
 }
 
 /// A task of a fused cross-entropy call: `(first row, x, classes, losses, gradient) → the rows
@@ -1615,7 +1603,8 @@ type LossTask<'a, E> =
     dyn Fn(usize, &[E], &[Option<usize>], &mut [f64], Option<&mut [E]>) -> Vec<usize> + Sync + 'a;
 
 /// Runs `task` on the pool's threads over tasks of `rows_per_task` rows (and their classes,
-/// losses and gradient rows), gathering the rows left to the caller in order.
+/// losses and gradient rows), gathering the rows left to the caller in order; one call for all
+/// where the input is too small to share.
 fn loss_tasks<E: Send + Sync>(
     x: &[E],
     len: usize,
@@ -1626,6 +1615,9 @@ fn loss_tasks<E: Send + Sync>(
     task: &LossTask<'_, E>,
 ) -> Vec<usize> {
     use rayon::prelude::*;
+    if !parallel(x.len()) {
+        return task(0, x, classes, losses, grad);
+    }
     let per_task = rows_per_task * len;
     let xs = x
         .par_chunks(per_task)
@@ -1741,11 +1733,10 @@ fn ce_batch(
         let mut g_rows = gb.as_deref_mut().map(|g| g.chunks_exact_mut(len));
         for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
             let gr = g_rows.as_mut().and_then(Iterator::next);
-            let Some(c) = c else { continue };
-            let (w, factor) = (scale.weight[c], scale.weight[c] / scale.divisor);
+            let Some((c, (w, factor))) = c.and_then(|c| Some((c, scale.of(c)?))) else { continue };
             // SAFETY: `kernels` checked that the machine runs the instruction set.
             let max = unsafe { (k.max)(xr) };
-            if !(w.is_finite() && factor.is_finite() && in_range(max)) {
+            if !in_range(max) {
                 continue;
             }
             // SAFETY: as above; `g` is a whole row.
