@@ -131,6 +131,21 @@ fn backward_typed<'py, T: Float>(
     let (yv, dyv) = (y_read.as_array(), dy_read.as_array());
     let mask = settings.borrow_mask(yv.shape())?;
     let opts = settings.options(&mask);
+    // Softmax and log-softmax backward write straight into an `out` that Rust can view and that
+    // overlaps neither input (as the forward functions do); sigmoid's goes through a temporary.
+    if let Some(o) = &out
+        && matches!(op, Backward::Softmax | Backward::LogSoftmax)
+    {
+        o.check_shape(yv.shape())?;
+        if let Some(mut target) = o.try_write() {
+            let mut ov = target.as_array_mut();
+            detached(py, || match op {
+                Backward::LogSoftmax => softmax::log_softmax_backward_into(&yv, &dyv, &mut ov, &opts),
+                _ => softmax::softmax_backward_into(&yv, &dyv, &mut ov, &opts),
+            })?;
+            return Ok(o.to_any());
+        }
+    }
     let result = detached(py, || match op {
         Backward::Softmax => softmax::softmax_backward(&yv, &dyv, &opts),
         Backward::LogSoftmax => softmax::log_softmax_backward(&yv, &dyv, &opts),

@@ -135,6 +135,29 @@ def test_out_may_be_strided_or_alias_the_input():
     np.testing.assert_array_equal(keep[:, 0], softmax_rs.logsumexp(x))
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_backward_out_may_be_strided_or_alias_an_input(name):
+    """The backward passes write into `out` directly when Rust can view it, and through a
+    temporary when it is one of the inputs."""
+    forward, backward = getattr(softmax_rs, name), getattr(softmax_rs, name + "_backward")
+    y = forward(rng(9).standard_normal((5, 8)))
+    dy = rng(10).standard_normal((5, 8))
+    want = backward(y, dy)
+    big = np.zeros((10, 16))
+    out = big[::2, ::-2]
+    assert backward(y, dy, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    assert np.all(big[1::2] == 0)
+    for which in range(2):
+        args = [y.copy(), dy.copy()]
+        assert backward(*args, out=args[which]) is args[which]
+        np.testing.assert_array_equal(args[which], want)
+    # Along axis 0, into a transposed view.
+    out = np.empty((8, 5)).T
+    assert backward(y, dy, axis=0, out=out) is out
+    np.testing.assert_array_equal(out, backward(y, dy, axis=0))
+
+
 def test_out_that_aliases_its_own_elements_goes_through_numpy():
     """A writeable as_strided view whose indices share elements: written as numpy.copyto writes
     it (Rust never holds a mutable view of aliased elements)."""
