@@ -15,7 +15,7 @@ mod common;
 
 use accuracy_suite::{Report, Size, bound, check_row, run_dtype};
 use common::{Rng, ulps_f32};
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, s};
 use softmax::{Isa, Options};
 
 /// Rows aimed at the vector kernels' edges, measured against the oracle.
@@ -534,16 +534,24 @@ fn tie_failures(isa: Isa) -> Vec<String> {
 /// product may be off by (`len·2⁻⁵³·Σ|y·dy|`, times `|y|`). Half the rows have `dy` nearly
 /// constant, so that `dy − dot` cancels to a few bits; the rest are random; a few rows have dot
 /// products near 2⁻¹⁰⁰ and 2¹⁰⁰ (both sides of where the kernels change their arithmetic), and
-/// some entries near `±f32::MAX`.
+/// some entries near `±f32::MAX`. The last four rows are longer than 2¹⁹, whose output is stored
+/// past the caches, into views at offsets 0 to 3 of a larger buffer (an output not aligned to
+/// the vector's size starts with ordinary stores).
 fn backward_failures(isa: Isa) -> Vec<String> {
     let mut rng = Rng(31);
     let mut failures = Vec::new();
-    for trial in 0..600 {
-        let n = 1 + rng.uniform(0.0, 300.0) as usize;
+    for trial in 0..604 {
+        let long = trial >= 600;
+        let n = if long {
+            (1 << 19) + [0, 37, 5, 1000][trial - 600]
+        } else {
+            1 + rng.uniform(0.0, 300.0) as usize
+        };
         let x: Vec<f32> = (0..n).map(|_| rng.uniform(-10.0, 10.0) as f32).collect();
         let y = softmax::softmax(&Array1::from(x), &Options::new()).unwrap().to_vec();
         let base = rng.uniform(-2.0, 2.0) as f32;
         let scale = match trial % 10 {
+            _ if long => 1.0,
             0 => 2f32.powi(-101),
             1 => 2f32.powi(-99),
             2 => 2f32.powi(99),
@@ -563,9 +571,21 @@ fn backward_failures(isa: Isa) -> Vec<String> {
                 v * scale
             })
             .collect();
-        let dx =
-            softmax::softmax_backward(&Array1::from(y.clone()), &Array1::from(dy.clone()), &Options::new())
-                .unwrap();
+        let (ya, dya) = (Array1::from(y.clone()), Array1::from(dy.clone()));
+        let dx = if long {
+            let offset = trial - 600;
+            let mut buffer = Array1::from_elem(n + 4, f32::NAN);
+            softmax::softmax_backward_into(
+                &ya,
+                &dya,
+                &mut buffer.slice_mut(s![offset..offset + n]),
+                &Options::new(),
+            )
+            .unwrap();
+            buffer.slice(s![offset..offset + n]).to_owned()
+        } else {
+            softmax::softmax_backward(&ya, &dya, &Options::new()).unwrap()
+        };
         // The products are exact in f64; their sum in double-double (TwoSum).
         let (mut hi, mut lo, mut abs) = (0.0f64, 0.0f64, 0.0f64);
         for (&a, &b) in y.iter().zip(&dy) {

@@ -403,7 +403,8 @@ struct Kernels {
     column_apply: ColumnApplyFn,
     column_scale: ColumnScaleFn,
     dot: unsafe fn(&[f32], &[f32]) -> f64,
-    vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64),
+    /// The last argument: whether to store `dx` past the caches (see [`STREAM_FROM`]).
+    vjp: unsafe fn(&[f32], &[f32], &mut [f32], f64, bool),
     ce_rows: unsafe fn(&CeRowStats) -> [[f64; 16]; 4],
     /// The `f64` kernels (see `x86_f64`).
     rows64: unsafe fn(Op, &[f64], &mut [f64], usize, &Fallback64),
@@ -1846,6 +1847,14 @@ pub(crate) fn logsumexp_rows_f32(
     true
 }
 
+/// Rows of at least this many `f32` elements (2 MiB) get their softmax backward pass written past
+/// the caches, as `memcpy` writes large copies: with `y` and `dy` the row is 6 MiB or more, beyond
+/// any L2, and ordinary stores would first read each line of `dx` from memory. Measured with
+/// `softmax bench`, one thread: 4 × 10⁶ 2.6 → 3.3–3.4 Gelem/s, 1 × 2²⁴ 2.2 → 2.7. The rows of a
+/// batch do not: at 4096 × 1024 streaming was 10 % slower there (part of the batch stays in L3),
+/// and no faster out of cache (`bench/compare.py`'s rotating buffers).
+pub(crate) const STREAM_FROM: usize = 1 << 19;
+
 /// The softmax backward pass `dx = y ⊙ (dy − ⟨y, dy⟩)` of contiguous rows of length `len`
 /// (`f32`, temperature 1, no mask). Rows with a NaN or an infinity go to `fallback`. Returns
 /// false where `isa` has no vector kernels.
@@ -1863,6 +1872,7 @@ pub(crate) fn softmax_backward_rows_f32(
         return true;
     }
     if len > CHUNK {
+        let stream = len >= STREAM_FROM;
         let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
         for ((yr, dyr), dxr) in rows {
             // SAFETY (both passes): `kernels` checked that the machine runs the instruction set.
@@ -1878,7 +1888,7 @@ pub(crate) fn softmax_backward_rows_f32(
             }
             dxr.par_chunks_mut(CHUNK)
                 .zip(yr.par_chunks(CHUNK).zip(dyr.par_chunks(CHUNK)))
-                .for_each(|(o, (a, b))| unsafe { (k.vjp)(a, b, o, dot) });
+                .for_each(|(o, (a, b))| unsafe { (k.vjp)(a, b, o, dot, stream) });
         }
     } else if parallel(y.len()) {
         let per_task = (TASK / len).max(1) * len;
