@@ -384,6 +384,7 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(backward_tempered_masked_failures::<f64>(isa));
         failures.extend(backward_tempered_masked_failures::<half::f16>(isa));
         failures.extend(backward_failures(isa));
+        failures.extend(long_log_softmax_failures(isa));
         failures.extend(tie_failures(isa));
         for (i, ((got, _), (want, tolerance))) in special_outputs().iter().zip(&reference).enumerate() {
             let agree = got.len() == want.len()
@@ -524,6 +525,38 @@ fn tie_failures(isa: Isa) -> Vec<String> {
             if let Some(bad) = got.iter().find(|&&g| g != want) {
                 failures.push(format!("{isa}: {k} values of {v} (f64): got {bad:e}, want {want:e}"));
             }
+        }
+    }
+    failures
+}
+
+/// `f32` log-softmax of rows longer than 2¹⁹, whose outputs are stored past the caches, into
+/// views at offsets 0, 1 and 3 of a larger buffer: within an ulp of `RN((x − m) − ln s)` with the
+/// sum in `f64` (the vector result is within half an ulp of the exact one).
+fn long_log_softmax_failures(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(37);
+    let mut failures = Vec::new();
+    for (trial, offset) in [0usize, 1, 3].into_iter().enumerate() {
+        let n = (1 << 19) + 37 * trial;
+        let x: Vec<f32> = (0..n).map(|_| rng.uniform(-30.0, 30.0) as f32).collect();
+        let mut buffer = Array1::from_elem(n + 4, f32::NAN);
+        softmax::log_softmax_into(
+            &Array1::from(x.clone()),
+            &mut buffer.slice_mut(s![offset..offset + n]),
+            &Options::new(),
+        )
+        .unwrap();
+        let m = f64::from(x.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        let ln_s = x.iter().map(|&v| (f64::from(v) - m).exp()).sum::<f64>().ln();
+        let bad: Vec<usize> = (0..n)
+            .filter(|&i| ulps_f32(buffer[offset + i], ((f64::from(x[i]) - m) - ln_s) as f32) > 1)
+            .collect();
+        if let Some(&i) = bad.first() {
+            failures.push(format!(
+                "{isa}: long log-softmax row (length {n}, offset {offset}): {} outputs off, the first at {i}: got {}",
+                bad.len(),
+                buffer[offset + i]
+            ));
         }
     }
     failures

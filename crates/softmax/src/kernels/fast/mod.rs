@@ -396,7 +396,8 @@ struct Kernels {
     sum_store: SumStoreFn,
     scale: unsafe fn(&mut [f32], f32, f32, f32),
     exp_scale: unsafe fn(&[f32], &mut [f32], f32, f32, f32),
-    log: unsafe fn(&[f32], &mut [f32], f64, f64),
+    /// The last argument: whether to store `y` past the caches (see [`STREAM_FROM`]).
+    log: unsafe fn(&[f32], &mut [f32], f64, f64, bool),
     backward_rows: unsafe fn(&[f32], &[f32], &mut [f32], usize, &BackwardFallback),
     columns: ColumnsFn,
     column_stats: ColumnStatsFn,
@@ -1194,9 +1195,10 @@ fn long_row(k: &Kernels, op: Op, x: &[f32], y: &mut [f32], fallback: &Fallback) 
         Op::LogSoftmax => {
             let Some(long) = long_stats(k, x, None) else { return fallback(x, y) };
             let (max, ln_sum) = (long.st.max as f64, long.st.ln_sum());
+            let stream = x.len() >= STREAM_FROM;
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(yc, xc)| {
                 // SAFETY: as in `long_stats`.
-                unsafe { (k.log)(xc, yc, max, ln_sum) };
+                unsafe { (k.log)(xc, yc, max, ln_sum, stream) };
             });
         }
     }
@@ -1847,12 +1849,15 @@ pub(crate) fn logsumexp_rows_f32(
     true
 }
 
-/// Rows of at least this many `f32` elements (2 MiB) get their softmax backward pass written past
-/// the caches, as `memcpy` writes large copies: with `y` and `dy` the row is 6 MiB or more, beyond
-/// any L2, and ordinary stores would first read each line of `dx` from memory. Measured with
-/// `softmax bench`, one thread: 4 × 10⁶ 2.6 → 3.3–3.4 Gelem/s, 1 × 2²⁴ 2.2 → 2.7. The rows of a
-/// batch do not: at 4096 × 1024 streaming was 10 % slower there (part of the batch stays in L3),
-/// and no faster out of cache (`bench/compare.py`'s rotating buffers).
+/// Rows of at least this many `f32` elements (2 MiB) get their softmax backward pass (`dx`) and
+/// their log-softmax written past the caches, as `memcpy` writes large copies: the row with its
+/// input is beyond any L2, and ordinary stores would first read each line of the output from
+/// memory. Measured with `softmax bench`, one thread, against the copy: backward 4 × 10⁶ 0.30–0.32
+/// → 0.40, 1 × 2²⁴ 0.39–0.43 → 0.48; log-softmax 0.27–0.28 → 0.30–0.31 and 0.38 → 0.40 (at 16 ×
+/// 2²⁰ unchanged). The rows of a batch do not: at 4096 × 1024 the streamed backward pass was 10 %
+/// slower there (part of the batch stays in L3), and no faster out of cache (`bench/compare.py`'s
+/// rotating buffers). Softmax's pass 3 rewrites the terms pass 2 stored, whose lines are already
+/// in cache, so streaming would save it nothing.
 pub(crate) const STREAM_FROM: usize = 1 << 19;
 
 /// The softmax backward pass `dx = y ⊙ (dy − ⟨y, dy⟩)` of contiguous rows of length `len`

@@ -917,12 +917,25 @@ unsafe fn exp_scale_pass<S: Simd>(x: &[f32], y: &mut [f32], c: &Consts<S>, rh: f
     }
 }
 
-/// Pass 3 of log-softmax: `y = RN((x − m) − l)`.
+/// Pass 3 of log-softmax: `y = RN((x − m) − l)`; with `STREAM` (chunks of long rows, see
+/// `super::STREAM_FROM`), from the first aligned vector on written past the caches.
 #[inline(always)]
-unsafe fn log_pass<S: Simd>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
+unsafe fn log_pass<S: Simd, const STREAM: bool>(x: &[f32], y: &mut [f32], m: f64, l: f64) {
     let (n, px, py, lanes) = (x.len(), x.as_ptr(), y.as_mut_ptr(), S::LANES);
     let mut i = 0;
     unsafe {
+        if STREAM {
+            let head = ((py as usize).wrapping_neg() % (4 * lanes) / 4).min(n);
+            if head > 0 {
+                S::log_out(S::load_part(px, head, 0.0), m, l).store_part(py, head);
+                i = head;
+            }
+            while i + lanes <= n {
+                S::log_out(S::load(px.add(i)), m, l).stream(py.add(i));
+                i += lanes;
+            }
+            _mm_sfence();
+        }
         while i + lanes <= n {
             S::log_out(S::load(px.add(i)), m, l).store(py.wrapping_add(i));
             i += lanes;
@@ -1016,7 +1029,7 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
             let Some(st) = (unsafe { stats::<S>(x, &mut ties) }) else {
                 return false;
             };
-            unsafe { log_pass::<S>(x, y, st.max as f64, st.ln_sum()) };
+            unsafe { log_pass::<S, false>(x, y, st.max as f64, st.ln_sum()) };
         }
     }
     true
@@ -1165,7 +1178,7 @@ unsafe fn log_softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fal
     let (found, ln, ok) = unsafe { stats_of_rows::<S>(xs, len) };
     for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
         if ok[i] {
-            unsafe { log_pass::<S>(xr, yr, found[i].max as f64, ln[i]) };
+            unsafe { log_pass::<S, false>(xr, yr, found[i].max as f64, ln[i]) };
         } else {
             fallback(xr, yr);
         }
@@ -2150,8 +2163,14 @@ macro_rules! entry_points {
             /// # Safety
             /// As [`rows`]; `y` has the length of `x`.
             #[target_feature(enable = $features)]
-            pub unsafe fn log(x: &[f32], y: &mut [f32], max: f64, ln_sum: f64) {
-                unsafe { log_pass::<$v>(x, y, max, ln_sum) }
+            pub unsafe fn log(x: &[f32], y: &mut [f32], max: f64, ln_sum: f64, stream: bool) {
+                unsafe {
+                    if stream {
+                        log_pass::<$v, true>(x, y, max, ln_sum)
+                    } else {
+                        log_pass::<$v, false>(x, y, max, ln_sum)
+                    }
+                }
             }
         }
     };
