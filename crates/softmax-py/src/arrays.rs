@@ -6,7 +6,9 @@
 //! ufuncs do. An ndarray keeps its dtype: another dtype is a `TypeError`, never a silent
 //! conversion. Python numbers and sequences, which have no dtype, are converted.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewMutD};
+
+use crate::errors::detached;
 use numpy::{
     Element as NumpyElement, PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
     PyUntypedArray, PyUntypedArrayMethods, dtype,
@@ -342,6 +344,21 @@ impl<'py, T: Float> Out<'py, T> {
     /// borrowed for reading (`out=x` computes into a temporary, then copies).
     pub fn try_write(&self) -> Option<numpy::PyReadwriteArrayDyn<'py, T>> {
         if self.viewable { self.array.try_readwrite().ok() } else { None }
+    }
+
+    /// Computes the result straight into `out` with `write` (off the GIL, as [`detached`] runs
+    /// it) and returns `out`, when Rust can view `out` and it overlaps no array borrowed for
+    /// reading; `None` otherwise, for the caller to compute into a temporary and [`Out::store`]
+    /// it. `shape` is the result's, checked against `out`'s first.
+    pub fn write_with<F>(&self, shape: &[usize], write: F) -> PyResult<Option<Bound<'py, PyAny>>>
+    where
+        F: Send + FnOnce(&mut ArrayViewMutD<'_, T>) -> softmax::Result<()>,
+    {
+        self.check_shape(shape)?;
+        let Some(mut target) = self.try_write() else { return Ok(None) };
+        let mut view = target.as_array_mut();
+        detached(self.array.py(), || write(&mut view))?;
+        Ok(Some(self.to_any()))
     }
 
     /// Writes `result` (of `out`'s shape) into `out` and returns `out`.

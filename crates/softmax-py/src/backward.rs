@@ -135,16 +135,12 @@ fn backward_typed<'py, T: Float>(
     // overlaps neither input (as the forward functions do); sigmoid's goes through a temporary.
     if let Some(o) = &out
         && matches!(op, Backward::Softmax | Backward::LogSoftmax)
+        && let Some(done) = o.write_with(yv.shape(), |ov| match op {
+            Backward::LogSoftmax => softmax::log_softmax_backward_into(&yv, &dyv, ov, &opts),
+            _ => softmax::softmax_backward_into(&yv, &dyv, ov, &opts),
+        })?
     {
-        o.check_shape(yv.shape())?;
-        if let Some(mut target) = o.try_write() {
-            let mut ov = target.as_array_mut();
-            detached(py, || match op {
-                Backward::LogSoftmax => softmax::log_softmax_backward_into(&yv, &dyv, &mut ov, &opts),
-                _ => softmax::softmax_backward_into(&yv, &dyv, &mut ov, &opts),
-            })?;
-            return Ok(o.to_any());
-        }
+        return Ok(done);
     }
     let result = detached(py, || match op {
         Backward::Softmax => softmax::softmax_backward(&yv, &dyv, &opts),

@@ -160,16 +160,12 @@ fn unary_typed<'py, T: Float>(
     // no input; every other result goes through a temporary.
     if let Some(o) = &out
         && matches!(op, Unary::Softmax | Unary::LogSoftmax)
+        && let Some(done) = o.write_with(xv.shape(), |ov| match op {
+            Unary::LogSoftmax => ::softmax::log_softmax_into(&xv, ov, &opts),
+            _ => ::softmax::softmax_into(&xv, ov, &opts),
+        })?
     {
-        o.check_shape(xv.shape())?;
-        if let Some(mut target) = o.try_write() {
-            let mut ov = target.as_array_mut();
-            detached(py, || match op {
-                Unary::LogSoftmax => ::softmax::log_softmax_into(&xv, &mut ov, &opts),
-                _ => ::softmax::softmax_into(&xv, &mut ov, &opts),
-            })?;
-            return Ok(o.to_any());
-        }
+        return Ok(done);
     }
     let result = detached(py, || match op {
         Unary::Softmax => ::softmax::softmax(&xv, &opts),

@@ -917,6 +917,13 @@ unsafe fn exp_scale_pass<S: Simd>(x: &[f32], y: &mut [f32], c: &Consts<S>, rh: f
     }
 }
 
+/// How many of the `n` outputs from `p` come before the first address aligned to the vector's
+/// size, which streaming stores need.
+#[inline(always)]
+fn aligned_head<S: Simd>(p: *mut f32, n: usize) -> usize {
+    ((p as usize).wrapping_neg() % (4 * S::LANES) / 4).min(n)
+}
+
 /// Pass 3 of log-softmax: `y = RN((x − m) − l)`; with `STREAM` (chunks of long rows, see
 /// `super::STREAM_FROM`), from the first aligned vector on written past the caches.
 #[inline(always)]
@@ -925,7 +932,7 @@ unsafe fn log_pass<S: Simd, const STREAM: bool>(x: &[f32], y: &mut [f32], m: f64
     let mut i = 0;
     unsafe {
         if STREAM {
-            let head = ((py as usize).wrapping_neg() % (4 * lanes) / 4).min(n);
+            let head = aligned_head::<S>(py, n);
             if head > 0 {
                 S::log_out(S::load_part(px, head, 0.0), m, l).store_part(py, head);
                 i = head;
@@ -1081,7 +1088,7 @@ unsafe fn vjp_pass<S: Simd, const STREAM: bool>(y: &[f32], dy: &[f32], dx: &mut 
             let (dh, dl) = (S::splat(h), S::splat((dot - f64::from(h)) as f32));
             if STREAM {
                 // Up to the first vector-aligned output with ordinary stores, then past the caches.
-                let head = ((px as usize).wrapping_neg() % (4 * l) / 4).min(n);
+                let head = aligned_head::<S>(px, n);
                 if head > 0 {
                     let (a, b) = (S::load_part(py, head, 0.0), S::load_part(pd, head, 0.0));
                     vjp_f32(a, b, dh, dl).store_part(px, head);
