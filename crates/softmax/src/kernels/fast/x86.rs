@@ -125,8 +125,9 @@ trait Simd: Copy {
     fn fma(a: Self, b: Self, c: Self) -> Self;
     /// Round to the nearest integer, ties to even.
     fn round(self) -> Self;
-    /// Round toward −∞.
-    fn floor(self) -> Self;
+    /// An exponent for [`Simd::scale`] from `k`, which scales by `2^⌊k⌋`: `vscalefps` floors
+    /// its exponent itself, so AVX-512 passes `k` unchanged; AVX2 rounds it toward −∞.
+    fn floor_exponent(k: Self) -> Self;
     /// `log₂` of the exponential's table size.
     const TABLE_BITS: u32;
     /// A table of `2^TABLE_BITS` values held in registers.
@@ -135,7 +136,7 @@ trait Simd: Copy {
     fn table(values: &[f32; 32]) -> Self::Table;
     /// `table[i]` where `i` is the low `TABLE_BITS` bits of each lane's bit pattern.
     fn lookup(table: Self::Table, index: Self) -> Self;
-    /// `self · 2^k` for integral `k` in `[−160, 66]`.
+    /// `self · 2^⌊k⌋` for `⌊k⌋` in `[−160, 66]`, `k` from [`Simd::floor_exponent`].
     fn scale(self, k: Self) -> Self;
     fn reduce_max(self) -> f32;
     fn reduce_add(self) -> f64;
@@ -230,8 +231,8 @@ impl Simd for V16 {
         unsafe { V16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
     }
     #[inline(always)]
-    fn floor(self) -> Self {
-        unsafe { V16(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self.0)) }
+    fn floor_exponent(k: Self) -> Self {
+        k
     }
     const TABLE_BITS: u32 = 5;
     type Table = (__m512, __m512);
@@ -450,8 +451,8 @@ impl Simd for V8 {
         unsafe { V8(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0)) }
     }
     #[inline(always)]
-    fn floor(self) -> Self {
-        unsafe { V8(_mm256_round_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self.0)) }
+    fn floor_exponent(k: Self) -> Self {
+        unsafe { V8(_mm256_round_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(k.0)) }
     }
     const TABLE_BITS: u32 = 4;
     type Table = (__m256, __m256);
@@ -671,8 +672,8 @@ impl<S: Simd> Consts<S> {
         (hi.scale(k), lo.scale(k))
     }
 
-    /// `4·exp(x − j·ln 2) = (hi + lo)·2^k`, with `hi + lo = 2^(i/2^b)·exp(r)` in `[1, 2]`
-    /// unscaled.
+    /// `4·exp(x − j·ln 2) = (hi + lo)·2^⌊k⌋` (`k` as [`Simd::scale`] takes it), with
+    /// `hi + lo = 2^(i/2^b)·exp(r)` in `[1, 2]` unscaled.
     ///
     /// `x = n·ln 2/2^b + r` with `n = 2^b·k' + i`; `x − n·C1` is exact for `|x| < 2810` (both are
     /// multiples of `C1`'s last place, and the difference is below `2^−5`), so `r` carries one
@@ -689,7 +690,7 @@ impl<S: Simd> Consts<S> {
         // `n mod 2^b`, the table's index.
         let z = S::fma(x, S::splat(Self::SIZE * LOG2_E), self.rounder);
         let n = z.sub(self.rounder);
-        let k = S::fma(z, S::splat(1.0 / Self::SIZE), S::splat(-ROUNDER / Self::SIZE)).floor();
+        let k = S::floor_exponent(S::fma(z, S::splat(1.0 / Self::SIZE), S::splat(-ROUNDER / Self::SIZE)));
         let t = S::fma(n, S::splat(-Self::LN2_PARTS.0), x);
         let r = S::fma(n, S::splat(-Self::LN2_PARTS.1), t);
         let (th, tl) = (S::lookup(S::table(&EXP2_HI), z), S::lookup(S::table(&EXP2_LO), z));
