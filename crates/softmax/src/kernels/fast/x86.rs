@@ -959,7 +959,12 @@ unsafe fn log_pass<S: Simd, const STREAM: bool>(x: &[f32], y: &mut [f32], m: f64
 /// vector of rows at a time) completes them.
 #[inline(always)]
 unsafe fn raw_stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<(f32, f64, f64)> {
-    let max = unsafe { max_pass::<S>(x) };
+    unsafe { sum_from_max::<S>(x, max_pass::<S>(x), ties) }
+}
+
+/// Pass 2 of [`raw_stats`], given the row's pass 1.
+#[inline(always)]
+unsafe fn sum_from_max<S: Simd>(x: &[f32], max: f32, ties: &mut Ties) -> Option<(f32, f64, f64)> {
     // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
     if !super::in_range(max) {
         return None;
@@ -983,9 +988,15 @@ unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
 #[inline(always)]
 unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 16], [bool; 16]) {
     let (mut found, mut ok, mut max) = ([super::PLACEHOLDER; 16], [false; 16], [0.0f32; 16]);
+    // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
+    for (m, xr) in max.iter_mut().zip(x.chunks_exact(len)) {
+        *m = unsafe { max_pass::<S>(xr) };
+    }
     for (i, xr) in x.chunks_exact(len).take(16).enumerate() {
-        if let Some((m, count, rest)) = unsafe { raw_stats::<S>(xr, &mut Ties::new()) } {
-            (found[i].max, found[i].ties, found[i].rest, ok[i], max[i]) = (m, count, rest, true, m);
+        if let Some((m, count, rest)) = unsafe { sum_from_max::<S>(xr, max[i], &mut Ties::new()) } {
+            (found[i].max, found[i].ties, found[i].rest, ok[i]) = (m, count, rest, true);
+        } else {
+            max[i] = 0.0;
         }
     }
     let mut e_max = [0.0f64; 16];
@@ -1199,9 +1210,14 @@ unsafe fn log_softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fal
 #[inline(always)]
 unsafe fn softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallback: &Fallback) {
     let (mut max, mut sum, mut ok) = ([0.0f32; 16], [1.0f64; 16], [false; 16]);
+    // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
+    for (m, xr) in max.iter_mut().zip(xs.chunks_exact(len)) {
+        *m = unsafe { max_pass::<S>(xr) };
+    }
     for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
-        let m = unsafe { max_pass::<S>(xr) };
+        let m = max[i];
         if !super::in_range(m) {
+            max[i] = 0.0;
             continue;
         }
         let c = Consts::<S>::new(m);

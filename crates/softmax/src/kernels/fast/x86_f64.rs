@@ -837,7 +837,17 @@ unsafe fn stats<S: SimdD, const STORE: bool, const TIES: bool>(
     y: *mut f64,
     ahead: Option<&[f64]>,
 ) -> Option<(f64, f64, Dd)> {
-    let (max, min) = unsafe { extremes_pass::<S>(x) };
+    unsafe { stats_from::<S, STORE, TIES>(x, y, ahead, extremes_pass::<S>(x)) }
+}
+
+/// Pass 2 of [`stats`], given the row's pass 1 (its maximum and minimum).
+#[inline(always)]
+unsafe fn stats_from<S: SimdD, const STORE: bool, const TIES: bool>(
+    x: &[f64],
+    y: *mut f64,
+    ahead: Option<&[f64]>,
+    (max, min): (f64, f64),
+) -> Option<(f64, f64, Dd)> {
     // NaN, ±inf or a maximum beyond the kernel's range: the portable path.
     if max.is_nan() || max.abs() > MAX_ABS_MAX {
         return None;
@@ -866,9 +876,13 @@ unsafe fn lse_rows<S: SimdD>(x: &[f64], out: &mut [f64], len: usize, fallback: &
     if len < PREFETCH_FROM {
         // In batches, their `ln s` in vectors, as log-softmax's rows (see [`rows`]).
         for (xs, os) in batches(x, len).zip(out.chunks_mut(batch_rows(len))) {
-            let mut found = [None; 16];
-            for (xr, st) in xs.chunks_exact(len).zip(found.iter_mut()) {
-                *st = unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), None) };
+            // Every row's extremes first: a row's pass 2 then waits for no reduction just finished.
+            let (mut found, mut extremes) = ([None; 16], [(0.0, 0.0); 16]);
+            for (xr, e) in xs.chunks_exact(len).zip(extremes.iter_mut()) {
+                *e = unsafe { extremes_pass::<S>(xr) };
+            }
+            for ((xr, st), e) in xs.chunks_exact(len).zip(found.iter_mut()).zip(extremes) {
+                *st = unsafe { stats_from::<S, false, true>(xr, std::ptr::null_mut(), None, e) };
             }
             let ln = ln_sums_dd::<S>(&found);
             for (((xr, o), st), ln) in xs.chunks_exact(len).zip(os.iter_mut()).zip(found).zip(ln) {
@@ -1148,9 +1162,13 @@ fn ln_sums_dd<S: SimdD>(found: &[Option<(f64, f64, Dd)>; 16]) -> [Option<Dd>; 16
 unsafe fn rows<S: SimdD>(op: Op, x: &[f64], y: &mut [f64], len: usize, fallback: &super::Fallback64) {
     if op == Op::LogSoftmax && len < PREFETCH_FROM {
         for (xs, ys) in batches(x, len).zip(y.chunks_mut(batch_rows(len) * len)) {
-            let mut found = [None; 16];
-            for (xr, st) in xs.chunks_exact(len).zip(found.iter_mut()) {
-                *st = unsafe { stats::<S, false, true>(xr, std::ptr::null_mut(), None) };
+            // Every row's extremes first: a row's pass 2 then waits for no reduction just finished.
+            let (mut found, mut extremes) = ([None; 16], [(0.0, 0.0); 16]);
+            for (xr, e) in xs.chunks_exact(len).zip(extremes.iter_mut()) {
+                *e = unsafe { extremes_pass::<S>(xr) };
+            }
+            for ((xr, st), e) in xs.chunks_exact(len).zip(found.iter_mut()).zip(extremes) {
+                *st = unsafe { stats_from::<S, false, true>(xr, std::ptr::null_mut(), None, e) };
             }
             let ln = ln_sums_dd::<S>(&found);
             for (((xr, yr), st), ln) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).zip(found).zip(ln)

@@ -320,7 +320,12 @@ fn log_out<S: Simd>(c: &Consts<S>, v: S, l: S, neg_edge: S, neg_max: S) -> S {
 /// infinite maximum.
 #[inline(always)]
 unsafe fn stats<S: Simd, H: HalfIo<S>>(x: &[u16]) -> Option<(f32, f64, f64)> {
-    let max = unsafe { max_pass::<S, H>(x) };
+    unsafe { stats_from::<S, H>(x, max_pass::<S, H>(x)) }
+}
+
+/// Pass 2 of [`stats`], given the row's pass 1.
+#[inline(always)]
+unsafe fn stats_from<S: Simd, H: HalfIo<S>>(x: &[u16], max: f32) -> Option<(f32, f64, f64)> {
     if !max.is_finite() {
         return None;
     }
@@ -441,9 +446,13 @@ unsafe fn log_rows<S: Simd, H: HalfIo<S>>(
     rejected: &mut Vec<usize>,
 ) {
     for (b, (xs, ys)) in x.chunks(16 * len).zip(y.chunks_mut(16 * len)).enumerate() {
-        let (mut found, mut ok) = ([super::super::PLACEHOLDER; 16], [false; 16]);
+        let (mut found, mut ok, mut maxima) = ([super::super::PLACEHOLDER; 16], [false; 16], [0.0f32; 16]);
+        // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
+        for (m, xr) in maxima.iter_mut().zip(xs.chunks_exact(len)) {
+            *m = unsafe { max_pass::<S, H>(xr) };
+        }
         for (i, xr) in xs.chunks_exact(len).enumerate() {
-            if let Some((max, ties, rest)) = unsafe { stats::<S, H>(xr) } {
+            if let Some((max, ties, rest)) = unsafe { stats_from::<S, H>(xr, maxima[i]) } {
                 (found[i], ok[i]) = (Stats { max, e_max: 1.0, ties, rest }, true);
             }
         }
