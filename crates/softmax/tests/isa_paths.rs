@@ -371,6 +371,9 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(cross_entropy_layout_failures::<f64>(isa));
         failures.extend(backward_layout_failures::<f32>(isa));
         failures.extend(backward_layout_failures::<f64>(isa));
+        failures.extend(batched_backward_failures::<f32>(isa));
+        failures.extend(batched_backward_failures::<f64>(isa));
+        failures.extend(batched_backward_failures::<half::f16>(isa));
         failures.extend(log_backward_failures(isa));
         failures.extend(tempered_masked_failures::<f32>(isa));
         failures.extend(logsumexp_cancellation_failures(isa));
@@ -1380,6 +1383,33 @@ fn backward_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
             if !got.iter().zip(want.iter()).all(|(a, b)| bits(a) == bits(b)) {
                 failures.push(format!(
                     "{isa}: {} softmax backward {what} of ({n}, {c}, {h}, {w}) differs from contiguous rows",
+                    T::NAME
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// The softmax backward pass of many rows at once (short rows go in batches: every row's dot
+/// product, then every row's outputs) gives each row the bits of that row alone, a `NaN` row and
+/// an infinite one among them, for batches that are full, partial and of one row.
+fn batched_backward_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
+    let mut rng = Rng(59);
+    let mut failures = Vec::new();
+    for (rows, len) in [(37, 130), (40, 17), (21, 1000), (5, 3000), (3, 5000)] {
+        let x = Array2::from_shape_simple_fn((rows, len), || rng.normal() * 3.0);
+        let y = softmax::softmax(&x, &Options::new()).unwrap().mapv(T::from_f64);
+        let mut dy = Array2::from_shape_simple_fn((rows, len), || T::from_f64(rng.normal()));
+        dy[[rows / 2, len / 3]] = T::from_f64(f64::NAN);
+        dy[[rows - 1, 0]] = T::from_f64(f64::INFINITY);
+        let all = softmax::softmax_backward(&y, &dy, &Options::new()).unwrap();
+        let bits = |v: &T| v.to_f64().to_bits();
+        for r in 0..rows {
+            let one = softmax::softmax_backward(&y.row(r), &dy.row(r), &Options::new()).unwrap();
+            if !one.iter().zip(all.row(r)).all(|(a, b)| bits(a) == bits(b)) {
+                failures.push(format!(
+                    "{isa}: {} softmax backward of ({rows}, {len}): row {r} differs from the row alone",
                     T::NAME
                 ));
             }

@@ -1297,20 +1297,30 @@ unsafe fn backward_rows<S: SimdD>(
     len: usize,
     fallback: &super::BackwardFallback64,
 ) {
-    let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
-    for ((yr, dyr), dxr) in rows {
-        let done = if log {
-            unsafe { log_backward_row::<S>(yr, dyr, dxr) }
-        } else {
-            let dot = unsafe { dot_pass::<S>(yr, dyr) };
-            let finite = dot.hi.is_finite() && dot.lo.is_finite();
-            if finite {
-                unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
+    if log {
+        let rows = y.chunks_exact(len).zip(dy.chunks_exact(len)).zip(dx.chunks_exact_mut(len));
+        for ((yr, dyr), dxr) in rows {
+            if !unsafe { log_backward_row::<S>(yr, dyr, dxr) } {
+                fallback(yr, dyr, dxr);
             }
-            finite
-        };
-        if !done {
-            fallback(yr, dyr, dxr);
+        }
+        return;
+    }
+    // Short rows a batch at a time (up to 16 rows, `BATCH_ELEMS` elements), every row's dot
+    // product before any row's outputs: a row's outputs then wait for no reduction just finished.
+    let batch = batch_rows(len) * len;
+    for ((ys, dys), dxs) in y.chunks(batch).zip(dy.chunks(batch)).zip(dx.chunks_mut(batch)) {
+        let mut dots = [Dd { hi: 0.0, lo: 0.0 }; 16];
+        for ((yr, dyr), d) in ys.chunks_exact(len).zip(dys.chunks_exact(len)).zip(dots.iter_mut()) {
+            *d = unsafe { dot_pass::<S>(yr, dyr) };
+        }
+        let rows = ys.chunks_exact(len).zip(dys.chunks_exact(len)).zip(dxs.chunks_exact_mut(len));
+        for (((yr, dyr), dxr), dot) in rows.zip(dots) {
+            if dot.hi.is_finite() && dot.lo.is_finite() {
+                unsafe { vjp_pass::<S>(yr, dyr, dxr, dot) };
+            } else {
+                fallback(yr, dyr, dxr);
+            }
         }
     }
 }
