@@ -383,16 +383,16 @@ pub(in super::super) fn pass3_param(op: Op, ties: f64, rest: f64) -> f64 {
     }
 }
 
-/// One row; false if the row must take the portable path. Softmax stores its terms in `terms`
-/// (the row's length) and scales them from there; its ties need no separate count.
+/// One row; false if the row must take the portable path. Log-softmax computes the row's
+/// statistics; softmax is given its maximum, stores its terms in `terms` (the row's length) and
+/// scales them from there; its ties need no separate count.
 #[inline(always)]
-unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], terms: &mut [f32]) -> bool {
+unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], terms: &mut [f32], max: f32) -> bool {
     if op == Op::LogSoftmax {
         let Some((max, ties, rest)) = (unsafe { stats::<S, H>(x) }) else { return false };
         unsafe { out::<S, H>(op, x, y, max, pass3_param(op, ties, rest)) };
         return true;
     }
-    let max = unsafe { max_pass::<S, H>(x) };
     if !max.is_finite() {
         return false;
     }
@@ -421,9 +421,21 @@ unsafe fn rows<S: Simd, H: HalfIo<S>>(
         unsafe { log_rows::<S, H>(x, y, len, first, rejected) };
         return;
     }
-    let mut terms = vec![0.0f32; if op == Op::Softmax { len } else { 0 }];
+    let softmax = op == Op::Softmax;
+    let mut terms = vec![0.0f32; if softmax { len } else { 0 }];
+    // Softmax takes each next row's maximum before the row's own pass 2, which then waits for no
+    // reduction just finished. (No closure: it would not inherit the caller's target features.)
+    let mut next = match x.get(..len) {
+        Some(xr) if softmax => unsafe { max_pass::<S, H>(xr) },
+        _ => 0.0,
+    };
     for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
-        if !unsafe { row::<S, H>(op, xr, yr, &mut terms) } {
+        let max = next;
+        next = match x.get((r + 1) * len..(r + 2) * len) {
+            Some(xn) if softmax => unsafe { max_pass::<S, H>(xn) },
+            _ => 0.0,
+        };
+        if !unsafe { row::<S, H>(op, xr, yr, &mut terms, max) } {
             rejected.push(first + r);
         }
     }
