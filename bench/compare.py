@@ -7,6 +7,7 @@ Usage, from the repository root with softmax_rs installed (see README.md, "Pytho
     python bench/compare.py                 # the full table, one thread each (several minutes)
     python bench/compare.py --threads 2     # N threads for every implementation
     python bench/compare.py --quick         # small arrays: a check that everything runs
+    python bench/compare.py --in-cache      # the speed issue's shapes, one buffer kept in cache
 
 On the same arrays, in one process, for softmax, log-softmax, logsumexp, softmax backward and
 cross-entropy with its gradient: each implementation's speed in 10⁹ elements per second (median
@@ -39,6 +40,14 @@ CASES = {
     "spread": ("U(−300, 300)", lambda g, shape: g.uniform(-300.0, 300.0, shape), (4096, 1024), (256, 256)),
     "long": ("N(0, 1), long rows", lambda g, shape: g.standard_normal(shape), (4, 1_000_000), (2, 10_000)),
 }
+# --in-cache: the speed issue's shapes, N(0, 1), each on one buffer that stays in the caches.
+IN_CACHE = {
+    "4096x128": ("N(0, 1), in cache", lambda g, shape: g.standard_normal(shape), (4096, 128), (256, 128)),
+    "256x1000": ("N(0, 1), in cache", lambda g, shape: g.standard_normal(shape), (256, 1000), (64, 1000)),
+    "64x32768": ("N(0, 1), in cache", lambda g, shape: g.standard_normal(shape), (64, 32768), (4, 32768)),
+}
+# In cache a call takes well under a millisecond: each timed sample repeats it for this long.
+SAMPLE_SECONDS = 0.05
 DTYPES = {"float32": np.float32, "float64": np.float64}
 MIB = 1 << 20
 
@@ -53,7 +62,13 @@ def parse_args(argv):
         help="comma-separated implementations (default: every one installed)",
     )
     p.add_argument("--ops", default=",".join(peer_modules.OPS), help="comma-separated operations")
-    p.add_argument("--cases", default=",".join(CASES), help="comma-separated inputs: " + ", ".join(CASES))
+    p.add_argument("--cases", help="comma-separated inputs: " + ", ".join(CASES) + " (default: all)")
+    p.add_argument(
+        "--in-cache",
+        action="store_true",
+        help="time one buffer kept in cache, at the shapes " + ", ".join(IN_CACHE) + " (the speed issue's); "
+        "--cases then chooses among those",
+    )
     p.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per measurement, at most")
     p.add_argument("--seconds", type=float, default=2.0, help="time per measurement after 3 runs")
@@ -61,10 +76,12 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error("--threads must be at least 1")
+    cases = IN_CACHE if args.in_cache else CASES
+    args.cases = args.cases or ",".join(cases)
     for name, value, known in [
         ("--impls", args.impls, [P.name for P in peer_modules.PEERS]),
         ("--ops", args.ops, peer_modules.OPS),
-        ("--cases", args.cases, list(CASES)),
+        ("--cases", args.cases, list(cases)),
         ("--dtypes", args.dtypes, list(DTYPES)),
     ]:
         unknown = [v for v in value.split(",") if v not in known]
@@ -98,16 +115,18 @@ def rotation_bytes():
     return max(64 * MIB, 2 * largest)
 
 
-def make_buffers(case, dtype, quick):
-    """The rotating buffers of one input case: logits x, class targets t, and for the backward
-    pass y = softmax(x) and an upstream gradient dy, each in `dtype`."""
-    label, generate, full, small = CASES[case]
+def make_buffers(case, dtype, quick, in_cache=False):
+    """The rotating buffers of one input case (one buffer in cache): logits x, class targets t,
+    and for the backward pass y = softmax(x) and an upstream gradient dy, each in `dtype`."""
+    label, generate, full, small = (IN_CACHE if in_cache else CASES)[case]
     shape = small if quick else full
     itemsize = np.dtype(dtype).itemsize
     count = 2 if quick else max(2, math.ceil(rotation_bytes() / (shape[0] * shape[1] * itemsize)))
+    if in_cache:
+        count = 1
     buffers = []
     for i in range(count):
-        g = np.random.default_rng(1000 * i + list(CASES).index(case))
+        g = np.random.default_rng(1000 * i + list(IN_CACHE if in_cache else CASES).index(case))
         x = generate(g, shape).astype(dtype)
         x64 = x.astype(np.float64)
         y = np.exp(x64 - x64.max(axis=1, keepdims=True))
@@ -125,14 +144,20 @@ def make_buffers(case, dtype, quick):
 
 def time_runs(run, count, repeats, seconds):
     """Median wall time of up to `repeats` runs (at least 3, fewer past `seconds`), rotating over
-    the buffers after buffer 0, and the process's CPU time over wall time during them."""
+    the buffers after buffer 0, and the process's CPU time over wall time during them. With one
+    buffer (in cache), each sample is the mean of as many calls as fill SAMPLE_SECONDS."""
     times = []
     wall0, cpu0 = time.perf_counter(), time.process_time()
     i = 1
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() - wall0 < seconds):
-        t0 = time.perf_counter()
-        run(i % count)
-        times.append(time.perf_counter() - t0)
+        t0, calls = time.perf_counter(), 0
+        while True:
+            run(i % count)
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if count > 1 or elapsed >= SAMPLE_SECONDS:
+                break
+        times.append(elapsed / calls)
         i += 1
     wall = time.perf_counter() - wall0
     return statistics.median(times), (time.process_time() - cpu0) / wall, len(times)
@@ -178,7 +203,7 @@ def measure_all(args, log):
     for dtype_name in args.dtypes.split(","):
         dtype = DTYPES[dtype_name]
         for case in args.cases.split(","):
-            label, buffers = make_buffers(case, dtype, args.quick)
+            label, buffers = make_buffers(case, dtype, args.quick, args.in_cache)
             errors = Errors(buffers[0], dtype)
             for op in args.ops.split(","):
                 elements = buffers[0]["x"].size
@@ -242,7 +267,12 @@ def table(args, implementations, missing, results):
         + ".",
         "",
         "Each cell: 10⁹ elements per second (median of up to "
-        f"{args.repeats} runs over rotating buffers of at least {rotation_bytes() // MIB} MiB), "
+        + (
+            f"{args.repeats} samples of {SAMPLE_SECONDS * 1000:.0f} ms of calls on one buffer in cache), "
+            if args.in_cache
+            else f"{args.repeats} runs over rotating buffers of at least {rotation_bytes() // MIB} MiB), "
+        )
+        + 
         "in parentheses the speed relative to softmax_rs, then the largest error in ulp against "
         "the exact result (float32: every output, float64: up to 8 sampled rows, one of the long "
         f"rows, with {reference.exact_math().name}), subnormal outputs included. Backward errors "

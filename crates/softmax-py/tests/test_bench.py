@@ -124,3 +124,33 @@ def test_quick_comparison_runs_and_softmax_rs_is_exact():
         ulp = float(speed_and_error.rsplit(", ", 1)[1].split()[0])
         # SPEC's bound; the vectorised float32 kernels measure up to about 1.5 ulp.
         assert ulp <= 2.0, line
+
+
+def test_quick_in_cache_comparison_covers_the_speed_issue_shapes():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "compare.py"),
+            "--quick",
+            "--in-cache",
+            "--impls",
+            "softmax_rs,scipy",
+            "--ops",
+            "softmax,cross_entropy",
+            "--dtypes",
+            "float32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ms of calls on one buffer in cache" in result.stdout
+    body = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    # Two operations at each of the three shapes (made small by --quick), every cell timed.
+    assert len(body) == 2 * 3, result.stdout
+    assert all("in cache" in line and "failed" not in line for line in body), result.stdout
+    for line in body:
+        ulp = float(line.strip("|").split("|")[3].strip().rsplit(", ", 1)[1].split()[0])
+        assert ulp <= 2.0, line
