@@ -93,24 +93,22 @@ def test_max_ulp_error():
     assert math.isinf(reference.max_ulp_error(np.float32([np.nan]), np.array([1.0]), np.float32))
 
 
-def test_quick_comparison_runs_and_softmax_rs_is_exact():
-    impls = "softmax_rs,onnxruntime,scipy"
+def run_compare(*args):
+    """bench/compare.py with `args`, which must succeed; its completed process."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "compare.py"),
-            "--quick",
-            "--impls",
-            impls,
-            "--cases",
-            "normal,spread,long",
-        ],
+        [sys.executable, str(REPO / "bench" / "compare.py"), *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_quick_comparison_runs_and_softmax_rs_is_exact():
+    impls = "softmax_rs,onnxruntime,scipy"
+    result = run_compare("--quick", "--impls", impls, "--cases", "normal,spread,long")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     header, body = rows[0], rows[1:]
     names = [c.strip() for c in header.strip("|").split("|")][3:]
@@ -127,25 +125,9 @@ def test_quick_comparison_runs_and_softmax_rs_is_exact():
 
 
 def test_quick_in_cache_comparison_covers_the_speed_issue_shapes():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "compare.py"),
-            "--quick",
-            "--in-cache",
-            "--impls",
-            "softmax_rs,scipy",
-            "--ops",
-            "softmax,cross_entropy",
-            "--dtypes",
-            "float32",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    result = run_compare(
+        "--quick", "--in-cache", "--impls", "softmax_rs,scipy", "--ops", "softmax,cross_entropy", "--dtypes", "float32"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     assert "ms of calls on one buffer in cache" in result.stdout
     body = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
     # Two operations at each of the three shapes (made small by --quick), every cell timed.
