@@ -121,9 +121,10 @@ def make_buffers(case, dtype, quick, in_cache=False):
     label, generate, full, small = (IN_CACHE if in_cache else CASES)[case]
     shape = small if quick else full
     itemsize = np.dtype(dtype).itemsize
-    count = 2 if quick else max(2, math.ceil(rotation_bytes() / (shape[0] * shape[1] * itemsize)))
     if in_cache:
         count = 1
+    else:
+        count = 2 if quick else max(2, math.ceil(rotation_bytes() / (shape[0] * shape[1] * itemsize)))
     buffers = []
     for i in range(count):
         g = np.random.default_rng(1000 * i + list(IN_CACHE if in_cache else CASES).index(case))

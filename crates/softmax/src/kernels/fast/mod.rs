@@ -1733,17 +1733,19 @@ fn ce_batch(
             factor: [0.0; 16],
         };
         let (mut ties, mut taken) = (std::array::from_fn::<Ties, 16, _>(|_| Ties::new()), [false; 16]);
-        // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
-        let mut maxima = [0.0f32; 16];
-        for (m, xr) in maxima.iter_mut().zip(xs.chunks_exact(len)) {
-            // SAFETY: `kernels` checked that the machine runs the instruction set.
-            *m = unsafe { (k.max)(xr) };
+        // The maximum of every row that has a class with a usable weight first: a row's pass 2
+        // then waits for no reduction just finished.
+        let mut wanted = [None; 16];
+        for ((want, xr), &c) in wanted.iter_mut().zip(xs.chunks_exact(len)).zip(cs) {
+            if let Some((c, (w, factor))) = c.and_then(|c| Some((c, scale.of(c)?))) {
+                // SAFETY: `kernels` checked that the machine runs the instruction set.
+                *want = Some((c, w, factor, unsafe { (k.max)(xr) }));
+            }
         }
         let mut g_rows = gb.as_deref_mut().map(|g| g.chunks_exact_mut(len));
-        for (i, (xr, &c)) in xs.chunks_exact(len).zip(cs).enumerate() {
+        for (i, (xr, want)) in xs.chunks_exact(len).zip(wanted).enumerate() {
             let gr = g_rows.as_mut().and_then(Iterator::next);
-            let Some((c, (w, factor))) = c.and_then(|c| Some((c, scale.of(c)?))) else { continue };
-            let max = maxima[i];
+            let Some((c, w, factor, max)) = want else { continue };
             if !in_range(max) {
                 continue;
             }

@@ -981,17 +981,25 @@ unsafe fn stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<Stats> {
     unsafe { raw_stats::<S>(x, ties) }.map(|(max, count, rest)| Stats::new(max, count, rest))
 }
 
+/// Pass 1 of up to 16 contiguous rows of `len` (0 past the last), all before any row's pass 2,
+/// which then waits for no reduction just finished.
+#[inline(always)]
+unsafe fn maxima<S: Simd>(x: &[f32], len: usize) -> [f32; 16] {
+    let mut max = [0.0f32; 16];
+    for (m, xr) in max.iter_mut().zip(x.chunks_exact(len)) {
+        *m = unsafe { max_pass::<S>(xr) };
+    }
+    max
+}
+
 /// The statistics and `ln s` of up to 16 contiguous rows of `len`: each row's passes 1 and 2,
 /// then the maxima's `e_max` ([`e_max_lanes`]) and `ln s` ([`ln_sums`]) a vector at a time, the
 /// bits [`Stats::new`] and [`Stats::ln_sum`] compute for one, without a scalar exponential and
 /// logarithm per row. `ok[i]` is false for a row the vector path does not take.
 #[inline(always)]
 unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 16], [bool; 16]) {
-    let (mut found, mut ok, mut max) = ([super::PLACEHOLDER; 16], [false; 16], [0.0f32; 16]);
-    // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
-    for (m, xr) in max.iter_mut().zip(x.chunks_exact(len)) {
-        *m = unsafe { max_pass::<S>(xr) };
-    }
+    let (mut found, mut ok, mut max) =
+        ([super::PLACEHOLDER; 16], [false; 16], unsafe { maxima::<S>(x, len) });
     for (i, xr) in x.chunks_exact(len).take(16).enumerate() {
         if let Some((m, count, rest)) = unsafe { sum_from_max::<S>(xr, max[i], &mut Ties::new()) } {
             (found[i].max, found[i].ties, found[i].rest, ok[i]) = (m, count, rest, true);
@@ -1223,11 +1231,7 @@ unsafe fn log_softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fal
 /// row by row.
 #[inline(always)]
 unsafe fn softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallback: &Fallback) {
-    let (mut max, mut sum, mut ok) = ([0.0f32; 16], [1.0f64; 16], [false; 16]);
-    // Every row's maximum first: a row's pass 2 then waits for no reduction just finished.
-    for (m, xr) in max.iter_mut().zip(xs.chunks_exact(len)) {
-        *m = unsafe { max_pass::<S>(xr) };
-    }
+    let (mut max, mut sum, mut ok) = (unsafe { maxima::<S>(xs, len) }, [1.0f64; 16], [false; 16]);
     for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
         let m = max[i];
         if !super::in_range(m) {

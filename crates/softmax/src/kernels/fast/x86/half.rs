@@ -383,16 +383,11 @@ pub(in super::super) fn pass3_param(op: Op, ties: f64, rest: f64) -> f64 {
     }
 }
 
-/// One row; false if the row must take the portable path. Log-softmax computes the row's
-/// statistics; softmax is given its maximum, stores its terms in `terms` (the row's length) and
-/// scales them from there; its ties need no separate count.
+/// One row of softmax, given its maximum; false if the row must take the portable path. It
+/// stores its terms in `terms` (the row's length) and scales them from there; its ties need no
+/// separate count.
 #[inline(always)]
-unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], terms: &mut [f32], max: f32) -> bool {
-    if op == Op::LogSoftmax {
-        let Some((max, ties, rest)) = (unsafe { stats::<S, H>(x) }) else { return false };
-        unsafe { out::<S, H>(op, x, y, max, pass3_param(op, ties, rest)) };
-        return true;
-    }
+unsafe fn softmax_row<S: Simd, H: HalfIo<S>>(x: &[u16], y: &mut [u16], terms: &mut [f32], max: f32) -> bool {
     if !max.is_finite() {
         return false;
     }
@@ -406,6 +401,15 @@ unsafe fn row<S: Simd, H: HalfIo<S>>(op: Op, x: &[u16], y: &mut [u16], terms: &m
     true
 }
 
+/// The maximum of row `r` of `x` (rows of `len`), or 0 past the last row.
+#[inline(always)]
+unsafe fn row_max<S: Simd, H: HalfIo<S>>(x: &[u16], len: usize, r: usize) -> f32 {
+    match x.get(r * len..(r + 1) * len) {
+        Some(xr) => unsafe { max_pass::<S, H>(xr) },
+        None => 0.0,
+    }
+}
+
 /// Rows of length `len` (at most `CHUNK`); the indices of rows handed back are added to
 /// `rejected`, offset by `first`.
 #[inline(always)]
@@ -417,25 +421,30 @@ unsafe fn rows<S: Simd, H: HalfIo<S>>(
     first: usize,
     rejected: &mut Vec<usize>,
 ) {
-    if op == Op::LogSoftmax && len <= LOG_BATCH_LEN {
-        unsafe { log_rows::<S, H>(x, y, len, first, rejected) };
+    let rows = x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate();
+    if op == Op::LogSoftmax {
+        if len <= LOG_BATCH_LEN {
+            unsafe { log_rows::<S, H>(x, y, len, first, rejected) };
+            return;
+        }
+        for (r, (xr, yr)) in rows {
+            match unsafe { stats::<S, H>(xr) } {
+                Some((max, ties, rest)) => unsafe {
+                    out::<S, H>(op, xr, yr, max, pass3_param(op, ties, rest))
+                },
+                None => rejected.push(first + r),
+            }
+        }
         return;
     }
-    let softmax = op == Op::Softmax;
-    let mut terms = vec![0.0f32; if softmax { len } else { 0 }];
-    // Softmax takes each next row's maximum before the row's own pass 2, which then waits for no
-    // reduction just finished. (No closure: it would not inherit the caller's target features.)
-    let mut next = match x.get(..len) {
-        Some(xr) if softmax => unsafe { max_pass::<S, H>(xr) },
-        _ => 0.0,
-    };
-    for (r, (xr, yr)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
+    let mut terms = vec![0.0f32; len];
+    // Each next row's maximum is taken before the row's own pass 2, which then waits for no
+    // reduction just finished.
+    let mut next = unsafe { row_max::<S, H>(x, len, 0) };
+    for (r, (xr, yr)) in rows {
         let max = next;
-        next = match x.get((r + 1) * len..(r + 2) * len) {
-            Some(xn) if softmax => unsafe { max_pass::<S, H>(xn) },
-            _ => 0.0,
-        };
-        if !unsafe { row::<S, H>(op, xr, yr, &mut terms, max) } {
+        next = unsafe { row_max::<S, H>(x, len, r + 1) };
+        if !unsafe { softmax_row::<S, H>(xr, yr, &mut terms, max) } {
             rejected.push(first + r);
         }
     }
