@@ -790,6 +790,19 @@ unsafe fn sum_pass<S: Simd, const STORE: bool, const TIES: bool>(
     c: &Consts<S>,
     ties: &mut Ties,
 ) -> (f64, f64) {
+    let (count, lanes) = unsafe { sum_lanes::<S, STORE, TIES>(x, out, c, ties) };
+    (count, lanes.total())
+}
+
+/// [`sum_pass`] with the sum left in lanes (its [`SimdD::total`] is the sum): batches of rows
+/// add the lanes of several rows at once ([`totals`]), to the same bits.
+#[inline(always)]
+unsafe fn sum_lanes<S: Simd, const STORE: bool, const TIES: bool>(
+    x: &[f32],
+    out: *mut f32,
+    c: &Consts<S>,
+    ties: &mut Ties,
+) -> (f64, S::W) {
     let (n, p, l) = (x.len(), x.as_ptr(), S::LANES);
     let mut sums = Sums::<S> { acc: [S::acc_zero(); 2], lo: [S::splat(0.0); 2], ties: 0, out };
     let mut i = 0;
@@ -809,9 +822,29 @@ unsafe fn sum_pass<S: Simd, const STORE: bool, const TIES: bool>(
             sums.step::<STORE, TIES>(1, c, S::load_part(p.add(i), n - i, pad), i, ties, n - i);
         }
     }
-    let rest =
-        S::acc_total(sums.acc[0]) + S::acc_total(sums.acc[1]) + sums.lo[0].add(sums.lo[1]).reduce_add();
-    (sums.ties as f64, rest)
+    (sums.ties as f64, fold::<S>(sums.acc, sums.lo[0].add(sums.lo[1])))
+}
+
+/// Two accumulators and a vector of `f32` small parts in one vector of `f64` lanes, in a fixed
+/// order (each added lane by lane, exactly as [`Simd::widen`] splits them).
+#[inline(always)]
+fn fold<S: Simd>(acc: [S::Acc; 2], lo: S) -> S::W {
+    let ((a0, a1), (b0, b1), (l0, l1)) = (S::acc_halves(acc[0]), S::acc_halves(acc[1]), lo.widen());
+    a0.add(a1).add(b0.add(b1)).add(l0.add(l1))
+}
+
+/// The [`SimdD::total`]s of the first `rows` of up to 16 vectors, a transposed reduction of
+/// `W::LANES` of them at a time (the same bits; the lanes past `rows` are 0).
+#[inline(always)]
+fn totals<W: SimdD>(lanes: &[W; 16], rows: usize) -> [f64; 16] {
+    let mut out = [0.0f64; 16];
+    let mut i = 0;
+    while i < rows.min(16) {
+        // SAFETY: `i + W::LANES ≤ 16`: `W::LANES` divides 16.
+        unsafe { W::totals(&lanes[i..i + W::LANES]).store(out.as_mut_ptr().add(i)) };
+        i += W::LANES;
+    }
+    out
 }
 
 /// Pass 3 of softmax over the terms pass 2 stored: `y = RN(e·(rh + rl))·post`, where `rh + rl`
@@ -1000,9 +1033,19 @@ unsafe fn maxima<S: Simd>(x: &[f32], len: usize) -> [f32; 16] {
 unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 16], [bool; 16]) {
     let (mut found, mut ok, mut max) =
         ([super::PLACEHOLDER; 16], [false; 16], unsafe { maxima::<S>(x, len) });
+    let (mut lanes, mut count) = ([S::W::splat(0.0); 16], [f64::NAN; 16]);
     for (i, xr) in x.chunks_exact(len).take(16).enumerate() {
-        if let Some((m, count, rest)) = unsafe { sum_from_max::<S>(xr, max[i], &mut Ties::new()) } {
-            (found[i].max, found[i].ties, found[i].rest, ok[i]) = (m, count, rest, true);
+        // As in `sum_from_max`, which is this with the sum's lanes added at once below.
+        if super::in_range(max[i]) {
+            let c = Consts::<S>::new(max[i]);
+            (count[i], lanes[i]) =
+                unsafe { sum_lanes::<S, false, true>(xr, std::ptr::null_mut(), &c, &mut Ties::new()) };
+        }
+    }
+    let rows = (x.len() / len).min(16);
+    for (i, rest) in totals(&lanes, rows).into_iter().enumerate().take(rows) {
+        if !count[i].is_nan() && rest.is_finite() {
+            (found[i].max, found[i].ties, found[i].rest, ok[i]) = (max[i], count[i], rest, true);
         } else {
             max[i] = 0.0;
         }
@@ -1019,7 +1062,6 @@ unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 1
         }
         i += S::LANES;
     }
-    let rows = (x.len() / len).min(16);
     for (st, e) in found.iter_mut().zip(e_max).take(rows) {
         st.e_max = e;
     }
@@ -1065,6 +1107,12 @@ unsafe fn row<S: Simd>(op: Op, x: &[f32], y: &mut [f32]) -> bool {
 /// `⟨y, dy⟩` with exact products summed in `f64`.
 #[inline(always)]
 unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
+    unsafe { dot_lanes::<S>(y, dy) }.total()
+}
+
+/// [`dot_pass`] with the sum left in lanes (its [`SimdD::total`] is the dot product).
+#[inline(always)]
+unsafe fn dot_lanes<S: Simd>(y: &[f32], dy: &[f32]) -> S::W {
     let (n, py, pd, l) = (y.len(), y.as_ptr(), dy.as_ptr(), S::LANES);
     let mut acc = [S::acc_zero(); 2];
     let mut i = 0;
@@ -1083,7 +1131,8 @@ unsafe fn dot_pass<S: Simd>(y: &[f32], dy: &[f32]) -> f64 {
                 S::acc_fma(acc[1], S::load_part(py.add(i), n - i, 0.0), S::load_part(pd.add(i), n - i, 0.0));
         }
     }
-    S::acc_total(acc[0]) + S::acc_total(acc[1])
+    let ((a0, a1), (b0, b1)) = (S::acc_halves(acc[0]), S::acc_halves(acc[1]));
+    a0.add(a1).add(b0.add(b1))
 }
 
 /// `dx = y·(dy − dot)`. For `dot` of moderate size (0, or between 2⁻¹⁰⁰ and 2¹⁰⁰ in magnitude),
@@ -1164,10 +1213,11 @@ unsafe fn backward_rows<S: Simd>(
     let batch = (BACKWARD_BATCH_ELEMS / len).clamp(1, 16);
     let batches = y.chunks(batch * len).zip(dy.chunks(batch * len)).zip(dx.chunks_mut(batch * len));
     for ((ys, dys), dxs) in batches {
-        let mut dots = [0.0f64; 16];
-        for ((yr, dyr), d) in ys.chunks_exact(len).zip(dys.chunks_exact(len)).zip(dots.iter_mut()) {
-            *d = unsafe { dot_pass::<S>(yr, dyr) };
+        let mut lanes = [S::W::splat(0.0); 16];
+        for ((yr, dyr), d) in ys.chunks_exact(len).zip(dys.chunks_exact(len)).zip(lanes.iter_mut()) {
+            *d = unsafe { dot_lanes::<S>(yr, dyr) };
         }
+        let dots = totals(&lanes, ys.len() / len);
         let rows = ys.chunks_exact(len).zip(dys.chunks_exact(len)).zip(dxs.chunks_exact_mut(len));
         for (((yr, dyr), dxr), dot) in rows.zip(dots) {
             // A NaN or infinity in y or dy (even 0·inf) makes the dot product non-finite.
@@ -1232,17 +1282,20 @@ unsafe fn log_softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fal
 #[inline(always)]
 unsafe fn softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallback: &Fallback) {
     let (mut max, mut sum, mut ok) = (unsafe { maxima::<S>(xs, len) }, [1.0f64; 16], [false; 16]);
+    let (mut lanes, mut summed) = ([S::W::splat(0.0); 16], [false; 16]);
     for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
-        let m = max[i];
-        if !super::in_range(m) {
+        if !super::in_range(max[i]) {
             max[i] = 0.0;
             continue;
         }
-        let c = Consts::<S>::new(m);
-        let (_, s) = unsafe { sum_pass::<S, true, false>(xr, yr.as_mut_ptr(), &c, &mut Ties::new()) };
+        let c = Consts::<S>::new(max[i]);
+        (_, lanes[i]) = unsafe { sum_lanes::<S, true, false>(xr, yr.as_mut_ptr(), &c, &mut Ties::new()) };
+        summed[i] = true;
+    }
+    for (i, s) in totals(&lanes, xs.len() / len).into_iter().enumerate() {
         // A NaN anywhere in the row has made the sum NaN.
-        if s.is_finite() {
-            (max[i], sum[i], ok[i]) = (m, s, true);
+        if summed[i] && s.is_finite() {
+            (sum[i], ok[i]) = (s, true);
         }
     }
     let (mut e_max, mut top) = ([0.0f32; 16], [0.0f32; 16]);
@@ -2531,6 +2584,72 @@ mod tests {
         assert!(!runs.is_empty() || !is_x86_feature_detected!("avx2"), "no instruction set ran");
         for (isa, bad) in runs {
             assert!(bad.is_empty(), "{isa}: {bad:?}");
+        }
+    }
+    /// The documented order of [`SimdD::total`], lane by lane in scalar code: halves added lane
+    /// by lane down to one.
+    fn tree_total(v: &[f64]) -> f64 {
+        if v.len() == 1 {
+            return v[0];
+        }
+        let h = v.len() / 2;
+        let halves: Vec<f64> = (0..h).map(|i| v[i] + v[i + h]).collect();
+        tree_total(&halves)
+    }
+
+    /// Mismatches between [`totals`] (a transposed reduction), each vector's own
+    /// [`SimdD::total`] and [`tree_total`], on lanes whose sum depends on the order of the
+    /// additions (magnitudes from 2⁻⁶⁰ to 2⁶⁰, both signs, cancelling pairs, a NaN, infinities).
+    #[inline(always)]
+    fn total_mismatches<S: Simd>() -> Vec<String> {
+        let w = <S::W as SimdD>::LANES;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        let mut bad = Vec::new();
+        for round in 0..2000 {
+            let mut values = [[0.0f64; 8]; 16];
+            for (r, row) in values.iter_mut().enumerate() {
+                for v in row.iter_mut().take(w) {
+                    let bits = next();
+                    let magnitude =
+                        2f64.powi((bits % 121) as i32 - 60) * (1.0 + (bits >> 8) as f64 / 2f64.powi(45));
+                    *v = if bits & (1 << 7) == 0 { magnitude } else { -magnitude };
+                }
+                if round % 3 == 0 {
+                    // A cancelling pair: the sum's bits are then those of the smaller lanes'.
+                    row[r % w] = 1e16;
+                    row[(r + 1) % w] = -1e16;
+                }
+            }
+            if round == 1 {
+                values[3][1] = f64::NAN;
+                values[5][0] = f64::INFINITY;
+                values[6][2 % w] = f64::NEG_INFINITY;
+                values[6][3 % w] = f64::INFINITY;
+            }
+            let rows = 1 + round % 16;
+            let lanes: [S::W; 16] =
+                std::array::from_fn(|r| unsafe { <S::W as SimdD>::load(values[r].as_ptr()) });
+            let got = totals(&lanes, rows);
+            for r in 0..rows {
+                let (one, tree) = (lanes[r].total(), tree_total(&values[r][..w]));
+                if got[r].to_bits() != one.to_bits() || one.to_bits() != tree.to_bits() {
+                    bad.push(format!("round {round} row {r}: totals {} total {one} tree {tree}", got[r]));
+                }
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn transposed_totals_have_the_bits_of_one_vector_s() {
+        let runs = on_each_isa!(total_mismatches -> Vec<String>);
+        assert!(!runs.is_empty() || !is_x86_feature_detected!("avx2"), "no instruction set ran");
+        for (isa, bad) in runs {
+            assert!(bad.is_empty(), "{isa}: {} mismatches, first {:?}", bad.len(), &bad[..bad.len().min(3)]);
         }
     }
 }

@@ -185,6 +185,13 @@ pub(super) trait SimdD: Copy + crate::kernels::exp::Lanes {
     fn blend(self, mask: Self::Mask, a: Self) -> Self;
     /// The lanes, in order (the first `LANES` of the array).
     fn lanes(self) -> [f64; 8];
+    /// The sum of the lanes in a fixed order: halves added lane by lane, then the halves of that,
+    /// down to one lane (8 lanes: `((v₀ + v₄) + (v₂ + v₆)) + ((v₁ + v₅) + (v₃ + v₇))`).
+    fn total(self) -> f64;
+    /// The [`SimdD::total`]s of `LANES` vectors, lane `i` that of `rows[i]`, with the same bits:
+    /// the additions of one horizontal sum each, done for all of them at once (a transposed
+    /// reduction of a few shuffles a vector instead of a chain of them per vector).
+    fn totals(rows: &[Self]) -> Self;
 }
 
 #[derive(Clone, Copy)]
@@ -299,6 +306,41 @@ impl SimdD for D8 {
         unsafe { _mm512_storeu_pd(out.as_mut_ptr(), self.0) };
         out
     }
+    #[inline(always)]
+    fn total(self) -> f64 {
+        unsafe {
+            let a = _mm256_add_pd(_mm512_castpd512_pd256(self.0), _mm512_extractf64x4_pd::<1>(self.0));
+            let b = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd::<1>(a));
+            _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)))
+        }
+    }
+    #[inline(always)]
+    fn totals(rows: &[Self]) -> Self {
+        let r = |i: usize| rows[i].0;
+        // Each row's halves added, rows two by two (one row's 4 lanes in each half of a vector);
+        // then those halves' halves (four rows' pairs of lanes in each); then each pair's two
+        // lanes, which leaves the totals in the order 0, 4, 1, 5, 2, 6, 3, 7.
+        let (s01, s23) = (halves8(r(0), r(1)), halves8(r(2), r(3)));
+        let (s45, s67) = (halves8(r(4), r(5)), halves8(r(6), r(7)));
+        let (u0, u1) = (quarters8(s01, s23), quarters8(s45, s67));
+        unsafe {
+            let t = _mm512_add_pd(_mm512_unpacklo_pd(u0, u1), _mm512_unpackhi_pd(u0, u1));
+            D8(_mm512_permutexvar_pd(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), t))
+        }
+    }
+}
+
+/// `[a₀ + a₄, …, a₃ + a₇, b₀ + b₄, …, b₃ + b₇]`: the first step of [`SimdD::total`] for two vectors.
+#[inline(always)]
+fn halves8(a: __m512d, b: __m512d) -> __m512d {
+    unsafe { _mm512_add_pd(_mm512_shuffle_f64x2::<0x44>(a, b), _mm512_shuffle_f64x2::<0xEE>(a, b)) }
+}
+
+/// The second step of [`SimdD::total`] for the four rows of two [`halves8`]: 128-bit quarters
+/// 0 + 1 and 2 + 3 of `a`, then of `b`.
+#[inline(always)]
+fn quarters8(a: __m512d, b: __m512d) -> __m512d {
+    unsafe { _mm512_add_pd(_mm512_shuffle_f64x2::<0x88>(a, b), _mm512_shuffle_f64x2::<0xDD>(a, b)) }
 }
 
 /// [`crate::kernels::exp::Lanes`] for a vector type: [`SimdD`]'s arithmetic, and its own
@@ -504,6 +546,29 @@ impl SimdD for D4 {
         unsafe { _mm256_storeu_pd(out.as_mut_ptr(), self.0) };
         out
     }
+    #[inline(always)]
+    fn total(self) -> f64 {
+        unsafe {
+            let b = _mm_add_pd(_mm256_castpd256_pd128(self.0), _mm256_extractf128_pd::<1>(self.0));
+            _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)))
+        }
+    }
+    #[inline(always)]
+    fn totals(rows: &[Self]) -> Self {
+        // Each row's halves added, two rows to a vector; then each pair's two lanes, which leaves
+        // the totals in the order 0, 2, 1, 3.
+        let (s01, s23) = (halves4(rows[0].0, rows[1].0), halves4(rows[2].0, rows[3].0));
+        unsafe {
+            let t = _mm256_add_pd(_mm256_unpacklo_pd(s01, s23), _mm256_unpackhi_pd(s01, s23));
+            D4(_mm256_permute4x64_pd::<0xD8>(t))
+        }
+    }
+}
+
+/// `[a₀ + a₂, a₁ + a₃, b₀ + b₂, b₁ + b₃]`: the first step of [`SimdD::total`] for two vectors.
+#[inline(always)]
+fn halves4(a: __m256d, b: __m256d) -> __m256d {
+    unsafe { _mm256_add_pd(_mm256_permute2f128_pd::<0x20>(a, b), _mm256_permute2f128_pd::<0x31>(a, b)) }
 }
 
 /// The constants of one row's exponentials, broadcast once.
