@@ -187,7 +187,10 @@
 //!
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
-//!   Everything else (`f64` at a temperature other than 1, the half types' cross-entropy,
+//!   The half types' fused cross-entropy (class indices, no smoothing) widens blocks of about
+//!   2¹⁴ elements to `f32` for the `f32` kernels and rounds the gradient once to the type (within
+//!   half an ulp of it plus 2⁻¹²; the test holds it to one step of the type).
+//!   Everything else (`f64` at a temperature other than 1,
 //!   cross-entropy with probability targets or label smoothing, the other losses) and any row
 //!   the kernels do not take (a NaN or `+inf`, a maximum beyond the kernel's range) runs the exact portable path, so results can differ by layout
 //!   within the bound; where the output alone is strided, the result is computed as if it were

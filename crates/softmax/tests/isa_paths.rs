@@ -369,6 +369,10 @@ fn every_instruction_set_is_within_the_bound_and_agrees_on_special_values() {
         failures.extend(cross_entropy_f64_failures(isa));
         failures.extend(cross_entropy_layout_failures::<f32>(isa));
         failures.extend(cross_entropy_layout_failures::<f64>(isa));
+        failures.extend(cross_entropy_layout_failures::<half::f16>(isa));
+        failures.extend(cross_entropy_layout_failures::<half::bf16>(isa));
+        failures.extend(cross_entropy_half_failures::<half::f16>(isa));
+        failures.extend(cross_entropy_half_failures::<half::bf16>(isa));
         failures.extend(backward_layout_failures::<f32>(isa));
         failures.extend(backward_layout_failures::<f64>(isa));
         failures.extend(batched_backward_failures::<f32>(isa));
@@ -999,6 +1003,100 @@ fn cross_entropy_layout_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
             }
         }
     }
+    failures
+}
+
+/// Distance in steps of a half type between `a` and `b` (0 for two NaNs).
+fn half_steps<T: softmax::Element>(a: T, b: T) -> u32 {
+    let bits = |v: T| T::half_bits(std::slice::from_ref(&v)).expect("a half type").1[0];
+    let (a, b) = (bits(a), bits(b));
+    let nan = |v: u16| (v & 0x7FFF) > if T::NAME == "f16" { 0x7C00 } else { 0x7F80 };
+    if nan(a) && nan(b) {
+        return 0;
+    }
+    let key = |v: u16| if v & 0x8000 != 0 { -i32::from(v & 0x7FFF) } else { i32::from(v) };
+    key(a).abs_diff(key(b))
+}
+
+/// The fused cross-entropy of half-type logits (widened to `f32` for the `f32` kernels, a block of
+/// rows at a time, and the gradient rounded once) against the exact `f64` path on the same values
+/// rounded to the type: every loss and gradient element within one step (SPEC: 1 ulp), the same
+/// special values; every reduction, with weights (0, 500, tiny ones) and an ignored class; rows
+/// the kernels hand back (a NaN, `+inf`, a maximum beyond their range) in the first and a later
+/// block; short rows (the column kernels), batched rows and rows longer than a block.
+fn cross_entropy_half_failures<T: softmax::Element>(isa: Isa) -> Vec<String> {
+    use softmax::{LossOptions, Reduction, Target};
+    let mut rng = Rng(67);
+    let mut failures = Vec::new();
+    let mut worst = (0u32, 0u32);
+    let mut cases: Vec<(String, Array2<f64>)> = Vec::new();
+    for (rows, k, spread) in
+        [(7, 1, 4.0), (9, 2, 4.0), (33, 10, 4.0), (5, 17, 30.0), (40, 1000, 4.0), (2, 20_000, 4.0)]
+    {
+        let x = Array2::from_shape_simple_fn((rows, k), || rng.normal() * spread);
+        cases.push((format!("{rows}x{k} spread {spread}"), x));
+    }
+    let mut x = Array2::from_shape_simple_fn((40, 1000), || rng.normal() * 3.0);
+    x[[0, 5]] = f64::NAN;
+    x[[1, 6]] = f64::INFINITY;
+    x[[2, 0]] = f64::NEG_INFINITY;
+    x[[3, 2]] = 3000.0;
+    x[[37, 9]] = f64::NAN;
+    x[[38, 1]] = 3000.0;
+    cases.push(("rows handed back".into(), x));
+    let mut x = Array2::from_shape_simple_fn((200, 5), || rng.normal() * 3.0);
+    x[[70, 1]] = f64::NAN;
+    x[[150, 4]] = f64::INFINITY;
+    x[[199, 0]] = 5000.0;
+    cases.push(("short rows handed back".into(), x));
+    for (name, x) in &cases {
+        let k = x.ncols();
+        let xt = x.mapv(T::from_f64);
+        let wide = xt.mapv(|v| v.to_f64());
+        let target = Array1::from_shape_simple_fn(x.nrows(), || rng.below(k as u64) as i64);
+        let weight = Array1::from_shape_fn(k, |j| {
+            T::from_f64(match j % 5 {
+                4 => 0.0,
+                3 => 500.0,
+                2 => 1e-30,
+                _ => rng.uniform(0.25, 2.0),
+            })
+        });
+        let weight64 = weight.mapv(|v| v.to_f64());
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            for weighted in [false, true] {
+                let ignore = (k > 3).then_some(2i64);
+                let mut ot = LossOptions::new().reduction(reduction).ignore_index(ignore);
+                let mut o64 = LossOptions::new().reduction(reduction).ignore_index(ignore);
+                if weighted {
+                    ot = ot.weight(weight.view());
+                    o64 = o64.weight(weight64.view());
+                }
+                let (loss, grad) =
+                    softmax::cross_entropy_with_grad(&xt, Target::classes(target.view()), &ot).unwrap();
+                let (loss_e, grad_e) =
+                    softmax::cross_entropy_with_grad(&wide, Target::classes(target.view()), &o64).unwrap();
+                let what =
+                    format!("{isa}: {} cross-entropy {name} {reduction:?} weighted {weighted}", T::NAME);
+                for (idx, (&g, &e)) in loss.iter().zip(loss_e.iter()).enumerate() {
+                    let steps = half_steps(g, T::from_f64(e));
+                    if steps > 1 {
+                        failures.push(format!("{what}: loss {idx}: got {:e}, want {e:e}", g.to_f64()));
+                    }
+                    worst.0 = worst.0.max(steps);
+                }
+                for ((idx, &g), &e) in grad.indexed_iter().zip(grad_e.iter()) {
+                    let steps = half_steps(g, T::from_f64(e));
+                    if steps > 1 {
+                        failures
+                            .push(format!("{what}: gradient at {idx:?}: got {:e}, want {e:e}", g.to_f64()));
+                    }
+                    worst.1 = worst.1.max(steps);
+                }
+            }
+        }
+    }
+    eprintln!("{isa:>8} cross-entropy {} max {} step(s) (losses), {} (gradients)", T::NAME, worst.0, worst.1);
     failures
 }
 

@@ -84,7 +84,7 @@ fn any_thread_count_gives_the_same_bits() {
         for threads in [2, 3] {
             assert!(outputs(x, threads) == one, "shape {:?}: {threads} threads differ from one", x.shape());
         }
-        // The same in f16, bf16 and f64 (their own kernels).
+        // The same in f16, bf16 and f64 (their own kernels; f16 cross-entropy through the f32 ones).
         let (h, b, d) = (x.mapv(half::f16::from_f32), x.mapv(half::bf16::from_f32), x.mapv(f64::from));
         let o = Options::new();
         let run = |threads: usize| {
@@ -97,6 +97,11 @@ fn any_thread_count_gives_the_same_bits() {
                     {
                         let (loss, grad) = cross_entropy(&d);
                         (loss.mapv(f64::to_bits), grad.mapv(f64::to_bits))
+                    },
+                    {
+                        // Half types: blocks of rows widened to the f32 kernels.
+                        let (loss, grad) = cross_entropy(&h);
+                        (loss.mapv(half::f16::to_bits), grad.mapv(half::f16::to_bits))
                     },
                 )
             })

@@ -456,7 +456,8 @@ fn cross_entropy_dyn<T: Element>(
     Ok(loss)
 }
 
-/// The vectorised path of [`cross_entropy_dyn`]: `f32` or `f64` logits, class-index targets, no
+/// The vectorised path of [`cross_entropy_dyn`]: `f32`, `f64` or half-type logits (these through
+/// [`half_cross_entropy_rows`]), class-index targets, no
 /// label smoothing. Returns the per-sample losses (and fills `grad`, which is in standard layout),
 /// or `None` where it does not apply (another type, or no vector kernels).
 ///
@@ -475,7 +476,7 @@ fn cross_entropy_fast<T: Element>(
     grad: Option<&mut ArrayViewMutD<'_, T>>,
 ) -> Option<Vec<f64>> {
     let k = layout.classes;
-    let vector_type = T::as_f32(&[]).is_some() || T::as_f64(&[]).is_some();
+    let vector_type = T::as_f32(&[]).is_some() || T::as_f64(&[]).is_some() || T::half_bits(&[]).is_some();
     if k == 0 || logits.is_empty() || !vector_type || fast::current() == fast::Isa::Portable {
         return None;
     }
@@ -564,6 +565,8 @@ fn cross_entropy_rows<T: Element>(
             None => None,
         };
         fast::cross_entropy_rows_f32(isa, x, k, classes, scale, losses, g)?
+    } else if T::half_bits(x).is_some() {
+        half_cross_entropy_rows(x, k, classes, scale, losses, grad.as_deref_mut())?
     } else {
         let g = match grad.as_deref_mut() {
             Some(g) => Some(T::as_f64_mut(g)?),
@@ -595,6 +598,68 @@ fn cross_entropy_rows<T: Element>(
     }
     Some(())
 }
+
+/// [`cross_entropy_rows`] of a half type: blocks of about [`HALF_BLOCK`] elements (whole rows)
+/// widened to `f32` (exactly), through the `f32` kernels, and the gradient rounded once to `T`
+/// (the `f32` gradient is within 2 ulp of `f32`, so the half-type one within half an ulp of its
+/// type plus 2⁻¹²). The blocks are shared among the pool's threads; a row's arithmetic is the
+/// same in any block. Returns the rows the kernels hand back, for the caller's exact path.
+fn half_cross_entropy_rows<T: Element>(
+    x: &[T],
+    k: usize,
+    classes: &[Option<usize>],
+    scale: &fast::CrossEntropyScale<'_>,
+    losses: &mut [f64],
+    grad: Option<&mut [T]>,
+) -> Option<Vec<usize>> {
+    let rows = (HALF_BLOCK / k).max(1);
+    let block = |b: usize,
+                 (xs, cs, ls, gs): HalfBlock<'_, T>,
+                 (wide, wide_grad): &mut (Vec<f32>, Vec<f32>)|
+     -> Option<Vec<usize>> {
+        wide.resize(xs.len(), 0.0);
+        T::widen_to_f32(xs, wide);
+        let with_grad = gs.is_some();
+        wide_grad.resize(if with_grad { xs.len() } else { 0 }, 0.0);
+        let g = with_grad.then_some(wide_grad.as_mut_slice());
+        let rejected = fast::cross_entropy_rows_f32(fast::current(), wide, k, cs, scale, ls, g)?;
+        if let Some(gs) = gs {
+            T::narrow_from_f32(wide_grad, gs);
+        }
+        Some(rejected.into_iter().map(|r| b * rows + r).collect())
+    };
+    let scratch = || (Vec::new(), Vec::new());
+    let parts: Option<Vec<Vec<usize>>> = if split_slabs(x.len(), rows * k) {
+        use rayon::prelude::*;
+        let per = x.par_chunks(rows * k).zip(classes.par_chunks(rows)).zip(losses.par_chunks_mut(rows));
+        match grad {
+            Some(g) => per
+                .zip(g.par_chunks_mut(rows * k))
+                .enumerate()
+                .map_init(scratch, |s, (b, (((xs, cs), ls), gs))| block(b, (xs, cs, ls, Some(gs)), s))
+                .collect(),
+            None => per
+                .enumerate()
+                .map_init(scratch, |s, (b, ((xs, cs), ls))| block(b, (xs, cs, ls, None), s))
+                .collect(),
+        }
+    } else {
+        let mut s = scratch();
+        let mut gs = grad.map(|g| g.chunks_mut(rows * k));
+        let per = x.chunks(rows * k).zip(classes.chunks(rows)).zip(losses.chunks_mut(rows));
+        per.enumerate()
+            .map(|(b, ((xs, cs), ls))| block(b, (xs, cs, ls, gs.as_mut().and_then(Iterator::next)), &mut s))
+            .collect()
+    };
+    Some(parts?.concat())
+}
+
+/// One block of [`half_cross_entropy_rows`]: its logits, classes, losses and gradient.
+type HalfBlock<'a, T> = (&'a [T], &'a [Option<usize>], &'a mut [f64], Option<&'a mut [T]>);
+
+/// The elements of a block of [`half_cross_entropy_rows`]: its `f32` copies (logits and gradient,
+/// 128 KiB) stay in L2.
+const HALF_BLOCK: usize = 1 << 14;
 
 /// The negative log-likelihood loss of `log_probs` (for example the output of
 /// [`crate::log_softmax`]) at class-index targets: `−w[c] · log_probs[c]` per sample, with the
