@@ -113,8 +113,8 @@ where
     [T]: half::slice::HalfFloatSliceExt,
 {
     convert(src, half::slice::HalfFloatSliceExt::reinterpret_cast_mut(dst));
-    // A branch-free scan (it vectorises); the fix-up is almost never needed.
-    if src.iter().fold(false, |hit, &v| hit | (v.abs() == edge)) {
+    // A vector scan; the fix-up is almost never needed.
+    if halves::any_magnitude(src, edge) {
         for (d, &v) in dst.iter_mut().zip(src) {
             if v.abs() == edge {
                 *d = T::from_f64(f64::from(v));

@@ -175,7 +175,10 @@
 //!     first two passes (`m + ln s` with the sum within 2⁻¹³; a row where the two cancel, `|m +
 //!     ln s| < ln s`, takes the portable path); rows of 2 to 16 elements instead widen to `f32`
 //!     a block at a time and take its short rows' column kernels, each result rounded once more
-//!     to the half type (the `f32` one is within 1.33 of its ulps, 2⁻¹³ of a half ulp);
+//!     to the half type (the `f32` one is within 1.33 of its ulps, 2⁻¹³ of a half ulp); their
+//!     softmax backward pass at temperature 1 (masked or not) widens blocks of about 2¹² elements
+//!     to `f32` for its kernel and rounds the result once (SPEC's "the `f32` result, rounded"),
+//!     the log-softmax one and other temperatures the `f64` way below;
 //!   - a temperature or a mask, for softmax, log-softmax, logsumexp and the backward passes (N-D
 //!     and slice APIs; along other axes through the copied blocks above): a mask by giving the
 //!     excluded positions `−inf` (forward) or `y = 0`, `ly = −inf`, `dy = 0` (backward), which

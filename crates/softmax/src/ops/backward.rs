@@ -183,8 +183,10 @@ pub(crate) fn vector_backward<T: Element>(log: bool, y: &[T], dy: &[T], dx: &mut
 ///   (log-softmax) with `dy = 0`, which the kernels give gradient 0 without reading `dy`, and which
 ///   add nothing to the row's dot product or sum. Their outputs are then set to 0 (a NaN row
 ///   fills only the positions taking part with NaN).
-/// - `f64`, and `f32` softmax, at temperature 1 go through their own kernels. Otherwise (the
-///   half types, and `f32` at a temperature or for log-softmax) the rows are widened to `f64`, computed by the `f64` kernels at
+/// - `f64`, and `f32` softmax, at temperature 1 go through their own kernels; the half types'
+///   softmax at temperature 1 through the `f32` one, widened exactly and rounded once to `T`
+///   (within half an ulp of `T` of the `f32` result). Otherwise (the
+///   half types' log-softmax or temperature, and `f32` at a temperature or for log-softmax) the rows are widened to `f64`, computed by the `f64` kernels at
 ///   temperature 1, and each result is multiplied by `1/τ` and rounded once to `T`: two roundings
 ///   of 2⁻⁵³ relative before the last, far below an ulp of `T`.
 ///
@@ -212,10 +214,34 @@ pub(crate) fn vector_backward_with<T: Element>(
     if !own && (T::as_f64(y).is_some() || !(1.0 / tau).is_normal()) {
         return false;
     }
+    // The half types' softmax pass at temperature 1: widened to `f32` (exactly) for its kernel.
+    let via_f32 = half && !log && tau == 1.0;
     let per_block = ((1 << 12) / len).max(1) * len;
     let block = |((yb, dyb), (ob, mb)): BackwardBlock<'_, T>, s: &mut BackwardScratch<T>| -> bool {
         let isa = fast::current();
-        let done = if let (true, Some(mb)) = (own, mb) {
+        let done = if via_f32 {
+            let zero = T::from_f64(0.0);
+            let (ys, dys) = match mb {
+                Some(mb) => {
+                    s.y.resize(yb.len(), zero);
+                    s.dy.resize(yb.len(), zero);
+                    fast::mask_same(isa, yb, mb, zero, &mut s.y);
+                    fast::mask_same(isa, dyb, mb, zero, &mut s.dy);
+                    (&s.y[..], &s.dy[..])
+                }
+                None => (yb, dyb),
+            };
+            s.y32.resize(yb.len(), 0.0);
+            s.dy32.resize(yb.len(), 0.0);
+            s.wide.resize(yb.len(), 0.0);
+            T::widen_to_f32(ys, &mut s.y32);
+            T::widen_to_f32(dys, &mut s.dy32);
+            let ok = vector_backward(false, &s.y32, &s.dy32, &mut s.wide, len);
+            if ok {
+                T::narrow_from_f32(&s.wide, ob);
+            }
+            ok
+        } else if let (true, Some(mb)) = (own, mb) {
             // (At temperature 1 there is always a mask here.)
             let excluded = T::from_f64(if log { f64::NEG_INFINITY } else { 0.0 });
             let zero = T::from_f64(0.0);
@@ -278,7 +304,11 @@ struct BackwardScratch<T> {
     /// Masked rows in their own type.
     y: Vec<T>,
     dy: Vec<T>,
-    /// Rows widened to `f64`, the results, and a half type's results rounded to odd in `f32`.
+    /// A half type's rows widened to `f32` (softmax at temperature 1).
+    y32: Vec<f32>,
+    dy32: Vec<f32>,
+    /// Rows widened to `f64`, the results, and a half type's results in `f32` (rounded to odd
+    /// from `f64`, or the `f32` kernel's).
     y64: Vec<f64>,
     dy64: Vec<f64>,
     out: Vec<f64>,
@@ -290,6 +320,8 @@ impl<T> Default for BackwardScratch<T> {
         BackwardScratch {
             y: Vec::new(),
             dy: Vec::new(),
+            y32: Vec::new(),
+            dy32: Vec::new(),
             y64: Vec::new(),
             dy64: Vec::new(),
             out: Vec::new(),

@@ -1931,6 +1931,20 @@ pub(crate) mod halves {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
     }
 
+    /// Whether some `|v|` in `src` equals `edge` (vectorised where the machine can).
+    pub(crate) fn any_magnitude(src: &[f32], edge: f32) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the features were detected.
+            if avx512() {
+                return unsafe { x::any_magnitude_avx512(src, edge) };
+            } else if std::arch::is_x86_feature_detected!("avx2") {
+                return unsafe { x::any_magnitude_avx2(src, edge) };
+            }
+        }
+        src.iter().any(|v| v.abs() == edge)
+    }
+
     pub(crate) fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -2029,6 +2043,39 @@ mod tests {
                 n == want.to_bits() || (v.is_nan() && half::bf16::from_bits(n).is_nan()),
                 "bf16 of {v:e}"
             );
+        }
+    }
+
+    /// The scan for the one value the half types' vector narrowing rounds apart: found at the
+    /// start, in a vector's body and in the tail, with either sign, and not found otherwise (a
+    /// neighbour, a NaN, an infinity), on the dispatched path and on AVX2.
+    #[test]
+    fn the_edge_scan_finds_either_sign_anywhere() {
+        let edge = 65520.0f32;
+        type Scan = fn(&[f32], f32) -> bool;
+        let mut scans: Vec<(&str, Scan)> = vec![("dispatched", halves::any_magnitude)];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            scans.push(("avx2", |s, e| unsafe { super::x86::halves::any_magnitude_avx2(s, e) }));
+        }
+        for (name, scan) in scans {
+            for len in [0usize, 1, 7, 8, 15, 16, 17, 40, 333] {
+                let mut v: Vec<f32> = (0..len).map(|i| (i as f32 - 20.0) * 1000.5).collect();
+                if len > 2 {
+                    v[1] = f32::from_bits(edge.to_bits() + 1);
+                    v[2] = f32::NAN;
+                    v[len - 1] = f32::NEG_INFINITY;
+                }
+                assert!(!scan(&v, edge), "{name}: length {len}: found where absent");
+                for at in [0, len / 2, len.saturating_sub(1)].into_iter().filter(|_| len > 0) {
+                    for sign in [1.0f32, -1.0] {
+                        let mut w = v.clone();
+                        w[at] = sign * edge;
+                        assert!(scan(&w, edge), "{name}: length {len}: {} at {at} missed", sign * edge);
+                    }
+                }
+            }
         }
     }
 }

@@ -2285,6 +2285,40 @@ pub(super) mod halves {
         if v.is_nan() { ((b >> 16) | 0x40) as u16 } else { ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16 }
     }
 
+    /// Whether some `|v|` in `src` equals `edge`.
+    ///
+    /// # Safety
+    /// AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn any_magnitude_avx512(src: &[f32], edge: f32) -> bool {
+        let n = src.len() / 16 * 16;
+        let e = _mm512_set1_ps(edge);
+        let mut hit: __mmask16 = 0;
+        for i in (0..n).step_by(16) {
+            // SAFETY: `i + 16 ≤ n ≤ src.len()`.
+            let v = unsafe { _mm512_abs_ps(_mm512_loadu_ps(src.as_ptr().add(i))) };
+            hit |= _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, e);
+        }
+        hit != 0 || src[n..].iter().any(|v| v.abs() == edge)
+    }
+
+    /// Whether some `|v|` in `src` equals `edge`.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn any_magnitude_avx2(src: &[f32], edge: f32) -> bool {
+        let n = src.len() / 8 * 8;
+        let (e, sign) = (_mm256_set1_ps(edge), _mm256_set1_ps(-0.0));
+        let mut hit = _mm256_setzero_ps();
+        for i in (0..n).step_by(8) {
+            // SAFETY: `i + 8 ≤ n ≤ src.len()`.
+            let v = _mm256_andnot_ps(sign, unsafe { _mm256_loadu_ps(src.as_ptr().add(i)) });
+            hit = _mm256_or_ps(hit, _mm256_cmp_ps::<_CMP_EQ_OQ>(v, e));
+        }
+        _mm256_movemask_ps(hit) != 0 || src[n..].iter().any(|v| v.abs() == edge)
+    }
+
     /// # Safety
     /// AVX-512 F; the slices have one length.
     #[target_feature(enable = "avx512f")]
