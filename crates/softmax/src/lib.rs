@@ -176,7 +176,7 @@
 //!     ln s| < ln s`, takes the portable path); rows of 2 to 16 elements instead widen to `f32`
 //!     a block at a time and take its short rows' column kernels, each result rounded once more
 //!     to the half type (the `f32` one is within 1.33 of its ulps, 2⁻¹³ of a half ulp); their
-//!     softmax backward pass at temperature 1 (masked or not) widens blocks of about 2¹² elements
+//!     softmax backward pass at temperature 1 (masked or not) widens blocks of about 2¹¹ elements
 //!     to `f32` for its kernel and rounds the result once (SPEC's "the `f32` result, rounded"),
 //!     the log-softmax one and other temperatures the `f64` way below;
 //!   - a temperature or a mask, for softmax, log-softmax, logsumexp and the backward passes (N-D
@@ -191,7 +191,7 @@
 //!   The instruction set is chosen once per process, the best the machine has, unless
 //!   `SOFTMAX_ISA=avx512|avx2|portable` or [`set_isa`] pins another; [`isa`] tells which.
 //!   The half types' fused cross-entropy (class indices, no smoothing) widens blocks of about
-//!   2¹⁴ elements to `f32` for the `f32` kernels and rounds the gradient once to the type (within
+//!   2¹² elements to `f32` for the `f32` kernels and rounds the gradient once to the type (within
 //!   half an ulp of it plus 2⁻¹²; the test holds it to one step of the type).
 //!   Everything else (`f64` at a temperature other than 1,
 //!   cross-entropy with probability targets or label smoothing, the other losses) and any row

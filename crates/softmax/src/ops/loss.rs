@@ -658,8 +658,8 @@ fn half_cross_entropy_rows<T: Element>(
 type HalfBlock<'a, T> = (&'a [T], &'a [Option<usize>], &'a mut [f64], Option<&'a mut [T]>);
 
 /// The elements of a block of [`half_cross_entropy_rows`]: its `f32` copies (logits and gradient,
-/// 128 KiB) stay in L2.
-const HALF_BLOCK: usize = 1 << 14;
+/// 32 KiB) stay in L1 and L2 (2¹⁴ measured 5 % slower at rows of 1000 and 128, 2¹¹ no faster).
+const HALF_BLOCK: usize = 1 << 12;
 
 /// The negative log-likelihood loss of `log_probs` (for example the output of
 /// [`crate::log_softmax`]) at class-index targets: `−w[c] · log_probs[c]` per sample, with the
