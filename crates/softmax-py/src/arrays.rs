@@ -300,6 +300,8 @@ fn distinct_elements(shape: &[usize], strides: &[isize]) -> bool {
 /// A validated `out=` argument: an ndarray of the right dtype that may be written.
 pub struct Out<'py, T: NumpyElement> {
     array: Bound<'py, PyArrayDyn<T>>,
+    /// The argument's name in messages (`out`, `grad_out`).
+    name: &'static str,
     /// Whether Rust may write it in place; otherwise results go through `numpy.copyto`.
     viewable: bool,
 }
@@ -308,22 +310,27 @@ impl<'py, T: Float> Out<'py, T> {
     /// Checks `out=`: an ndarray (`TypeError` otherwise) of dtype `T` (`TypeError`) that is
     /// writeable (`ValueError`). Its shape is checked against the result's.
     pub fn new(obj: &Bound<'py, PyAny>, like: &str) -> PyResult<Self> {
+        Self::named(obj, "out", like)
+    }
+
+    /// [`Out::new`] for an argument of another name (`grad_out=`).
+    pub fn named(obj: &Bound<'py, PyAny>, name: &'static str, like: &str) -> PyResult<Self> {
         let py = obj.py();
         let arr = obj.cast::<PyUntypedArray>().map_err(|_| {
-            PyTypeError::new_err(format!("out must be a numpy array, got {}", type_name(obj)))
+            PyTypeError::new_err(format!("{name} must be a numpy array, got {}", type_name(obj)))
         })?;
         if !arr.dtype().is_equiv_to(&dtype::<T>(py)) {
             return Err(PyTypeError::new_err(format!(
-                "out has dtype {} but {like} has dtype {}; the result has the input's dtype",
+                "{name} has dtype {} but {like} has dtype {}; the result has the input's dtype",
                 dtype_name(arr),
                 dtype::<T>(py)
             )));
         }
         if !arr.getattr("flags")?.getattr("writeable")?.extract::<bool>()? {
-            return Err(PyValueError::new_err("out is read-only"));
+            return Err(PyValueError::new_err(format!("{name} is read-only")));
         }
         let viewable = viewable(arr) && distinct_elements(arr.shape(), arr.strides());
-        Ok(Out { array: arr.clone().cast_into()?, viewable })
+        Ok(Out { array: arr.clone().cast_into()?, name, viewable })
     }
 
     /// Checks that the result has the shape of `out`.
@@ -333,7 +340,8 @@ impl<'py, T: Float> Out<'py, T> {
             Ok(())
         } else {
             Err(PyValueError::new_err(format!(
-                "out has shape {} but the result has shape {}",
+                "{} has shape {} but the result has shape {}",
+                self.name,
                 shape_str(out_shape),
                 shape_str(shape)
             )))

@@ -14,8 +14,8 @@ use pyo3::types::PyTuple;
 use softmax::{BceOptions, LossOptions, Reduction, Target};
 
 use crate::arrays::{
-    Float, asarray, dtype_name, float_operand, loss_value, primary_input, primary_typed, read, shape_str,
-    typed, with_float,
+    Float, Out, asarray, dtype_name, float_operand, loss_value, primary_input, primary_typed, read,
+    shape_str, typed, with_float,
 };
 use crate::errors::detached;
 use crate::options::reduction;
@@ -216,6 +216,9 @@ fn run_loss<'py, T: Float>(
 /// reduction : "mean" (default), "sum" or "none"
 /// axis : the class axis; None means PyTorch's convention (axis 1, or 0 for 1-D logits)
 /// return_grad : also return ``∂loss/∂logits``
+/// grad_out : with ``return_grad=True``, an array of the logits' shape and dtype (any strides) to
+///     write the gradient into, returned as ``grad``; a training loop that keeps one saves an
+///     allocation per step
 ///
 /// Returns
 /// -------
@@ -231,8 +234,8 @@ fn run_loss<'py, T: Float>(
 /// array([[ 0.5, -0.5]], dtype=float32)
 #[pyfunction]
 #[pyo3(
-    signature = (logits, target, *, weight=None, ignore_index=Some(-100), label_smoothing=0.0, reduction="mean", axis=None, return_grad=false),
-    text_signature = "(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction='mean', axis=None, return_grad=False)"
+    signature = (logits, target, *, weight=None, ignore_index=Some(-100), label_smoothing=0.0, reduction="mean", axis=None, return_grad=false, grad_out=None),
+    text_signature = "(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction='mean', axis=None, return_grad=False, grad_out=None)"
 )]
 #[allow(clippy::too_many_arguments, reason = "one parameter per Python keyword argument")]
 pub fn cross_entropy<'py>(
@@ -245,10 +248,14 @@ pub fn cross_entropy<'py>(
     reduction: &str,
     axis: Option<isize>,
     return_grad: bool,
+    grad_out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let settings = LossSettings::new(axis, ignore_index, label_smoothing, reduction)?;
+    if grad_out.is_some() && !return_grad {
+        return Err(PyValueError::new_err("grad_out is for the gradient: pass return_grad=True with it"));
+    }
     let (logits, dtype) = primary_input(logits, "logits")?;
-    with_float!(dtype, T => cross_entropy_typed::<T>(py, &logits, target, weight, &settings, return_grad))
+    with_float!(dtype, T => cross_entropy_typed::<T>(py, &logits, target, weight, &settings, (return_grad, grad_out)))
 }
 
 fn cross_entropy_typed<'py, T: Float>(
@@ -257,15 +264,38 @@ fn cross_entropy_typed<'py, T: Float>(
     target: &Bound<'py, PyAny>,
     weight: Option<&Bound<'py, PyAny>>,
     settings: &LossSettings,
-    return_grad: bool,
+    (return_grad, grad_out): (bool, Option<&Bound<'py, PyAny>>),
 ) -> PyResult<Bound<'py, PyAny>> {
     let logits = primary_typed::<T>(logits, "logits")?;
+    let grad_out = grad_out.map(|o| Out::<T>::named(o, "grad_out", "logits")).transpose()?;
     let target = TargetArg::<T>::new(target)?;
     let weight = class_weights::<T>(weight)?;
     let logits_read = read(&logits, "logits")?;
     let lv = logits_read.as_array();
     let opts = settings.options(one_d(weight.as_ref())?);
     let target = target.target();
+    if let Some(out) = grad_out {
+        out.check_shape(lv.shape())?;
+        // Straight into `grad_out` when Rust can view it and it overlaps no input; otherwise
+        // through a temporary, written once the inputs' borrows are released.
+        let (loss, grad) = match out.try_write() {
+            Some(mut g) => {
+                let mut gv = g.as_array_mut();
+                let loss = detached(py, || {
+                    softmax::cross_entropy_with_grad_into(&lv, target.clone(), &opts, &mut gv)
+                })?;
+                drop(g);
+                (loss, out.to_any())
+            }
+            None => {
+                let (loss, g) =
+                    detached(py, || softmax::cross_entropy_with_grad(&lv, target.clone(), &opts))?;
+                drop(logits_read);
+                (loss, out.store(g)?)
+            }
+        };
+        return Ok(PyTuple::new(py, [loss_value(py, loss)?, grad])?.into_any());
+    }
     run_loss(
         py,
         return_grad,

@@ -182,3 +182,51 @@ def test_float16_is_computed_in_higher_precision_and_rounded_once():
     import scipy.special as sp
 
     np.testing.assert_array_equal(got, sp.softmax(x.astype(np.float64), axis=-1).astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_grad_out_receives_the_gradient(dtype, reduction):
+    """`grad_out=` gets the gradient `return_grad=True` returns, bit for bit, and is returned
+    itself: contiguous, strided (its other elements untouched), along axis 1 of (N, C, L), and
+    when it is the logits array (computed through a temporary)."""
+    x = (rng(12).standard_normal((6, 5)) * 3).astype(dtype)
+    t = np.array([0, 4, 2, 2, 1, 3])
+    want_loss, want = softmax_rs.cross_entropy(x, t, reduction=reduction, return_grad=True)
+    out = np.full((6, 5), 7, dtype=dtype)
+    loss, grad = softmax_rs.cross_entropy(x, t, reduction=reduction, return_grad=True, grad_out=out)
+    assert grad is out
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(loss, want_loss)
+    big = np.zeros((12, 10), dtype=dtype)
+    strided = big[::2, ::-2]
+    assert softmax_rs.cross_entropy(x, t, reduction=reduction, return_grad=True, grad_out=strided)[1] is strided
+    np.testing.assert_array_equal(strided, want)
+    assert np.all(big[1::2] == 0)
+    own = x.copy()
+    loss, grad = softmax_rs.cross_entropy(own, t, reduction=reduction, return_grad=True, grad_out=own)
+    assert grad is own
+    np.testing.assert_array_equal(own, want)
+    np.testing.assert_array_equal(loss, want_loss)
+    x3 = rng(13).standard_normal((2, 5, 3)).astype(dtype)
+    t3 = np.array([[0, 1, 4], [3, 3, 2]])
+    out3 = np.empty_like(x3)
+    softmax_rs.cross_entropy(x3, t3, return_grad=True, grad_out=out3)
+    np.testing.assert_array_equal(out3, softmax_rs.cross_entropy(x3, t3, return_grad=True)[1])
+
+
+def test_cross_entropy_grad_out_is_checked():
+    x = rng(14).standard_normal((3, 4))
+    t = np.array([0, 1, 2])
+    with pytest.raises(ValueError, match="return_grad=True"):
+        softmax_rs.cross_entropy(x, t, grad_out=np.empty((3, 4)))
+    with pytest.raises(ValueError, match=r"grad_out has shape \(4, 3\)"):
+        softmax_rs.cross_entropy(x, t, return_grad=True, grad_out=np.empty((4, 3)))
+    with pytest.raises(TypeError, match="grad_out has dtype float32 but logits has dtype float64"):
+        softmax_rs.cross_entropy(x, t, return_grad=True, grad_out=np.empty((3, 4), np.float32))
+    with pytest.raises(TypeError, match="grad_out must be a numpy array, got list"):
+        softmax_rs.cross_entropy(x, t, return_grad=True, grad_out=[[0.0] * 4] * 3)
+    frozen = np.empty((3, 4))
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="grad_out is read-only"):
+        softmax_rs.cross_entropy(x, t, return_grad=True, grad_out=frozen)

@@ -143,6 +143,7 @@ def cross_entropy(
     reduction: _Reduction = "mean",
     axis: Optional[int] = None,
     return_grad: Literal[False] = False,
+    grad_out: None = None,
 ) -> _Loss[_F]: ...
 @overload
 def cross_entropy(
@@ -155,6 +156,7 @@ def cross_entropy(
     reduction: _Reduction = "mean",
     axis: Optional[int] = None,
     return_grad: Literal[True],
+    grad_out: Optional[npt.NDArray[_F]] = None,
 ) -> Tuple[_Loss[_F], npt.NDArray[_F]]: ...
 @overload
 def nll_loss(
