@@ -146,7 +146,6 @@ trait Simd: Copy {
     fn acc_zero() -> Self::Acc;
     /// Adds the lanes, widened to `f64`.
     fn acc_add(acc: Self::Acc, v: Self) -> Self::Acc;
-    fn acc_total(acc: Self::Acc) -> f64;
     /// The accumulator's lanes, in lane order (the first `LANES` of the array).
     fn acc_lanes(acc: Self::Acc) -> [f64; 16];
     /// 1.0 where `mask` is set, 0 elsewhere.
@@ -254,7 +253,8 @@ impl Simd for V16 {
     }
     #[inline(always)]
     fn reduce_add(self) -> f64 {
-        Self::acc_total(Self::acc_add(Self::acc_zero(), self))
+        let (lo, hi) = self.widen();
+        lo.add(hi).total()
     }
     #[inline(always)]
     fn eq(self, o: Self) -> Self::Mask {
@@ -278,10 +278,6 @@ impl Simd for V16 {
             let (lo, hi) = halves512(v.0);
             (_mm512_add_pd(acc.0, _mm512_cvtps_pd(lo)), _mm512_add_pd(acc.1, _mm512_cvtps_pd(hi)))
         }
-    }
-    #[inline(always)]
-    fn acc_total(acc: Self::Acc) -> f64 {
-        unsafe { _mm512_reduce_add_pd(_mm512_add_pd(acc.0, acc.1)) }
     }
     #[inline(always)]
     fn acc_lanes(acc: Self::Acc) -> [f64; 16] {
@@ -500,7 +496,8 @@ impl Simd for V8 {
     }
     #[inline(always)]
     fn reduce_add(self) -> f64 {
-        Self::acc_total(Self::acc_add(Self::acc_zero(), self))
+        let (lo, hi) = self.widen();
+        lo.add(hi).total()
     }
     #[inline(always)]
     fn eq(self, o: Self) -> Self::Mask {
@@ -524,14 +521,6 @@ impl Simd for V8 {
             let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v.0));
             let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v.0));
             (_mm256_add_pd(acc.0, lo), _mm256_add_pd(acc.1, hi))
-        }
-    }
-    #[inline(always)]
-    fn acc_total(acc: Self::Acc) -> f64 {
-        unsafe {
-            let s = _mm256_add_pd(acc.0, acc.1);
-            let s = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
-            _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
         }
     }
     #[inline(always)]
@@ -834,7 +823,7 @@ fn fold<S: Simd>(acc: [S::Acc; 2], lo: S) -> S::W {
 }
 
 /// The [`SimdD::total`]s of the first `rows` of up to 16 vectors, a transposed reduction of
-/// `W::LANES` of them at a time (the same bits; the lanes past `rows` are 0).
+/// `W::LANES` of them at a time (the same bits).
 #[inline(always)]
 fn totals<W: SimdD>(lanes: &[W; 16], rows: usize) -> [f64; 16] {
     let mut out = [0.0f64; 16];
@@ -992,20 +981,26 @@ unsafe fn log_pass<S: Simd, const STREAM: bool>(x: &[f32], y: &mut [f32], m: f64
 /// vector of rows at a time) completes them.
 #[inline(always)]
 unsafe fn raw_stats<S: Simd>(x: &[f32], ties: &mut Ties) -> Option<(f32, f64, f64)> {
-    unsafe { sum_from_max::<S>(x, max_pass::<S>(x), ties) }
+    let max = unsafe { max_pass::<S>(x) };
+    let (count, lanes) = unsafe { sum_from_max::<S, false, true>(x, std::ptr::null_mut(), max, ties) }?;
+    let rest = lanes.total();
+    // A NaN anywhere in the row has made the sum NaN.
+    rest.is_finite().then_some((max, count, rest))
 }
 
-/// Pass 2 of [`raw_stats`], given the row's pass 1.
+/// [`sum_lanes`] given the row's maximum (pass 1), or `None` for a maximum the vector path does
+/// not take: NaN, `+inf`, or one too large for the exact reduction.
 #[inline(always)]
-unsafe fn sum_from_max<S: Simd>(x: &[f32], max: f32, ties: &mut Ties) -> Option<(f32, f64, f64)> {
-    // A NaN or +inf maximum, or one too large for the exact reduction, goes to the portable path.
+unsafe fn sum_from_max<S: Simd, const STORE: bool, const TIES: bool>(
+    x: &[f32],
+    out: *mut f32,
+    max: f32,
+    ties: &mut Ties,
+) -> Option<(f64, S::W)> {
     if !super::in_range(max) {
         return None;
     }
-    let consts = Consts::<S>::new(max);
-    let (count, rest) = unsafe { sum_pass::<S, false, true>(x, std::ptr::null_mut(), &consts, ties) };
-    // A NaN anywhere in the row has made the sum NaN.
-    rest.is_finite().then_some((max, count, rest))
+    Some(unsafe { sum_lanes::<S, STORE, TIES>(x, out, &Consts::<S>::new(max), ties) })
 }
 
 /// Passes 1 and 2: the row's statistics, or `None` for a row the vector path does not take.
@@ -1033,21 +1028,23 @@ unsafe fn maxima<S: Simd>(x: &[f32], len: usize) -> [f32; 16] {
 unsafe fn stats_of_rows<S: Simd>(x: &[f32], len: usize) -> ([Stats; 16], [f64; 16], [bool; 16]) {
     let (mut found, mut ok, mut max) =
         ([super::PLACEHOLDER; 16], [false; 16], unsafe { maxima::<S>(x, len) });
-    let (mut lanes, mut count) = ([S::W::splat(0.0); 16], [f64::NAN; 16]);
+    let (mut lanes, mut counts) = ([S::W::splat(0.0); 16], [None; 16]);
     for (i, xr) in x.chunks_exact(len).take(16).enumerate() {
-        // As in `sum_from_max`, which is this with the sum's lanes added at once below.
-        if super::in_range(max[i]) {
-            let c = Consts::<S>::new(max[i]);
-            (count[i], lanes[i]) =
-                unsafe { sum_lanes::<S, false, true>(xr, std::ptr::null_mut(), &c, &mut Ties::new()) };
+        let ties = &mut Ties::new();
+        if let Some((c, l)) =
+            unsafe { sum_from_max::<S, false, true>(xr, std::ptr::null_mut(), max[i], ties) }
+        {
+            (counts[i], lanes[i]) = (Some(c), l);
         }
     }
     let rows = (x.len() / len).min(16);
     for (i, rest) in totals(&lanes, rows).into_iter().enumerate().take(rows) {
-        if !count[i].is_nan() && rest.is_finite() {
-            (found[i].max, found[i].ties, found[i].rest, ok[i]) = (max[i], count[i], rest, true);
-        } else {
-            max[i] = 0.0;
+        // A NaN anywhere in the row has made the sum NaN.
+        match counts[i] {
+            Some(count) if rest.is_finite() => {
+                (found[i].max, found[i].ties, found[i].rest, ok[i]) = (max[i], count, rest, true);
+            }
+            _ => max[i] = 0.0,
         }
     }
     let mut e_max = [0.0f64; 16];
@@ -1284,18 +1281,17 @@ unsafe fn softmax_batch<S: Simd>(xs: &[f32], ys: &mut [f32], len: usize, fallbac
     let (mut max, mut sum, mut ok) = (unsafe { maxima::<S>(xs, len) }, [1.0f64; 16], [false; 16]);
     let (mut lanes, mut summed) = ([S::W::splat(0.0); 16], [false; 16]);
     for (i, (xr, yr)) in xs.chunks_exact(len).zip(ys.chunks_exact_mut(len)).enumerate() {
-        if !super::in_range(max[i]) {
-            max[i] = 0.0;
-            continue;
+        let ties = &mut Ties::new();
+        if let Some((_, l)) = unsafe { sum_from_max::<S, true, false>(xr, yr.as_mut_ptr(), max[i], ties) } {
+            (summed[i], lanes[i]) = (true, l);
         }
-        let c = Consts::<S>::new(max[i]);
-        (_, lanes[i]) = unsafe { sum_lanes::<S, true, false>(xr, yr.as_mut_ptr(), &c, &mut Ties::new()) };
-        summed[i] = true;
     }
     for (i, s) in totals(&lanes, xs.len() / len).into_iter().enumerate() {
         // A NaN anywhere in the row has made the sum NaN.
         if summed[i] && s.is_finite() {
             (sum[i], ok[i]) = (s, true);
+        } else {
+            max[i] = 0.0;
         }
     }
     let (mut e_max, mut top) = ([0.0f32; 16], [0.0f32; 16]);
